@@ -1,0 +1,97 @@
+// Reads every extended attribute of a path without following symlinks, in one
+// call, so the tree scan crosses into native code once per entry. Node has no
+// xattr API; this is syscall plumbing only, all format work stays in TypeScript.
+#include <node_api.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+
+#ifdef __APPLE__
+#define LIST(p, b, n) listxattr(p, b, n, XATTR_NOFOLLOW)
+#define GET(p, a, b, n) getxattr(p, a, b, n, 0, XATTR_NOFOLLOW)
+#else
+#define LIST(p, b, n) llistxattr(p, b, n)
+#define GET(p, a, b, n) lgetxattr(p, a, b, n)
+#endif
+
+static napi_value throw_errno(napi_env env, int err, const char *path) {
+  napi_value code, msg, error, errnum;
+  char text[4200];
+  snprintf(text, sizeof text, "%s: %s", strerror(err), path);
+  const char *name = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == EPERM ? "EPERM" : "EIO";
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_throw(env, error);
+  return NULL;
+}
+
+// readXattrs(path: string): Array<[name: string, value: Buffer]>
+static napi_value read_xattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  char path[4097];
+  size_t len;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "path must be a string");
+    return NULL;
+  }
+  napi_create_array(env, &result);
+  char stackbuf[4096];
+  char *names = stackbuf;
+  ssize_t n = LIST(path, stackbuf, sizeof stackbuf);
+  if (n < 0 && errno == ERANGE) {
+    n = LIST(path, NULL, 0);
+    if (n < 0) return throw_errno(env, errno, path);
+    names = malloc(n);
+    n = LIST(path, names, n);
+  }
+  if (n < 0) {
+    int err = errno;
+    if (names != stackbuf) free(names);
+    if (err == ENOTSUP) return result;
+    return throw_errno(env, err, path);
+  }
+  uint32_t idx = 0;
+  for (char *p = names; p < names + n; p += strlen(p) + 1) {
+    ssize_t vlen = GET(path, p, NULL, 0);
+    if (vlen < 0) {
+      if (errno == ENODATA) continue;
+      int err = errno;
+      if (names != stackbuf) free(names);
+      return throw_errno(env, err, path);
+    }
+    void *data;
+    napi_value buf, pair, name;
+    napi_create_buffer(env, vlen, &data, &buf);
+    if (vlen > 0) {
+      vlen = GET(path, p, data, vlen);
+      if (vlen < 0) {
+        int err = errno;
+        if (names != stackbuf) free(names);
+        return throw_errno(env, err, path);
+      }
+    }
+    napi_create_string_utf8(env, p, NAPI_AUTO_LENGTH, &name);
+    napi_create_array_with_length(env, 2, &pair);
+    napi_set_element(env, pair, 0, name);
+    napi_set_element(env, pair, 1, buf);
+    napi_set_element(env, result, idx++, pair);
+  }
+  if (names != stackbuf) free(names);
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "readXattrs", NAPI_AUTO_LENGTH, read_xattrs, NULL, &fn);
+  napi_set_named_property(env, exports, "readXattrs", fn);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,63 @@
+// The FileTree: every source becomes this one in-memory tree. File contents are
+// referenced (path + size + data runs), never loaded.
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'chr' | 'blk' | 'fifo' | 'sock';
+
+/** A run of bytes that holds data; everything outside the runs of a file is a hole. */
+export interface DataRun {
+  offset: number;
+  length: number;
+}
+
+export interface Xattr {
+  /** Full name as the kernel shows it, e.g. `user.foo`, `security.selinux`, `system.posix_acl_access`. */
+  name: string;
+  value: Buffer;
+}
+
+interface EntryBase {
+  mode: number; // permission bits incl. setuid/setgid/sticky (07777), no type bits
+  uid: number;
+  gid: number;
+  mtimeSec: number; // may be negative or beyond 2038
+  mtimeNsec: number;
+  xattrs: Xattr[]; // sorted by name bytes
+}
+
+export interface FileEntry extends EntryBase {
+  type: 'file';
+  size: number;
+  /** Where the bytes come from on the build machine. */
+  sourcePath: string;
+  /** Data runs in block-aligned form; undefined means the whole file is data. */
+  runs?: DataRun[];
+  /** Identity of the inode on the host, so hard links map to one inode in the image. */
+  linkKey?: string;
+}
+
+export interface DirEntry extends EntryBase {
+  type: 'dir';
+  children: Map<string, Entry>; // key: name; sorted by UTF-8 bytes when planned
+}
+
+export interface SymlinkEntry extends EntryBase {
+  type: 'symlink';
+  target: Buffer;
+}
+
+export interface DeviceEntry extends EntryBase {
+  type: 'chr' | 'blk';
+  major: number;
+  minor: number;
+}
+
+export interface SpecialEntry extends EntryBase {
+  type: 'fifo' | 'sock';
+}
+
+export type Entry = FileEntry | DirEntry | SymlinkEntry | DeviceEntry | SpecialEntry;
+
+/** Sort names by their UTF-8 bytes: deterministic, locale-free. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
