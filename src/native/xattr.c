@@ -3,6 +3,8 @@
 // xattr API; this is syscall plumbing only, all format work stays in TypeScript.
 #include <node_api.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -30,15 +32,23 @@ static napi_value throw_errno(napi_env env, int err, const char *path) {
   return NULL;
 }
 
-// readXattrs(path: string): Array<[name: string, value: Buffer]>
+// readXattrs(path: string | Buffer): Array<[name: string, value: Buffer]>
 static napi_value read_xattrs(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result;
   char path[4097];
   size_t len;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "path must be a string");
+  bool isbuf = false;
+  napi_is_buffer(env, argv[0], &isbuf);
+  if (isbuf) {
+    void *data;
+    napi_get_buffer_info(env, argv[0], &data, &len);
+    if (len >= sizeof path) return throw_errno(env, ENAMETOOLONG, "(path)");
+    memcpy(path, data, len);
+    path[len] = 0;
+  } else if (napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "path must be a string or Buffer");
     return NULL;
   }
   napi_create_array(env, &result);

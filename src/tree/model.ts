@@ -27,8 +27,8 @@ interface EntryBase {
 export interface FileEntry extends EntryBase {
   type: 'file';
   size: number;
-  /** Where the bytes come from on the build machine. */
-  sourcePath: string;
+  /** Where the bytes come from on the build machine (raw bytes: host names need not be UTF-8). */
+  sourcePath: Buffer;
   /** Data runs in block-aligned form; undefined means the whole file is data. */
   runs?: DataRun[];
   /** Identity of the inode on the host, so hard links map to one inode in the image. */
@@ -37,7 +37,11 @@ export interface FileEntry extends EntryBase {
 
 export interface DirEntry extends EntryBase {
   type: 'dir';
-  children: Map<string, Entry>; // key: name; sorted by UTF-8 bytes when planned
+  /**
+   * Key: the name's raw bytes as a latin1 "byte string" (one char per byte), so
+   * names that are not valid UTF-8 survive and plain `<` on keys is bytewise order.
+   */
+  children: Map<string, Entry>;
 }
 
 export interface SymlinkEntry extends EntryBase {
@@ -57,7 +61,12 @@ export interface SpecialEntry extends EntryBase {
 
 export type Entry = FileEntry | DirEntry | SymlinkEntry | DeviceEntry | SpecialEntry;
 
-/** Sort names by their UTF-8 bytes: deterministic, locale-free. */
+/** Bytewise order of byte-string names: deterministic and locale-free. */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A byte-string name from UTF-8 text (for names diskwright makes itself). */
+export function byteName(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
 }

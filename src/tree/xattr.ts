@@ -4,9 +4,9 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const addon = require('../../build/Release/xattr.node') as {
-  readXattrs(path: string): Array<[string, Buffer]>;
+  readXattrs(path: string | Buffer): Array<[string, Buffer]>;
 };
 
-export function readXattrs(path: string): Array<[string, Buffer]> {
+export function readXattrs(path: string | Buffer): Array<[string, Buffer]> {
   return addon.readXattrs(path);
 }
