@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'NAME_TOO_LONG'
   | 'SYMLINK_TOO_LONG'
   | 'XATTR_TOO_LARGE'
+  | 'XATTR_UNSUPPORTED'
   | 'OPTION_INVALID';
 
 export class DiskwrightError extends Error {

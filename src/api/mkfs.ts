@@ -1,0 +1,45 @@
+// Library entry point for `diskwright mkfs ext4`.
+import { scanSources } from '../tree/scan.ts';
+import { planExt4, type Ext4Options, type Ext4Stats } from '../fs/ext4/planner.ts';
+import { emit, streamSink, writeImageFile, type WriteResult } from '../format/raw.ts';
+import type { Image } from '../image/extent-map.ts';
+
+export interface MkfsExt4Options extends Omit<Ext4Options, 'size'> {
+  /** Directories merged into the image root; later ones win. */
+  sources: string[];
+  /** Output file, or '-' for standard output. */
+  output: string;
+  size?: number | 'auto';
+  /** Force every entry's owner. */
+  owner?: { uid: number; gid: number };
+  /** Clamp file mtimes to the epoch. */
+  clampMtime?: boolean;
+}
+
+export interface MkfsResult {
+  stats: Ext4Stats;
+  write?: WriteResult;
+}
+
+/** Plans an ext4 image of the sources without writing it. */
+export function planExt4Image(opts: Omit<MkfsExt4Options, 'output'>): { image: Image; stats: Ext4Stats } {
+  const epoch = opts.epoch ?? 1;
+  const root = scanSources(opts.sources, { owner: opts.owner, clampMtime: opts.clampMtime ? epoch : undefined });
+  return planExt4(root, { ...opts, epoch, size: opts.size ?? 'auto' });
+}
+
+export function mkfsExt4(opts: MkfsExt4Options): MkfsResult {
+  const { image, stats } = planExt4Image(opts);
+  if (opts.output === '-') {
+    emit(image, streamSink(1));
+    return { stats };
+  }
+  return { stats, write: writeImageFile(image, opts.output) };
+}
+
+/** SOURCE_DATE_EPOCH if set and valid, else 1: never the clock. */
+export function defaultEpoch(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.SOURCE_DATE_EPOCH;
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : 1;
+}
+

@@ -1,0 +1,79 @@
+// `diskwright mkfs ext4 SOURCE... -o OUT`: option parsing and the summary only.
+import { Command, Option } from 'commander';
+import { defaultEpoch, mkfsExt4 } from '../api/mkfs.ts';
+import { DiskwrightError } from '../api/errors.ts';
+import { parseSize, formatSize } from '../util/sizes.ts';
+import { parseUuid, formatUuid } from '../util/ids.ts';
+
+function invalid(message: string): never {
+  throw new DiskwrightError('OPTION_INVALID', message, {});
+}
+
+function uint(name: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^\d+$/.test(text) || Number(text) > max) invalid(`${name} ${text}: give a whole number from 0 to ${max}`);
+  return Number(text);
+}
+
+export function mkfsCommand(): Command {
+  const mkfs = new Command('mkfs').description('build a bare filesystem image');
+  mkfs
+    .command('ext4')
+    .description('build an ext4 image whose root holds the merged SOURCE directories (later ones win)')
+    .argument('<source...>', 'directories to copy into the image root')
+    .requiredOption('-o, --output <file>', "image file to write, or '-' for standard output")
+    .option('--size <bytes>', "'auto' (smallest that fits) or a size such as 512M (IEC: M = MiB)", 'auto')
+    .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0')
+    .option('--free-inodes <n>', 'free inodes to leave with --size auto', '0')
+    .option('--label <label>', 'volume label (at most 16 bytes)')
+    .option('--uuid <uuid>', 'filesystem UUID (default: derived from the seed)')
+    .option('--seed <seed>', 'seed for every id not given (UUID, hash seed)', 'diskwright')
+    .option('--owner <uid:gid>', 'force the owner of every entry')
+    .option('--epoch <seconds>', 'filesystem times (default: SOURCE_DATE_EPOCH, else 1)')
+    .option('--clamp-mtime', 'clamp file mtimes to the epoch')
+    .option('--inode-size <bytes>', 'inode size: 256, 512 or 1024', '256')
+    .addOption(new Option('--journal', 'write an empty journal sized as mke2fs would (default)').default(true))
+    .option('--no-journal', 'no journal')
+    .option('--reserved-percent <pct>', 'blocks reserved for root, in percent', '0')
+    .action((sources: string[], o: Record<string, string | boolean | undefined>) => {
+      const size = o.size === 'auto' ? 'auto' : parseSize(String(o.size)) ?? invalid(`--size ${o.size}: give 'auto' or a size such as 4096, 512M or 2G`);
+      const freeBytes = parseSize(String(o.free)) ?? invalid(`--free ${o.free}: give a size such as 0, 64M or 1G`);
+      let uuid: Buffer | undefined;
+      if (o.uuid !== undefined) {
+        uuid = parseUuid(String(o.uuid)) ?? undefined;
+        if (!uuid) throw new DiskwrightError('UUID_INVALID', `--uuid ${o.uuid} is not a UUID; use the form 01234567-89ab-cdef-0123-456789abcdef`, {});
+      }
+      let owner: { uid: number; gid: number } | undefined;
+      if (o.owner !== undefined) {
+        const m = /^(\d+):(\d+)$/.exec(String(o.owner));
+        if (!m) invalid(`--owner ${o.owner}: give numeric UID:GID such as 0:0`);
+        owner = { uid: uint('--owner uid', m[1], 0xffffffff), gid: uint('--owner gid', m[2], 0xffffffff) };
+      }
+      const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), 2 ** 34 - 1) : defaultEpoch();
+      const reserved = Number(o.reservedPercent);
+      if (!(reserved >= 0 && reserved <= 50)) invalid(`--reserved-percent ${o.reservedPercent}: give a number from 0 to 50`);
+      const { stats, write } = mkfsExt4({
+        sources,
+        output: String(o.output),
+        size,
+        freeBytes,
+        freeInodes: uint('--free-inodes', String(o.freeInodes), 0xffffffff),
+        label: o.label as string | undefined,
+        uuid,
+        seed: String(o.seed),
+        owner,
+        epoch,
+        clampMtime: Boolean(o.clampMtime),
+        inodeSize: uint('--inode-size', String(o.inodeSize), 65536),
+        journal: o.journal !== false,
+        reservedPercent: reserved,
+      });
+      const lines = [
+        `ext4 ${formatSize(stats.bytes)} (${stats.bytes} bytes, ${stats.blocks} blocks of ${stats.blockSize}) uuid ${formatUuid(stats.uuid)}${stats.label ? ` label ${stats.label}` : ''}`,
+        `blocks: ${stats.usedBlocks} used, ${stats.freeBlocks} free; inodes: ${stats.usedInodes} used, ${stats.freeInodes} free; journal ${stats.journalBlocks} blocks`,
+      ];
+      if (write) lines.push(`wrote ${o.output}: ${write.apparentBytes} bytes apparent, ${write.allocatedBytes} allocated`);
+      // The image may be on stdout: the summary always goes to stderr.
+      process.stderr.write(lines.join('\n') + '\n');
+    });
+  return mkfs;
+}

@@ -1,0 +1,184 @@
+// Raw emitter: walks the extent map once, front to back, gathering adjacent
+// ranges into large writes. To a file, gaps stay holes (never written); to a
+// pipe, gaps are written as zeros. File bytes are read here and only here.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DiskwrightError } from '../api/errors.ts';
+import { type Image, isFileExtent } from '../image/extent-map.ts';
+
+const STAGE = 8 << 20;
+/** Gaps shorter than this are written as zeros rather than splitting a write. */
+const SMALL_GAP = 64 << 10;
+
+export interface Sink {
+  /** Writes `buf[0, len)` at image offset `at` (always increasing). */
+  write(buf: Buffer, len: number, at: number): void;
+  /** Called once at the end with the image size. */
+  finish(size: number): void;
+}
+
+export function emit(image: Image, sink: Sink): void {
+  const stage = Buffer.alloc(STAGE);
+  let base = 0; // image offset of stage[0]
+  let fill = 0;
+  const flush = () => {
+    if (fill) sink.write(stage, fill, base);
+    base += fill;
+    fill = 0;
+  };
+  const moveTo = (offset: number) => {
+    const end = base + fill;
+    if (offset === end) return;
+    if (fill && offset > end && offset - end <= SMALL_GAP && fill + (offset - end) <= STAGE) {
+      stage.fill(0, fill, fill + (offset - end));
+      fill += offset - end;
+      return;
+    }
+    flush();
+    base = offset;
+  };
+  let fd = -1;
+  let fdPath: Buffer | null = null;
+  try {
+    for (const e of image.extents) {
+      moveTo(e.offset);
+      if (!isFileExtent(e)) {
+        let done = 0;
+        while (done < e.length) {
+          if (fill === STAGE) flush();
+          const k = Math.min(e.length - done, STAGE - fill);
+          e.buffer.copy(stage, fill, done, done + k);
+          fill += k;
+          done += k;
+        }
+        continue;
+      }
+      if (fdPath !== e.path) {
+        if (fd >= 0) fs.closeSync(fd);
+        fd = -1;
+        fdPath = e.path;
+        try {
+          fd = fs.openSync(e.path, 'r');
+        } catch (err) {
+          throw new DiskwrightError('SOURCE_UNREADABLE', `cannot read ${e.path.toString()}: ${(err as NodeJS.ErrnoException).code}; fix its permissions or leave it out`, { path: e.path.toString() });
+        }
+        if (fs.fstatSync(fd).size !== e.expectSize) changed(e.path);
+      }
+      let done = 0;
+      while (done < e.length) {
+        if (fill === STAGE) flush();
+        const want = Math.min(e.length - done, STAGE - fill);
+        const n = fs.readSync(fd, stage, fill, want, e.fileOffset + done);
+        if (n <= 0) changed(e.path);
+        fill += n;
+        done += n;
+      }
+    }
+    flush();
+    sink.finish(image.size);
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
+function changed(p: Buffer): never {
+  throw new DiskwrightError('SOURCE_CHANGED', `${p.toString()} changed size while being copied; build from a tree nobody is writing to`, { path: p.toString() });
+}
+
+/** Positional writes; gaps are never written, so they stay holes. */
+export function fileSink(fd: number): Sink {
+  return {
+    write(buf, len, at) {
+      let done = 0;
+      while (done < len) done += fs.writeSync(fd, buf, done, len - done, at + done);
+    },
+    finish(size) {
+      fs.ftruncateSync(fd, size);
+    },
+  };
+}
+
+const ZEROS = Buffer.alloc(1 << 20);
+
+/** Sequential writes to a pipe or terminal; gaps become zeros. */
+export function streamSink(fd: number): Sink {
+  let pos = 0;
+  const put = (buf: Buffer, len: number) => {
+    let done = 0;
+    while (done < len) {
+      try {
+        done += fs.writeSync(fd, buf, done, len - done);
+      } catch (err) {
+        // A non-blocking pipe that is full: wait for the reader.
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      }
+    }
+  };
+  const zeros = (n: number) => {
+    while (n > 0) {
+      const k = Math.min(n, ZEROS.length);
+      put(ZEROS, k);
+      n -= k;
+    }
+  };
+  return {
+    write(buf, len, at) {
+      zeros(at - pos);
+      put(buf, len);
+      pos = at + len;
+    },
+    finish(size) {
+      zeros(size - pos);
+      pos = size;
+    },
+  };
+}
+
+export interface WriteResult {
+  apparentBytes: number;
+  allocatedBytes: number;
+}
+
+/**
+ * Writes the image to `out` through a temporary name in the same directory,
+ * renamed into place only when complete: a failed build leaves no file at `out`.
+ */
+export function writeImageFile(image: Image, out: string): WriteResult {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(out);
+  } catch {
+    st = undefined;
+  }
+  if (st?.isDirectory()) throw new DiskwrightError('OUTPUT_IS_DIR', `output ${out} is a directory; give a file name for the image`, { path: out });
+  const dir = path.dirname(path.resolve(out));
+  const tmp = path.join(dir, `.${path.basename(out)}.diskwright-${process.pid}.tmp`);
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'w', 0o644);
+  } catch (err) {
+    throw new DiskwrightError('OUTPUT_WRITE', `cannot create ${out}: ${(err as NodeJS.ErrnoException).code}; check that ${dir} exists and is writable`, { path: out });
+  }
+  try {
+    try {
+      emit(image, fileSink(fd));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (err instanceof DiskwrightError) throw err;
+      if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' || code === 'EIO') {
+        throw new DiskwrightError('OUTPUT_WRITE', `cannot write ${out}: ${code === 'ENOSPC' ? 'no space left on device' : code}; free space or choose another output`, { path: out, code });
+      }
+      throw err;
+    }
+    fs.closeSync(fd);
+    fd = -1;
+    fs.renameSync(tmp, out);
+  } catch (err) {
+    if (fd >= 0) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  const done = fs.statSync(out);
+  return { apparentBytes: done.size, allocatedBytes: done.blocks * 512 };
+}

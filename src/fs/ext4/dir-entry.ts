@@ -1,0 +1,69 @@
+// Linear directory blocks: ext4_dir_entry_2 records packed into 4 KiB blocks,
+// each ending in a 12-byte checksum tail (metadata_csum).
+// Reference: Documentation/filesystems/ext4/directory.rst
+import { crc32c } from '../../util/crc32c.ts';
+import { BLOCK_SIZE } from './constants.ts';
+
+export interface DirItem {
+  name: Buffer;
+  ino: number;
+  fileType: number;
+}
+
+export const TAIL_SIZE = 12;
+export const LEAF_SPACE = BLOCK_SIZE - TAIL_SIZE;
+export const DOT = Buffer.from('.');
+export const DOTDOT = Buffer.from('..');
+
+export function recLen(nameLen: number): number {
+  return (8 + nameLen + 3) & ~3;
+}
+
+/** Greedy packing: index of the first item of each block (items in their final order). */
+export function packBlocks(items: DirItem[], space = LEAF_SPACE): number[] {
+  const starts: number[] = [];
+  let used = space;
+  for (let i = 0; i < items.length; i++) {
+    const r = recLen(items[i].name.length);
+    if (used + r > space) {
+      starts.push(i);
+      used = 0;
+    }
+    used += r;
+  }
+  return starts;
+}
+
+/** Encodes one leaf block holding items[from, to); the last record reaches the tail. */
+export function encodeLeaf(items: DirItem[], from: number, to: number, inodeCsumSeed: number): Buffer {
+  const b = Buffer.alloc(BLOCK_SIZE);
+  let at = 0;
+  for (let i = from; i < to; i++) {
+    const it = items[i];
+    const r = i === to - 1 ? LEAF_SPACE - at : recLen(it.name.length);
+    b.writeUInt32LE(it.ino, at);
+    b.writeUInt16LE(r, at + 4);
+    b[at + 6] = it.name.length;
+    b[at + 7] = it.fileType;
+    it.name.copy(b, at + 8);
+    at += r;
+  }
+  if (from === to) b.writeUInt16LE(LEAF_SPACE, 4); // an empty leaf: one unused record spanning it
+  sealLeaf(b, inodeCsumSeed);
+  return b;
+}
+
+/** The checksum tail: a fake record (inode 0, rec_len 12, type 0xde) holding crc32c of the block before it. */
+export function sealLeaf(b: Buffer, inodeCsumSeed: number): void {
+  const t = LEAF_SPACE;
+  b.writeUInt32LE(0, t);
+  b.writeUInt16LE(TAIL_SIZE, t + 4);
+  b[t + 6] = 0;
+  b[t + 7] = 0xde;
+  b.writeUInt32LE(crc32c(inodeCsumSeed, b, 0, t), t + 8);
+}
+
+/** Items of a linear directory in order: ".", "..", then the children. */
+export function withDots(self: number, parent: number, children: DirItem[]): DirItem[] {
+  return [{ name: DOT, ino: self, fileType: 2 }, { name: DOTDOT, ino: parent, fileType: 2 }, ...children];
+}

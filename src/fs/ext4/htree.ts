@@ -1,0 +1,105 @@
+// Hashed (htree) directories: block 0 is the dx root, then leaf blocks of
+// entries in hash order, then (for big directories) one level of dx nodes.
+// Reference: Documentation/filesystems/ext4/directory.rst, "Hash Tree Directories"
+import { crc32c } from '../../util/crc32c.ts';
+import { BLOCK_SIZE, HASH_HALF_MD4 } from './constants.ts';
+import { dirhash } from './dirhash.ts';
+import { type DirItem, encodeLeaf, packBlocks } from './dir-entry.ts';
+
+const ROOT_COUNT_AT = 0x20;
+const NODE_COUNT_AT = 0x8;
+const ROOT_LIMIT = (BLOCK_SIZE - ROOT_COUNT_AT - 8) / 8; // 507, after the dx_tail
+const NODE_LIMIT = (BLOCK_SIZE - NODE_COUNT_AT - 8) / 8; // 510
+
+export interface HtreePlan {
+  items: DirItem[]; // children sorted by hash
+  leafStarts: number[];
+  leafHashes: number[]; // dx entry hash of each leaf (bit 0 set: continues a collision run)
+  levels: 0 | 1;
+  blocks: number; // total directory blocks: root + leaves + nodes
+}
+
+/** Plans the htree for a directory's children (unsigned half-MD4, seeded). */
+export function planHtree(children: DirItem[], seed: Uint32Array): HtreePlan {
+  const keyed = children.map((it) => {
+    const h = dirhash(it.name, HASH_HALF_MD4, true, seed);
+    return { it, hash: h.hash, minor: h.minor };
+  });
+  keyed.sort((a, b) => a.hash - b.hash || a.minor - b.minor || Buffer.compare(a.it.name, b.it.name));
+  const items = keyed.map((k) => k.it);
+  const leafStarts = packBlocks(items);
+  const leafHashes = leafStarts.map((s, i) => {
+    if (i === 0) return 0;
+    const h = keyed[s].hash;
+    return h === keyed[s - 1].hash ? (h | 1) >>> 0 : h;
+  });
+  const leaves = leafStarts.length;
+  if (leaves > ROOT_LIMIT * NODE_LIMIT) throw new Error('directory too large for a two-level htree');
+  const levels = leaves > ROOT_LIMIT ? 1 : 0;
+  const nodes = levels ? Math.ceil(leaves / NODE_LIMIT) : 0;
+  return { items, leafStarts, leafHashes, levels, blocks: 1 + leaves + nodes };
+}
+
+/** Encodes all blocks of the directory, in logical order. */
+export function encodeHtree(p: HtreePlan, self: number, parent: number, inodeCsumSeed: number): Buffer[] {
+  const leaves = p.leafStarts.length;
+  const root = Buffer.alloc(BLOCK_SIZE);
+  // "." and ".." as in a linear block; ".." spans the rest, hiding the dx data from old readers.
+  root.writeUInt32LE(self, 0);
+  root.writeUInt16LE(12, 4);
+  root[6] = 1;
+  root[7] = 2;
+  root[8] = 0x2e;
+  root.writeUInt32LE(parent, 12);
+  root.writeUInt16LE(BLOCK_SIZE - 12, 16);
+  root[18] = 2;
+  root[19] = 2;
+  root[20] = 0x2e;
+  root[21] = 0x2e;
+  // dx_root_info
+  root.writeUInt32LE(0, 0x18);
+  root[0x1c] = HASH_HALF_MD4;
+  root[0x1d] = 8;
+  root[0x1e] = p.levels;
+  root[0x1f] = 0;
+
+  const out: Buffer[] = [root];
+  for (let i = 0; i < leaves; i++) {
+    const end = i + 1 < leaves ? p.leafStarts[i + 1] : p.items.length;
+    out.push(encodeLeaf(p.items, p.leafStarts[i], end, inodeCsumSeed));
+  }
+  const leafEntries = p.leafHashes.map((hash, i) => ({ hash, block: 1 + i }));
+  if (p.levels === 0) {
+    writeDx(root, ROOT_COUNT_AT, ROOT_LIMIT, leafEntries, inodeCsumSeed);
+  } else {
+    const rootEntries: Array<{ hash: number; block: number }> = [];
+    for (let i = 0, n = 0; i < leafEntries.length; i += NODE_LIMIT, n++) {
+      const chunk = leafEntries.slice(i, i + NODE_LIMIT);
+      const node = Buffer.alloc(BLOCK_SIZE);
+      node.writeUInt32LE(0, 0);
+      node.writeUInt16LE(BLOCK_SIZE, 4); // a fake empty record spanning the block
+      writeDx(node, NODE_COUNT_AT, NODE_LIMIT, chunk, inodeCsumSeed);
+      const block = 1 + leaves + n;
+      rootEntries.push({ hash: chunk[0].hash, block });
+      out.push(node);
+    }
+    writeDx(root, ROOT_COUNT_AT, ROOT_LIMIT, rootEntries, inodeCsumSeed);
+  }
+  return out;
+}
+
+function writeDx(b: Buffer, at: number, limit: number, entries: Array<{ hash: number; block: number }>, seed: number) {
+  if (entries.length > limit) throw new Error('dx block overflow');
+  b.writeUInt16LE(limit, at);
+  b.writeUInt16LE(entries.length, at + 2);
+  b.writeUInt32LE(entries[0].block, at + 4); // entry 0 has no hash: it covers everything below entry 1
+  for (let i = 1; i < entries.length; i++) {
+    b.writeUInt32LE(entries[i].hash, at + i * 8);
+    b.writeUInt32LE(entries[i].block, at + i * 8 + 4);
+  }
+  // dx_tail after `limit` entries: checksum over the used entries and dt_reserved.
+  const tail = at + limit * 8;
+  let c = crc32c(seed, b, 0, at + entries.length * 8);
+  c = crc32c(c, b, tail, tail + 4);
+  b.writeUInt32LE(c, tail + 4);
+}

@@ -1,0 +1,117 @@
+// On-disk inode (256 bytes by default: 128 base + 32 extra + in-inode xattrs).
+// Reference: Documentation/filesystems/ext4/inodes.rst
+import { defineStruct } from '../../util/struct.ts';
+import { crc32c } from '../../util/crc32c.ts';
+import { EXTRA_ISIZE } from './constants.ts';
+
+export const inode = defineStruct(160, [
+  ['i_mode', 0x0, 'u16'],
+  ['i_uid', 0x2, 'u16'],
+  ['i_size_lo', 0x4, 'u32'],
+  ['i_atime', 0x8, 'u32'],
+  ['i_ctime', 0xc, 'u32'],
+  ['i_mtime', 0x10, 'u32'],
+  ['i_dtime', 0x14, 'u32'],
+  ['i_gid', 0x18, 'u16'],
+  ['i_links_count', 0x1a, 'u16'],
+  ['i_blocks_lo', 0x1c, 'u32'],
+  ['i_flags', 0x20, 'u32'],
+  ['l_i_version', 0x24, 'u32'],
+  ['i_block', 0x28, { bytes: 60 }],
+  ['i_generation', 0x64, 'u32'],
+  ['i_file_acl_lo', 0x68, 'u32'],
+  ['i_size_high', 0x6c, 'u32'],
+  ['i_obso_faddr', 0x70, 'u32'],
+  ['l_i_blocks_high', 0x74, 'u16'],
+  ['l_i_file_acl_high', 0x76, 'u16'],
+  ['l_i_uid_high', 0x78, 'u16'],
+  ['l_i_gid_high', 0x7a, 'u16'],
+  ['l_i_checksum_lo', 0x7c, 'u16'],
+  ['l_i_reserved', 0x7e, 'u16'],
+  ['i_extra_isize', 0x80, 'u16'],
+  ['i_checksum_hi', 0x82, 'u16'],
+  ['i_ctime_extra', 0x84, 'u32'],
+  ['i_mtime_extra', 0x88, 'u32'],
+  ['i_atime_extra', 0x8c, 'u32'],
+  ['i_crtime', 0x90, 'u32'],
+  ['i_crtime_extra', 0x94, 'u32'],
+  ['i_version_hi', 0x98, 'u32'],
+  ['i_projid', 0x9c, 'u32'],
+]);
+
+export interface InodeFields {
+  mode: number; // type and permission bits
+  uid: number;
+  gid: number;
+  size: number;
+  links: number;
+  /** 512-byte sectors: data, extent-tree and xattr blocks. */
+  sectors: number;
+  flags: number;
+  block: Uint8Array; // i_block, up to 60 bytes
+  fileAcl: number; // xattr block number, 0 for none
+  timeSec: number; // atime = ctime = mtime = crtime: reading a file must not change the image
+  timeNsec: number;
+}
+
+const hi32 = (n: number) => Math.floor(n / 0x100000000);
+
+/** Low 32 bits of the seconds as stored in i_*time (signed on disk). */
+function timeLo(sec: number): number {
+  return Number(BigInt.asIntN(32, BigInt(sec)));
+}
+
+/** i_*time_extra: 2 epoch bits extending the signed 32-bit seconds, then nanoseconds << 2. */
+export function timeExtra(sec: number, nsec: number): number {
+  const epoch = Number((BigInt(sec) - BigInt(timeLo(sec))) >> 32n) & 3;
+  return ((nsec << 2) | epoch) >>> 0;
+}
+
+/** Writes a whole inode (with its checksum) into buf at `at`; `inodeSize` bytes, the tail left as given. */
+export function encodeInode(buf: Buffer, at: number, f: InodeFields, ino: number, fsSeed: number, inodeSize: number): void {
+  const t = timeLo(f.timeSec);
+  const tx = timeExtra(f.timeSec, f.timeNsec);
+  inode.encode(buf, at, {
+    i_mode: f.mode,
+    i_uid: f.uid & 0xffff,
+    l_i_uid_high: f.uid >>> 16,
+    i_gid: f.gid & 0xffff,
+    l_i_gid_high: f.gid >>> 16,
+    i_size_lo: f.size >>> 0,
+    i_size_high: hi32(f.size),
+    i_atime: t,
+    i_ctime: t,
+    i_mtime: t,
+    i_crtime: t,
+    i_atime_extra: tx,
+    i_ctime_extra: tx,
+    i_mtime_extra: tx,
+    i_crtime_extra: tx,
+    i_links_count: f.links,
+    i_blocks_lo: f.sectors >>> 0,
+    l_i_blocks_high: hi32(f.sectors),
+    i_flags: f.flags,
+    i_block: f.block,
+    i_file_acl_lo: f.fileAcl >>> 0,
+    l_i_file_acl_high: hi32(f.fileAcl),
+    i_extra_isize: EXTRA_ISIZE,
+  });
+  sealInode(buf, at, ino, 0, fsSeed, inodeSize);
+}
+
+/** Per-inode checksum seed: crc32c(fs seed, inode number, generation); also seeds extent, dir and dx blocks. */
+export function inodeSeed(fsSeed: number, ino: number, generation: number): number {
+  const le = Buffer.alloc(8);
+  le.writeUInt32LE(ino, 0);
+  le.writeUInt32LE(generation, 4);
+  return crc32c(fsSeed, le);
+}
+
+export function sealInode(buf: Buffer, at: number, ino: number, generation: number, fsSeed: number, inodeSize: number): void {
+  buf.writeUInt16LE(0, at + 0x7c);
+  const large = inodeSize > 128 && buf.readUInt16LE(at + 0x80) >= 4;
+  if (large) buf.writeUInt16LE(0, at + 0x82);
+  const c = crc32c(inodeSeed(fsSeed, ino, generation), buf, at, at + inodeSize);
+  buf.writeUInt16LE(c & 0xffff, at + 0x7c);
+  if (large) buf.writeUInt16LE(c >>> 16, at + 0x82);
+}

@@ -1,0 +1,118 @@
+// The size-dependent half of planning: for a candidate block count, place the
+// group metadata (flex_bg: bitmaps and inode tables of 16 groups together at
+// the front of their flex group, skipping superblock backups), then hand out
+// blocks in inode order: journal, then per inode its xattr block, content and
+// extent-tree blocks.
+import { BLOCKS_PER_GROUP, LOG_GROUPS_PER_FLEX, JOURNAL_INO } from './constants.ts';
+import { Allocator, freeRuns, type Run } from './allocator.ts';
+import { type Geometry } from './geometry.ts';
+import { type Extent, toExtents, treeBlocksFor } from './extent-tree.ts';
+import type { Prepared } from './prepare.ts';
+
+export interface InodeBlocks {
+  extents: Extent[];
+  /** Physical runs of content in logical order, with the logical block each starts at. */
+  runs: Array<{ logical: number; physical: number; length: number }>;
+  tree: number[];
+}
+
+export interface Layout {
+  geo: Geometry;
+  blockBitmap: number[];
+  inodeBitmap: number[];
+  inodeTable: number[];
+  reserved: Run[]; // superblocks and descriptor tables
+  journalBlocks: number;
+  inodes: Map<number, InodeBlocks>; // by inode number, including the journal
+  xattrBlockNr: number[];
+  /** Blocks in use, inside the filesystem. */
+  used: number;
+  /** Blocks that did not fit: 0 when the layout is valid. */
+  overflow: number;
+  /** Free runs left, in address order (everything else is in use). */
+  free: Run[];
+}
+
+export function layout(geo: Geometry, prep: Prepared, journalBlocks: number): Layout {
+  const reserved: Run[] = [];
+  for (let g = 0; g < geo.groups; g++) {
+    const n = geo.superBlocks(g);
+    if (n) reserved.push({ start: g * BLOCKS_PER_GROUP, length: n });
+  }
+  let overflow = 0;
+  // A short last group must hold its own backup superblock and descriptors.
+  const lastSuper = geo.superBlocks(geo.groups - 1);
+  if (lastSuper >= geo.groupBlocks(geo.groups - 1)) overflow += lastSuper + 1 - geo.groupBlocks(geo.groups - 1);
+
+  const meta: Run[] = [];
+  const blockBitmap: number[] = [];
+  const inodeBitmap: number[] = [];
+  const inodeTable: number[] = [];
+  const per = 1 << LOG_GROUPS_PER_FLEX;
+  let ri = 0;
+  for (let f = 0; f * per < geo.groups; f++) {
+    const first = f * per;
+    const last = Math.min(geo.groups, first + per);
+    let cursor = first * BLOCKS_PER_GROUP + geo.superBlocks(first);
+    const place = (len: number): number => {
+      // Skip any superblock backup the run would overlap.
+      while (ri < reserved.length && reserved[ri].start + reserved[ri].length <= cursor) ri++;
+      for (let k = ri; k < reserved.length && reserved[k].start < cursor + len; k++) {
+        if (reserved[k].start + reserved[k].length > cursor) cursor = reserved[k].start + reserved[k].length;
+      }
+      const at = cursor;
+      cursor += len;
+      meta.push({ start: at, length: len });
+      return at;
+    };
+    for (let g = first; g < last; g++) blockBitmap[g] = place(1);
+    for (let g = first; g < last; g++) inodeBitmap[g] = place(1);
+    for (let g = first; g < last; g++) inodeTable[g] = place(geo.itableBlocks);
+    if (cursor > geo.blocks) overflow += cursor - geo.blocks;
+  }
+
+  const alloc = new Allocator(freeRuns([...reserved, ...meta], geo.blocks), geo.blocks);
+  const inodes = new Map<number, InodeBlocks>();
+  const place = (ino: number, logicalRuns: Array<{ logical: number; length: number }>, total: number) => {
+    const phys = alloc.take(total);
+    const runs: InodeBlocks['runs'] = [];
+    let pi = 0;
+    let pOff = 0;
+    for (const lr of logicalRuns) {
+      let left = lr.length;
+      let logical = lr.logical;
+      while (left > 0) {
+        const p = phys[pi];
+        const k = Math.min(left, p.length - pOff);
+        const prev = runs[runs.length - 1];
+        if (prev && prev.logical + prev.length === logical && prev.physical + prev.length === p.start + pOff) prev.length += k;
+        else runs.push({ logical, physical: p.start + pOff, length: k });
+        logical += k;
+        left -= k;
+        pOff += k;
+        if (pOff === p.length) { pi++; pOff = 0; }
+      }
+    }
+    const extents = toExtents(runs);
+    const treeCount = treeBlocksFor(extents.length);
+    const tree: number[] = [];
+    for (const r of treeCount ? alloc.take(treeCount) : []) for (let i = 0; i < r.length; i++) tree.push(r.start + i);
+    inodes.set(ino, { extents, runs, tree });
+  };
+
+  if (journalBlocks) place(JOURNAL_INO, [{ logical: 0, length: journalBlocks }], journalBlocks);
+  const xattrBlockNr: number[] = [];
+  for (const n of prep.nodes) {
+    if (!n) continue;
+    if (n.xblock >= 0 && xattrBlockNr[n.xblock] === undefined) xattrBlockNr[n.xblock] = alloc.one();
+    if (n.entry.type === 'file' && n.runs) place(n.ino, n.runs, n.blocks);
+    else if (n.blocks) place(n.ino, [{ logical: 0, length: n.blocks }], n.blocks);
+  }
+  overflow += alloc.overflow;
+  let metaBlocks = 0;
+  for (const r of [...reserved, ...meta]) metaBlocks += r.length;
+  return {
+    geo, blockBitmap, inodeBitmap, inodeTable, reserved, journalBlocks, inodes, xattrBlockNr,
+    used: metaBlocks + alloc.used - alloc.overflow, overflow, free: alloc.remaining(),
+  };
+}

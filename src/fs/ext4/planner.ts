@@ -1,0 +1,391 @@
+// ext4 planner: FileTree + options -> Image (size and extent map). Pure: no
+// file data is read; every inode number and block address is decided here.
+import { DiskwrightError } from '../../api/errors.ts';
+import type { DirEntry } from '../../tree/model.ts';
+import { finishImage, type Image, type ImageExtent } from '../../image/extent-map.ts';
+import { crc32c } from '../../util/crc32c.ts';
+import { seededBytes, seededUuid } from '../../util/ids.ts';
+import {
+  BG_INODE_ZEROED, BLOCK_SIZE, BLOCKS_PER_GROUP, COMPAT_DIR_INDEX, COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, EXTRA_ISIZE,
+  FIRST_INO, FLAG_UNSIGNED_HASH, HASH_HALF_MD4, INCOMPAT_64BIT, INCOMPAT_EXTENTS, INCOMPAT_FILETYPE, INCOMPAT_FLEX_BG,
+  INODE_FL_EXTENTS, INODE_FL_INDEX, JOURNAL_INO, LOG_BLOCK_SIZE, LOG_GROUPS_PER_FLEX, RO_COMPAT_DIR_NLINK,
+  RO_COMPAT_EXTRA_ISIZE, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, RO_COMPAT_METADATA_CSUM, RO_COMPAT_SPARSE_SUPER,
+  S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK, SUPER_MAGIC,
+} from './constants.ts';
+import { geometry, inodesPerGroupFor } from './geometry.ts';
+import { layout, type Layout } from './layout.ts';
+import { prepare, type Prepared } from './prepare.ts';
+import { defaultJournalBlocks, encodeJournalSuperblock } from './journal.ts';
+import { encodeInode, inodeSeed, type InodeFields } from './inode.ts';
+import { buildExtentTree } from './extent-tree.ts';
+import { encodeLeaf } from './dir-entry.ts';
+import { encodeHtree } from './htree.ts';
+import { encodeInodeXattrs, encodeXattrBlock } from './xattr.ts';
+import { encodeGroupDescriptor } from './group-descriptor.ts';
+import { sealSuperblock, superblock } from './superblock.ts';
+
+export interface Ext4Options {
+  /** Filesystem size in bytes, or 'auto' for the smallest that fits. */
+  size: number | 'auto';
+  freeBytes?: number;
+  freeInodes?: number;
+  label?: string;
+  uuid?: Buffer;
+  hashSeed?: Buffer;
+  seed?: string;
+  /** Names what this filesystem is for, so two filesystems of one build get different ids. */
+  role?: string;
+  epoch?: number;
+  inodeSize?: number;
+  journal?: boolean;
+  reservedPercent?: number;
+  /** Inode ratio for fixed sizes (bytes per inode), as mke2fs's -i. */
+  inodeRatio?: number;
+}
+
+export interface Ext4Stats {
+  blocks: number;
+  blockSize: number;
+  bytes: number;
+  usedBlocks: number;
+  freeBlocks: number;
+  inodes: number;
+  usedInodes: number;
+  freeInodes: number;
+  journalBlocks: number;
+  uuid: Buffer;
+  label: string;
+  groups: number;
+}
+
+export interface Ext4Plan {
+  image: Image;
+  stats: Ext4Stats;
+}
+
+const MAX_INODES = 0xffffffff;
+const MAX_BLOCKS = 2 ** 48;
+
+export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
+  const inodeSize = opts.inodeSize ?? 256;
+  if (![256, 512, 1024].includes(inodeSize)) {
+    throw new DiskwrightError('OPTION_INVALID', `--inode-size ${inodeSize}: use 256, 512 or 1024 (ext4 with nanosecond times needs at least 256)`, {});
+  }
+  const label = Buffer.from(opts.label ?? '', 'utf8');
+  if (label.length > 16) throw new DiskwrightError('LABEL_TOO_LONG', `label "${opts.label}" is ${label.length} bytes; ext4 labels hold at most 16`, {});
+  const seed = opts.seed ?? 'diskwright';
+  const role = opts.role ?? 'ext4';
+  const uuid = opts.uuid ?? seededUuid(seed, `${role}:uuid`);
+  const hashSeedBytes = opts.hashSeed ?? seededUuid(seed, `${role}:hash_seed`);
+  const hashSeed = new Uint32Array(4);
+  for (let i = 0; i < 4; i++) hashSeed[i] = hashSeedBytes.readUInt32LE(i * 4);
+  const epoch = opts.epoch ?? 1;
+  const journal = opts.journal ?? true;
+  const reservedPct = opts.reservedPercent ?? 0;
+  const freeBlocksWanted = Math.ceil((opts.freeBytes ?? 0) / BLOCK_SIZE);
+  const freeInodesWanted = opts.freeInodes ?? 0;
+
+  const prep = prepare(root, { inodeSize, hashSeed, epoch });
+  const inodesWanted = prep.maxIno + freeInodesWanted;
+  if (inodesWanted > MAX_INODES) {
+    throw new DiskwrightError('TOO_MANY_INODES', `the tree needs ${inodesWanted} inodes; ext4 addresses at most ${MAX_INODES}`, {});
+  }
+
+  const tryBlocks = (blocks: number, inodes: number): Layout | null => {
+    const groups = Math.ceil(blocks / BLOCKS_PER_GROUP);
+    const ipg = inodesPerGroupFor(inodes, groups, inodeSize);
+    if (ipg > BLOCKS_PER_GROUP || ipg * groups > MAX_INODES) return null;
+    const geo = geometry(blocks, ipg, inodeSize);
+    return layout(geo, prep, journal ? defaultJournalBlocks(blocks) : 0);
+  };
+  const required = (blocks: number) => freeBlocksWanted + Math.floor((blocks * reservedPct) / 100);
+
+  let lay: Layout | null;
+  if (opts.size === 'auto') {
+    // Least fixed point of N = used(N) + wanted free: used() only grows with N,
+    // so iterating from below lands on the smallest size that fits.
+    let blocks = Math.max(prep.contentBlocks + 4, 16);
+    for (;;) {
+      if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', 'the tree needs more than 2^48 blocks', {});
+      const inodes = inodesWanted;
+      const l = tryBlocks(blocks, inodes);
+      if (!l) { blocks = (Math.ceil(blocks / BLOCKS_PER_GROUP) + 1) * BLOCKS_PER_GROUP; continue; }
+      const need = l.used + l.overflow + required(blocks);
+      if (l.overflow === 0 && blocks - l.used >= required(blocks)) { lay = l; break; }
+      blocks = Math.max(blocks + 1, need);
+    }
+  } else {
+    const blocks = Math.floor(opts.size / BLOCK_SIZE);
+    if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', `--size ${opts.size} is larger than ext4 with 4 KiB blocks allows`, {});
+    const ratio = opts.inodeRatio ?? 16384;
+    const inodes = Math.max(inodesWanted, Math.floor(opts.size / ratio));
+    lay = blocks >= 16 ? tryBlocks(blocks, Math.min(inodes, Math.ceil(blocks / BLOCKS_PER_GROUP) * BLOCKS_PER_GROUP)) : null;
+    if (lay && inodesWanted > lay.geo.inodesPerGroup * lay.geo.groups) {
+      throw new DiskwrightError('TOO_MANY_INODES', `the tree needs ${inodesWanted} inodes; a ${opts.size}-byte ext4 holds at most ${lay.geo.inodesPerGroup * lay.geo.groups}`, {});
+    }
+    if (!lay || lay.overflow > 0 || blocks - lay.used < required(blocks)) {
+      const min = planExt4(root, { ...opts, size: 'auto' }).stats.bytes;
+      throw new DiskwrightError('SIZE_TOO_SMALL', `--size ${opts.size} bytes is too small for this tree; it needs at least ${min} bytes (${Math.ceil(min / 2 ** 20)} MiB)`, { minimum: min });
+    }
+  }
+  return materialize(prep, lay, { uuid, hashSeedBytes, label, epoch, reservedPct, fsSeed: crc32c(0xffffffff, uuid) });
+}
+
+interface Ids {
+  uuid: Buffer;
+  hashSeedBytes: Buffer;
+  label: Buffer;
+  epoch: number;
+  reservedPct: number;
+  fsSeed: number;
+}
+
+const TYPE_BITS: Record<string, number> = {
+  file: S_IFREG, dir: S_IFDIR, symlink: S_IFLNK, chr: S_IFCHR, blk: S_IFBLK, fifo: S_IFIFO, sock: S_IFSOCK,
+};
+
+function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
+  const { geo } = lay;
+  const { fsSeed } = ids;
+  const extents: ImageExtent[] = [];
+  const at = (block: number, buffer: Buffer) => extents.push({ offset: block * BLOCK_SIZE, length: buffer.length, buffer });
+  const ipg = geo.inodesPerGroup;
+
+  // Inode tables: only the part up to the last used inode of each group holds bytes.
+  const tables: Buffer[] = [];
+  for (let g = 0; g < geo.groups; g++) {
+    const usedInGroup = Math.max(0, Math.min(ipg, prep.maxIno - g * ipg));
+    if (usedInGroup === 0) continue;
+    tables[g] = Buffer.alloc(Math.ceil((usedInGroup * geo.inodeSize) / BLOCK_SIZE) * BLOCK_SIZE);
+    at(lay.inodeTable[g], tables[g]);
+  }
+  const writeInode = (ino: number, f: InodeFields, fill?: (buf: Buffer, off: number) => void) => {
+    const g = Math.floor((ino - 1) / ipg);
+    const off = ((ino - 1) % ipg) * geo.inodeSize;
+    fill?.(tables[g], off);
+    encodeInode(tables[g], off, f, ino, fsSeed, geo.inodeSize);
+  };
+
+  // Inode 1 (bad blocks) exists with only times, as mke2fs writes it.
+  writeInode(1, { mode: 0, uid: 0, gid: 0, size: 0, links: 0, sectors: 0, flags: 0, block: Buffer.alloc(60), fileAcl: 0, timeSec: ids.epoch, timeNsec: 0 });
+
+  // Journal.
+  let jnlBlocks = Buffer.alloc(68);
+  if (lay.journalBlocks) {
+    const jb = lay.inodes.get(JOURNAL_INO)!;
+    const seed = inodeSeed(fsSeed, JOURNAL_INO, 0);
+    const tree = buildExtentTree(jb.extents, jb.tree, seed);
+    tree.blocks.forEach((b, i) => at(jb.tree[i], b));
+    at(jb.runs[0].physical, encodeJournalSuperblock(lay.journalBlocks, ids.uuid));
+    const size = lay.journalBlocks * BLOCK_SIZE;
+    writeInode(JOURNAL_INO, {
+      mode: S_IFREG | 0o600, uid: 0, gid: 0, size, links: 1, sectors: (lay.journalBlocks + jb.tree.length) * 8,
+      flags: INODE_FL_EXTENTS, block: tree.iBlock, fileAcl: 0, timeSec: ids.epoch, timeNsec: 0,
+    });
+    // s_jnl_blocks: a backup of i_block, then i_size_high and i_size.
+    jnlBlocks = Buffer.alloc(68);
+    tree.iBlock.copy(jnlBlocks, 0);
+    jnlBlocks.writeUInt32LE(Math.floor(size / 2 ** 32), 60);
+    jnlBlocks.writeUInt32LE(size >>> 0, 64);
+  }
+
+  // Shared xattr blocks.
+  prep.xattrBlocks.forEach((xb, i) => at(lay.xattrBlockNr[i], encodeXattrBlock(xb.attrs, xb.refs, lay.xattrBlockNr[i], fsSeed)));
+
+  const dirsInGroup = new Array<number>(geo.groups).fill(0);
+  for (const n of prep.nodes) {
+    if (!n) continue;
+    const e = n.entry;
+    const ib = lay.inodes.get(n.ino);
+    const seed = inodeSeed(fsSeed, n.ino, 0);
+    let block: Buffer = Buffer.alloc(60);
+    let flags = 0;
+    let size = 0;
+    let treeBlocks = 0;
+    const content = (blocks: Buffer[]) => {
+      // Content blocks land on the inode's runs in logical order.
+      let i = 0;
+      for (const r of ib!.runs) for (let k = 0; k < r.length; k++) at(r.physical + k, blocks[i++]);
+    };
+    if (ib) {
+      const tree = buildExtentTree(ib.extents, ib.tree, seed);
+      tree.blocks.forEach((b, i) => at(ib.tree[i], b));
+      block = tree.iBlock;
+      treeBlocks = ib.tree.length;
+    }
+    switch (e.type) {
+      case 'file': {
+        size = e.size;
+        flags = INODE_FL_EXTENTS;
+        if (!ib) block = buildExtentTree([], [], seed).iBlock;
+        else {
+          for (const r of ib.runs) {
+            const from = r.logical * BLOCK_SIZE;
+            const length = Math.min(r.length * BLOCK_SIZE, e.size - from);
+            extents.push({ offset: r.physical * BLOCK_SIZE, length, path: e.sourcePath, fileOffset: from, expectSize: e.size });
+          }
+        }
+        break;
+      }
+      case 'dir': {
+        dirsInGroup[Math.floor((n.ino - 1) / ipg)]++;
+        flags = INODE_FL_EXTENTS;
+        size = n.blocks * BLOCK_SIZE;
+        if (n.htree) {
+          flags |= INODE_FL_INDEX;
+          content(encodeHtree(n.htree, n.ino, n.parent, seed));
+        } else {
+          const { items, starts } = n.linear!;
+          const blocks: Buffer[] = [];
+          for (let i = 0; i < n.blocks; i++) {
+            const from = starts[i] ?? items.length;
+            const to = starts[i + 1] ?? items.length;
+            blocks.push(encodeLeaf(items, from, to, seed));
+          }
+          content(blocks);
+        }
+        break;
+      }
+      case 'symlink': {
+        size = e.target.length;
+        if (n.fastSymlink) {
+          block = Buffer.alloc(60);
+          e.target.copy(block);
+        } else {
+          flags = INODE_FL_EXTENTS;
+          const b = Buffer.alloc(BLOCK_SIZE);
+          e.target.copy(b);
+          content([b]);
+        }
+        break;
+      }
+      case 'chr':
+      case 'blk': {
+        // Old 16-bit encoding in i_block[0] when it fits, else the new one in i_block[1].
+        block = Buffer.alloc(60);
+        if (e.major < 256 && e.minor < 256) block.writeUInt32LE((e.major << 8) | e.minor, 0);
+        else block.writeUInt32LE(((e.minor & 0xff) | (e.major << 8) | ((e.minor & ~0xff) << 12)) >>> 0, 4);
+        break;
+      }
+      default:
+        break;
+    }
+    const xblock = n.xblock >= 0 ? lay.xattrBlockNr[n.xblock] : 0;
+    writeInode(n.ino, {
+      mode: TYPE_BITS[e.type] | e.mode, uid: e.uid, gid: e.gid, size, links: n.links,
+      sectors: (n.blocks + treeBlocks + (xblock ? 1 : 0)) * 8, flags, block, fileAcl: xblock,
+      timeSec: e.mtimeSec, timeNsec: e.mtimeNsec,
+    }, n.inInode.length ? (buf, off) => encodeInodeXattrs(buf, off, geo.inodeSize, n.inInode) : undefined);
+  }
+
+  // Bitmaps: every block is used except the free runs left by the allocator.
+  const used = Buffer.alloc(geo.groups * BLOCK_SIZE, 0xff);
+  const freeIn = new Array<number>(geo.groups).fill(0);
+  for (const r of lay.free) {
+    clearBits(used, r.start, r.start + r.length);
+    for (let b = r.start; b < r.start + r.length;) {
+      const g = Math.floor(b / BLOCKS_PER_GROUP);
+      const end = Math.min(r.start + r.length, (g + 1) * BLOCKS_PER_GROUP);
+      freeIn[g] += end - b;
+      b = end;
+    }
+  }
+  const stats = [];
+  let freeBlocks = 0;
+  for (let g = 0; g < geo.groups; g++) {
+    const bb = used.subarray(g * BLOCK_SIZE, (g + 1) * BLOCK_SIZE);
+    const free = freeIn[g];
+    freeBlocks += free;
+    const ib = Buffer.alloc(BLOCK_SIZE);
+    const usedInodes = Math.max(0, Math.min(ipg, prep.maxIno - g * ipg));
+    setBits(ib, 0, usedInodes);
+    setBits(ib, ipg, BLOCK_SIZE * 8); // padding past the group's inodes
+    const bbCopy = bb;
+    at(lay.blockBitmap[g], bbCopy);
+    at(lay.inodeBitmap[g], ib);
+    stats.push({
+      blockBitmap: lay.blockBitmap[g], inodeBitmap: lay.inodeBitmap[g], inodeTable: lay.inodeTable[g],
+      freeBlocks: free, freeInodes: ipg - usedInodes, usedDirs: dirsInGroup[g], flags: BG_INODE_ZEROED,
+      itableUnused: ipg - usedInodes,
+      blockBitmapCsum: crc32c(fsSeed, bbCopy, 0, BLOCKS_PER_GROUP / 8),
+      inodeBitmapCsum: crc32c(fsSeed, ib, 0, ipg / 8),
+    });
+  }
+  const gdt = Buffer.alloc(geo.gdtBlocks * BLOCK_SIZE);
+  stats.forEach((s, g) => encodeGroupDescriptor(gdt, g * 64, g, s, fsSeed));
+
+  const inodesCount = ipg * geo.groups;
+  const freeInodes = inodesCount - prep.maxIno;
+  const rBlocks = Math.floor((geo.blocks * ids.reservedPct) / 100);
+  const sb = Buffer.alloc(1024);
+  const hi = (n: number) => Math.floor(n / 2 ** 32);
+  superblock.encode(sb, 0, {
+    s_inodes_count: inodesCount,
+    s_blocks_count_lo: geo.blocks >>> 0, s_blocks_count_hi: hi(geo.blocks),
+    s_r_blocks_count_lo: rBlocks >>> 0, s_r_blocks_count_hi: hi(rBlocks),
+    s_free_blocks_count_lo: freeBlocks >>> 0, s_free_blocks_count_hi: hi(freeBlocks),
+    s_free_inodes_count: freeInodes,
+    s_first_data_block: 0,
+    s_log_block_size: LOG_BLOCK_SIZE, s_log_cluster_size: LOG_BLOCK_SIZE,
+    s_blocks_per_group: BLOCKS_PER_GROUP, s_clusters_per_group: BLOCKS_PER_GROUP,
+    s_inodes_per_group: ipg,
+    s_wtime: ids.epoch >>> 0, s_wtime_hi: hi(ids.epoch) & 0xff,
+    s_max_mnt_count: -1,
+    s_magic: SUPER_MAGIC,
+    s_state: 1, // cleanly unmounted
+    s_errors: 1, // continue, the mke2fs default
+    s_lastcheck: ids.epoch >>> 0, s_lastcheck_hi: hi(ids.epoch) & 0xff,
+    s_rev_level: 1,
+    s_first_ino: FIRST_INO,
+    s_inode_size: geo.inodeSize,
+    s_feature_compat: COMPAT_EXT_ATTR | COMPAT_DIR_INDEX | (lay.journalBlocks ? COMPAT_HAS_JOURNAL : 0),
+    s_feature_incompat: INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG,
+    s_feature_ro_compat: RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_HUGE_FILE | RO_COMPAT_DIR_NLINK |
+      RO_COMPAT_EXTRA_ISIZE | RO_COMPAT_METADATA_CSUM,
+    s_uuid: ids.uuid,
+    s_volume_name: ids.label,
+    s_journal_inum: lay.journalBlocks ? JOURNAL_INO : 0,
+    s_hash_seed: ids.hashSeedBytes,
+    s_def_hash_version: HASH_HALF_MD4,
+    s_jnl_backup_type: lay.journalBlocks ? 1 : 0,
+    s_desc_size: 64,
+    s_default_mount_opts: 0x000c, // user_xattr, acl
+    s_mkfs_time: ids.epoch >>> 0, s_mkfs_time_hi: hi(ids.epoch) & 0xff,
+    s_jnl_blocks: jnlBlocks,
+    s_min_extra_isize: EXTRA_ISIZE,
+    s_want_extra_isize: EXTRA_ISIZE,
+    s_flags: FLAG_UNSIGNED_HASH,
+    s_log_groups_per_flex: LOG_GROUPS_PER_FLEX,
+    s_checksum_type: 1, // crc32c
+  });
+  for (let g = 0; g < geo.groups; g++) {
+    if (!geo.superBlocks(g)) continue;
+    const copy = Buffer.from(sb);
+    superblock.encode(copy, 0, { s_block_group_nr: g });
+    sealSuperblock(copy, 0);
+    const start = g * BLOCKS_PER_GROUP;
+    extents.push({ offset: g === 0 ? 1024 : start * BLOCK_SIZE, length: 1024, buffer: copy });
+    at(start + 1, gdt);
+  }
+
+  const image = finishImage(geo.blocks * BLOCK_SIZE, extents);
+  return {
+    image,
+    stats: {
+      blocks: geo.blocks, blockSize: BLOCK_SIZE, bytes: geo.blocks * BLOCK_SIZE,
+      usedBlocks: geo.blocks - freeBlocks, freeBlocks, inodes: inodesCount, usedInodes: prep.maxIno, freeInodes,
+      journalBlocks: lay.journalBlocks, uuid: ids.uuid, label: ids.label.toString('utf8'), groups: geo.groups,
+    },
+  };
+}
+
+function setBits(b: Buffer, from: number, to: number) {
+  for (let i = from; i < to; i++) b[i >> 3] |= 1 << (i & 7);
+}
+
+/** Clears bits [from, to): partial bytes bit by bit, whole bytes with fill. */
+function clearBits(b: Buffer, from: number, to: number) {
+  while (from < to && from & 7) { b[from >> 3] &= ~(1 << (from & 7)); from++; }
+  while (to > from && to & 7) { to--; b[to >> 3] &= ~(1 << (to & 7)); }
+  if (to > from) b.fill(0, from >> 3, to >> 3);
+}

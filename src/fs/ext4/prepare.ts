@@ -1,0 +1,159 @@
+// The size-independent half of planning: inode numbers, directory layouts,
+// symlink kinds, xattr placement and each inode's block needs. Nothing here
+// depends on the filesystem size, so the sizer can try sizes cheaply.
+import { DiskwrightError } from '../../api/errors.ts';
+import { byteName, type DirEntry, type Entry } from '../../tree/model.ts';
+import {
+  BLOCK_SIZE, FIRST_INO, FT_BLK, FT_CHR, FT_DIR, FT_FIFO, FT_REG, FT_SOCK, FT_SYMLINK, LOST_FOUND_INO, MAX_LINKS, ROOT_INO,
+} from './constants.ts';
+import { type DirItem, packBlocks, withDots } from './dir-entry.ts';
+import { type HtreePlan, planHtree } from './htree.ts';
+import { type DiskXattr, splitXattrs, toDiskXattr, xattrKey } from './xattr.ts';
+
+export interface Node {
+  ino: number;
+  entry: Entry;
+  path: string; // for messages
+  parent: number;
+  links: number;
+  /** Content blocks: file data, directory blocks, a slow symlink's block. */
+  blocks: number;
+  /** File data as logical block runs (holes between them). */
+  runs?: Array<{ logical: number; length: number }>;
+  linear?: { items: DirItem[]; starts: number[] };
+  htree?: HtreePlan;
+  fastSymlink?: boolean;
+  inInode: DiskXattr[];
+  /** Index into Prepared.xattrBlocks, or -1. */
+  xblock: number;
+}
+
+export interface Prepared {
+  nodes: Node[]; // indexed by inode number; holes for reserved inodes
+  maxIno: number;
+  xattrBlocks: Array<{ attrs: DiskXattr[]; refs: number }>;
+  dirs: number;
+  /** Blocks every inode together needs (content + xattr blocks), before extent-tree blocks. */
+  contentBlocks: number;
+}
+
+const LOST_FOUND_BLOCKS = 4; // 16 KiB, as mke2fs makes it, so e2fsck can reconnect files without allocating
+const LOST_FOUND = byteName('lost+found');
+
+const FILE_TYPE: Record<Entry['type'], number> = {
+  file: FT_REG, dir: FT_DIR, symlink: FT_SYMLINK, chr: FT_CHR, blk: FT_BLK, fifo: FT_FIFO, sock: FT_SOCK,
+};
+
+export function prepare(root: DirEntry, opts: { inodeSize: number; hashSeed: Uint32Array; epoch: number }): Prepared {
+  const nodes: Node[] = [];
+  const links = new Map<string, Node>();
+  const xblocks = new Map<string, number>();
+  const xattrBlocks: Prepared['xattrBlocks'] = [];
+  let next = FIRST_INO + 1;
+  let dirs = 0;
+
+  // lost+found: the source's own if it has one, else a fresh one; always inode 11.
+  const lfSource = root.children.get(LOST_FOUND);
+  const lostFound: DirEntry = lfSource?.type === 'dir'
+    ? lfSource
+    : { type: 'dir', mode: 0o700, uid: 0, gid: 0, mtimeSec: opts.epoch, mtimeNsec: 0, xattrs: [], children: new Map() };
+  root.children.set(LOST_FOUND, lostFound);
+
+  const newNode = (ino: number, entry: Entry, path: string, parent: number): Node => {
+    const n: Node = { ino, entry, path, parent, links: 1, blocks: 0, inInode: [], xblock: -1 };
+    nodes[ino] = n;
+    placeXattrs(n);
+    return n;
+  };
+
+  const placeXattrs = (n: Node) => {
+    if (n.entry.xattrs.length === 0) return;
+    const disk = n.entry.xattrs.map((x) => toDiskXattr(x, n.path));
+    const { inInode, inBlock } = splitXattrs(disk, opts.inodeSize, n.path);
+    n.inInode = inInode;
+    if (inBlock.length === 0) return;
+    const key = xattrKey(inBlock);
+    let idx = xblocks.get(key);
+    if (idx === undefined) {
+      idx = xattrBlocks.length;
+      xattrBlocks.push({ attrs: inBlock, refs: 0 });
+      xblocks.set(key, idx);
+    }
+    xattrBlocks[idx].refs++;
+    n.xblock = idx;
+  };
+
+  // Inode numbers in depth-first order of bytewise-sorted names: parents before children.
+  const visit = (dirNode: Node, dir: DirEntry) => {
+    const names = [...dir.children.keys()].sort();
+    const items: DirItem[] = [];
+    let subdirs = 0;
+    for (const key of names) {
+      const e = dir.children.get(key)!;
+      const name = Buffer.from(key, 'latin1');
+      const path = `${dirNode.path === '/' ? '' : dirNode.path}/${name.toString()}`;
+      if (name.length > 255) throw new DiskwrightError('NAME_TOO_LONG', `${path}: name is ${name.length} bytes, ext4 allows 255; rename it`, { path });
+      let node: Node;
+      if (dir === root && key === LOST_FOUND) {
+        node = newNode(LOST_FOUND_INO, e, path, dirNode.ino);
+      } else if (e.type === 'file' && e.linkKey && links.has(e.linkKey)) {
+        node = links.get(e.linkKey)!;
+        node.links++;
+      } else {
+        node = newNode(next++, e, path, dirNode.ino);
+        if (e.type === 'file' && e.linkKey) links.set(e.linkKey, node);
+      }
+      items.push({ name, ino: node.ino, fileType: FILE_TYPE[e.type] });
+      if (e.type === 'dir') {
+        subdirs++;
+        visit(node, e);
+      } else {
+        sizeLeaf(node);
+      }
+    }
+    layoutDir(dirNode, items, subdirs);
+  };
+
+  const layoutDir = (n: Node, children: DirItem[], subdirs: number) => {
+    dirs++;
+    n.links = 2 + subdirs > MAX_LINKS ? 1 : 2 + subdirs;
+    const linear = withDots(n.ino, n.parent, children);
+    const starts = packBlocks(linear);
+    if (starts.length <= 1) {
+      n.linear = { items: linear, starts };
+      n.blocks = 1;
+    } else {
+      n.htree = planHtree(children, opts.hashSeed);
+      n.blocks = n.htree.blocks;
+    }
+    if (n.ino === LOST_FOUND_INO && n.blocks < LOST_FOUND_BLOCKS) {
+      n.htree = undefined;
+      n.linear = { items: linear, starts };
+      n.blocks = LOST_FOUND_BLOCKS;
+    }
+  };
+
+  const sizeLeaf = (n: Node) => {
+    const e = n.entry;
+    if (e.type === 'file') {
+      if (e.size === 0) return;
+      const runs = e.runs ?? [{ offset: 0, length: e.size }];
+      n.runs = runs.map((r) => ({ logical: r.offset / BLOCK_SIZE, length: Math.ceil(r.length / BLOCK_SIZE) }));
+      n.blocks = n.runs.reduce((s, r) => s + r.length, 0);
+    } else if (e.type === 'symlink') {
+      if (e.target.length > 4095) {
+        throw new DiskwrightError('SYMLINK_TOO_LONG', `${n.path}: symlink target is ${e.target.length} bytes, ext4 allows 4095; shorten it`, { path: n.path });
+      }
+      if (e.target.length === 0) throw new DiskwrightError('SOURCE_UNREADABLE', `${n.path}: symlink has an empty target`, { path: n.path });
+      n.fastSymlink = e.target.length < 60;
+      n.blocks = n.fastSymlink ? 0 : 1;
+    }
+  };
+
+  const rootNode = newNode(ROOT_INO, root, '/', ROOT_INO);
+  visit(rootNode, root);
+  const maxIno = next - 1;
+  let contentBlocks = xattrBlocks.length;
+  for (const n of nodes) if (n) contentBlocks += n.blocks;
+  return { nodes, maxIno, xattrBlocks, dirs, contentBlocks };
+}

@@ -1,0 +1,187 @@
+// Directory sources -> FileTree. Reads metadata only (lstat, readdir, readlink,
+// xattrs); file bytes are read later by the emitter, except for sparse files,
+// whose data runs must be known before planning (Node has no SEEK_DATA).
+import * as fs from 'node:fs';
+import { DiskwrightError } from '../api/errors.ts';
+import type { DataRun, DirEntry, Entry, FileEntry, Xattr } from './model.ts';
+import { readXattrs } from './xattr.ts';
+
+export interface ScanOptions {
+  /** Force every entry's owner (like fakeroot / e2fsprogs root_owner for the whole tree). */
+  owner?: { uid: number; gid: number };
+  /** Clamp mtimes later than this to it (seconds). */
+  clampMtime?: number;
+  /** Granularity at which all-zero ranges of sparse files become holes. */
+  blockSize?: number;
+}
+
+const S_IFMT = 0o170000;
+const NS = 1_000_000_000n;
+const SLASH = Buffer.from('/');
+
+/** Merges the directories into one tree; later sources win on conflicts. */
+export function scanSources(sources: string[], opts: ScanOptions = {}): DirEntry {
+  let root: DirEntry | undefined;
+  for (const src of sources) {
+    let st: fs.BigIntStats;
+    try {
+      st = fs.statSync(src, { bigint: true });
+    } catch {
+      throw new DiskwrightError('SOURCE_MISSING', `source ${src} does not exist; give an existing directory`, { path: src });
+    }
+    if ((Number(st.mode) & S_IFMT) !== 0o040000) {
+      throw new DiskwrightError('SOURCE_NOT_DIR', `source ${src} is not a directory; give a directory whose contents become the image root`, { path: src });
+    }
+    const dir = scanDir(Buffer.from(src), st, opts);
+    root = root ? mergeDir(root, dir) : dir;
+  }
+  if (!root) throw new DiskwrightError('SOURCE_MISSING', 'no source directory given; name at least one', {});
+  return root;
+}
+
+function mergeDir(into: DirEntry, from: DirEntry): DirEntry {
+  for (const [name, e] of from.children) {
+    const old = into.children.get(name);
+    if (old && old.type === 'dir' && e.type === 'dir') into.children.set(name, mergeDir(old, e));
+    else into.children.set(name, e);
+  }
+  return { ...from, children: into.children };
+}
+
+function fail(code: 'SOURCE_UNREADABLE', path: Buffer, err: unknown): never {
+  const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+  throw new DiskwrightError(code, `cannot read ${path.toString()}: ${reason}; fix its permissions or leave it out`, { path: path.toString(), reason });
+}
+
+function base(st: fs.BigIntStats, xattrs: Xattr[], opts: ScanOptions) {
+  let sec = st.mtimeNs / NS;
+  let nsec = st.mtimeNs - sec * NS;
+  if (nsec < 0n) { nsec += NS; sec -= 1n; } // floor, also before 1970
+  let mtimeSec = Number(sec);
+  let mtimeNsec = Number(nsec);
+  if (opts.clampMtime !== undefined && mtimeSec >= opts.clampMtime && (mtimeSec > opts.clampMtime || mtimeNsec > 0)) {
+    mtimeSec = opts.clampMtime;
+    mtimeNsec = 0;
+  }
+  return {
+    mode: Number(st.mode) & 0o7777,
+    uid: opts.owner ? opts.owner.uid : Number(st.uid),
+    gid: opts.owner ? opts.owner.gid : Number(st.gid),
+    mtimeSec,
+    mtimeNsec,
+    xattrs,
+  };
+}
+
+function xattrsOf(path: Buffer): Xattr[] {
+  let list: Array<[string, Buffer]>;
+  try {
+    list = readXattrs(path);
+  } catch (err) {
+    fail('SOURCE_UNREADABLE', path, err);
+  }
+  if (list.length === 0) return [];
+  return list
+    .map(([name, value]) => ({ name, value }))
+    .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+}
+
+function scanDir(path: Buffer, st: fs.BigIntStats, opts: ScanOptions): DirEntry {
+  let names: Buffer[];
+  try {
+    names = fs.readdirSync(path, { encoding: 'buffer' });
+  } catch (err) {
+    fail('SOURCE_UNREADABLE', path, err);
+  }
+  const dir: DirEntry = { type: 'dir', ...base(st, xattrsOf(path), opts), children: new Map() };
+  // Bytewise order, so the OS's listing order never reaches the image.
+  names.sort(Buffer.compare);
+  for (const name of names) {
+    const child = Buffer.concat([path, SLASH, name]);
+    dir.children.set(name.toString('latin1'), scanEntry(child, opts));
+  }
+  return dir;
+}
+
+function scanEntry(path: Buffer, opts: ScanOptions): Entry {
+  let st: fs.BigIntStats;
+  try {
+    st = fs.lstatSync(path, { bigint: true });
+  } catch (err) {
+    fail('SOURCE_UNREADABLE', path, err);
+  }
+  const fmt = Number(st.mode) & S_IFMT;
+  if (fmt === 0o040000) return scanDir(path, st, opts);
+  const b = base(st, xattrsOf(path), opts);
+  switch (fmt) {
+    case 0o100000: {
+      const size = Number(st.size);
+      const file: FileEntry = { type: 'file', ...b, size, sourcePath: path };
+      if (st.nlink > 1n) file.linkKey = `${st.dev}:${st.ino}`;
+      // Allocated less than the apparent size: find the holes now.
+      if (size > 0 && Number(st.blocks) * 512 < size) file.runs = dataRuns(path, size, opts.blockSize ?? 4096);
+      return file;
+    }
+    case 0o120000: {
+      let target: Buffer;
+      try {
+        target = fs.readlinkSync(path, { encoding: 'buffer' });
+      } catch (err) {
+        fail('SOURCE_UNREADABLE', path, err);
+      }
+      return { type: 'symlink', ...b, target };
+    }
+    case 0o020000:
+    case 0o060000: {
+      const rdev = st.rdev;
+      const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+      const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+      return { type: fmt === 0o020000 ? 'chr' : 'blk', ...b, major, minor };
+    }
+    case 0o010000:
+      return { type: 'fifo', ...b };
+    case 0o140000:
+      return { type: 'sock', ...b };
+    default:
+      fail('SOURCE_UNREADABLE', path, new Error(`unknown file type ${fmt.toString(8)}`));
+  }
+}
+
+/** Block-aligned runs that hold non-zero bytes; everything else becomes a hole. */
+export function dataRuns(path: Buffer | string, size: number, blockSize: number): DataRun[] {
+  const runs: DataRun[] = [];
+  const chunk = Buffer.alloc(1 << 20);
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch (err) {
+    fail('SOURCE_UNREADABLE', Buffer.from(path), err);
+  }
+  try {
+    let pos = 0;
+    while (pos < size) {
+      const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+      if (n === 0) break;
+      for (let o = 0; o < n; o += blockSize) {
+        const end = Math.min(o + blockSize, n);
+        if (!isZero(chunk, o, end)) {
+          const at = pos + o;
+          const last = runs[runs.length - 1];
+          if (last && last.offset + last.length === at) last.length += end - o;
+          else runs.push({ offset: at, length: end - o });
+        }
+      }
+      pos += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return runs;
+}
+
+const ZERO = Buffer.alloc(65536);
+
+function isZero(b: Buffer, start: number, end: number): boolean {
+  // memcmp against a zero block: native speed, no per-byte JavaScript.
+  return b.compare(ZERO, 0, end - start, start, end) === 0;
+}
