@@ -97,9 +97,10 @@ function writeDx(b: Buffer, at: number, limit: number, entries: Array<{ hash: nu
     b.writeUInt32LE(entries[i].hash, at + i * 8);
     b.writeUInt32LE(entries[i].block, at + i * 8 + 4);
   }
-  // dx_tail after `limit` entries: checksum over the used entries and dt_reserved.
+  // dx_tail after `limit` entries: checksum over the used entries, then the
+  // whole tail with dt_checksum still zero.
   const tail = at + limit * 8;
   let c = crc32c(seed, b, 0, at + entries.length * 8);
-  c = crc32c(c, b, tail, tail + 4);
+  c = crc32c(c, b, tail, tail + 8);
   b.writeUInt32LE(c, tail + 4);
 }
