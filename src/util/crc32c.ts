@@ -102,3 +102,11 @@ export function crc32c(crc: number, data: Uint8Array, start = 0, end = data.leng
   }
   return c >>> 0;
 }
+
+const WORD = Buffer.alloc(4);
+
+/** crc32c over one little-endian 32-bit value, without allocating. */
+export function crc32cU32(crc: number, value: number): number {
+  WORD.writeUInt32LE(value >>> 0, 0);
+  return crc32c(crc, WORD, 0, 4);
+}

@@ -34,9 +34,8 @@ export function packBlocks(items: DirItem[], space = LEAF_SPACE): number[] {
   return starts;
 }
 
-/** Encodes one leaf block holding items[from, to); the last record reaches the tail. */
-export function encodeLeaf(items: DirItem[], from: number, to: number, inodeCsumSeed: number): Buffer {
-  const b = Buffer.alloc(BLOCK_SIZE);
+/** Encodes one leaf block holding items[from, to) into `b` (zeroed); the last record reaches the tail. */
+export function encodeLeaf(items: DirItem[], from: number, to: number, inodeCsumSeed: number, b: Buffer = Buffer.alloc(BLOCK_SIZE)): Buffer {
   let at = 0;
   for (let i = from; i < to; i++) {
     const it = items[i];

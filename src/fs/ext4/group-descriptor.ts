@@ -1,6 +1,6 @@
 // 64-byte group descriptors (64bit feature). Reference: group_descr.rst
 import { defineStruct } from '../../util/struct.ts';
-import { crc32c } from '../../util/crc32c.ts';
+import { crc32c, crc32cU32 } from '../../util/crc32c.ts';
 
 export const groupDescriptor = defineStruct(64, [
   ['bg_block_bitmap_lo', 0x0, 'u32'],
@@ -66,9 +66,6 @@ export function encodeGroupDescriptor(buf: Buffer, at: number, group: number, g:
     bg_checksum: 0,
   });
   // metadata_csum: low 16 bits of crc32c(seed, group number, descriptor with bg_checksum = 0).
-  const le = Buffer.alloc(4);
-  le.writeUInt32LE(group);
-  let c = crc32c(fsSeed, le);
-  c = crc32c(c, buf, at, at + 64);
+  const c = crc32c(crc32cU32(fsSeed, group), buf, at, at + 64);
   buf.writeUInt16LE(c & 0xffff, at + 0x1e);
 }

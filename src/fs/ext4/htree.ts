@@ -21,17 +21,26 @@ export interface HtreePlan {
 
 /** Plans the htree for a directory's children (unsigned half-MD4, seeded). */
 export function planHtree(children: DirItem[], seed: Uint32Array): HtreePlan {
-  const keyed = children.map((it) => {
-    const h = dirhash(it.name, HASH_HALF_MD4, true, seed);
-    return { it, hash: h.hash, minor: h.minor };
-  });
-  keyed.sort((a, b) => a.hash - b.hash || a.minor - b.minor || Buffer.compare(a.it.name, b.it.name));
-  const items = keyed.map((k) => k.it);
+  // Sort by hash; equal hashes keep the children's bytewise name order. The key
+  // hash * 2^21 + index is exact in a double, so a native typed-array sort does it.
+  const n = children.length;
+  if (n >= 2 ** 21) throw new Error('directory has too many entries for one htree');
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = dirhash(children[i].name, HASH_HALF_MD4, true, seed).hash * 2 ** 21 + i;
+  keys.sort();
+  const items: DirItem[] = new Array(n);
+  const hashes = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const idx = keys[i] % 2 ** 21;
+    items[i] = children[idx];
+    hashes[i] = (keys[i] - idx) / 2 ** 21;
+  }
   const leafStarts = packBlocks(items);
   const leafHashes = leafStarts.map((s, i) => {
     if (i === 0) return 0;
-    const h = keyed[s].hash;
-    return h === keyed[s - 1].hash ? (h | 1) >>> 0 : h;
+    const h = hashes[s];
+    // A run of equal hashes split across leaves: flag the continuation (bit 0).
+    return h === hashes[s - 1] ? (h | 1) >>> 0 : h;
   });
   const leaves = leafStarts.length;
   if (leaves > ROOT_LIMIT * NODE_LIMIT) throw new Error('directory too large for a two-level htree');
@@ -40,10 +49,11 @@ export function planHtree(children: DirItem[], seed: Uint32Array): HtreePlan {
   return { items, leafStarts, leafHashes, levels, blocks: 1 + leaves + nodes };
 }
 
-/** Encodes all blocks of the directory, in logical order. */
-export function encodeHtree(p: HtreePlan, self: number, parent: number, inodeCsumSeed: number): Buffer[] {
+/** Encodes all blocks of the directory, in logical order, into `out` (zeroed, p.blocks blocks). */
+export function encodeHtree(p: HtreePlan, self: number, parent: number, inodeCsumSeed: number, out: Buffer): void {
   const leaves = p.leafStarts.length;
-  const root = Buffer.alloc(BLOCK_SIZE);
+  const block = (i: number) => out.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
+  const root = block(0);
   // "." and ".." as in a linear block; ".." spans the rest, hiding the dx data from old readers.
   root.writeUInt32LE(self, 0);
   root.writeUInt16LE(12, 4);
@@ -63,10 +73,9 @@ export function encodeHtree(p: HtreePlan, self: number, parent: number, inodeCsu
   root[0x1e] = p.levels;
   root[0x1f] = 0;
 
-  const out: Buffer[] = [root];
   for (let i = 0; i < leaves; i++) {
     const end = i + 1 < leaves ? p.leafStarts[i + 1] : p.items.length;
-    out.push(encodeLeaf(p.items, p.leafStarts[i], end, inodeCsumSeed));
+    encodeLeaf(p.items, p.leafStarts[i], end, inodeCsumSeed, block(1 + i));
   }
   const leafEntries = p.leafHashes.map((hash, i) => ({ hash, block: 1 + i }));
   if (p.levels === 0) {
@@ -75,17 +84,15 @@ export function encodeHtree(p: HtreePlan, self: number, parent: number, inodeCsu
     const rootEntries: Array<{ hash: number; block: number }> = [];
     for (let i = 0, n = 0; i < leafEntries.length; i += NODE_LIMIT, n++) {
       const chunk = leafEntries.slice(i, i + NODE_LIMIT);
-      const node = Buffer.alloc(BLOCK_SIZE);
+      const blockNo = 1 + leaves + n;
+      const node = block(blockNo);
       node.writeUInt32LE(0, 0);
       node.writeUInt16LE(BLOCK_SIZE, 4); // a fake empty record spanning the block
       writeDx(node, NODE_COUNT_AT, NODE_LIMIT, chunk, inodeCsumSeed);
-      const block = 1 + leaves + n;
-      rootEntries.push({ hash: chunk[0].hash, block });
-      out.push(node);
+      rootEntries.push({ hash: chunk[0].hash, block: blockNo });
     }
     writeDx(root, ROOT_COUNT_AT, ROOT_LIMIT, rootEntries, inodeCsumSeed);
   }
-  return out;
 }
 
 function writeDx(b: Buffer, at: number, limit: number, entries: Array<{ hash: number; block: number }>, seed: number) {

@@ -1,7 +1,7 @@
 // On-disk inode (256 bytes by default: 128 base + 32 extra + in-inode xattrs).
 // Reference: Documentation/filesystems/ext4/inodes.rst
 import { defineStruct } from '../../util/struct.ts';
-import { crc32c } from '../../util/crc32c.ts';
+import { crc32c, crc32cU32 } from '../../util/crc32c.ts';
 import { EXTRA_ISIZE } from './constants.ts';
 
 export const inode = defineStruct(160, [
@@ -67,44 +67,37 @@ export function timeExtra(sec: number, nsec: number): number {
   return ((nsec << 2) | epoch) >>> 0;
 }
 
+// Offsets from the table above; the encoder writes them directly because it
+// runs once per inode of trees with millions of entries.
+const O = Object.fromEntries(inode.fields.map((f) => [f[0], f[1]])) as Record<string, number>;
+
 /** Writes a whole inode (with its checksum) into buf at `at`; `inodeSize` bytes, the tail left as given. */
 export function encodeInode(buf: Buffer, at: number, f: InodeFields, ino: number, fsSeed: number, inodeSize: number): void {
   const t = timeLo(f.timeSec);
   const tx = timeExtra(f.timeSec, f.timeNsec);
-  inode.encode(buf, at, {
-    i_mode: f.mode,
-    i_uid: f.uid & 0xffff,
-    l_i_uid_high: f.uid >>> 16,
-    i_gid: f.gid & 0xffff,
-    l_i_gid_high: f.gid >>> 16,
-    i_size_lo: f.size >>> 0,
-    i_size_high: hi32(f.size),
-    i_atime: t,
-    i_ctime: t,
-    i_mtime: t,
-    i_crtime: t,
-    i_atime_extra: tx,
-    i_ctime_extra: tx,
-    i_mtime_extra: tx,
-    i_crtime_extra: tx,
-    i_links_count: f.links,
-    i_blocks_lo: f.sectors >>> 0,
-    l_i_blocks_high: hi32(f.sectors),
-    i_flags: f.flags,
-    i_block: f.block,
-    i_file_acl_lo: f.fileAcl >>> 0,
-    l_i_file_acl_high: hi32(f.fileAcl),
-    i_extra_isize: EXTRA_ISIZE,
-  });
+  buf.writeUInt16LE(f.mode, at + O.i_mode);
+  buf.writeUInt16LE(f.uid & 0xffff, at + O.i_uid);
+  buf.writeUInt16LE(f.uid >>> 16, at + O.l_i_uid_high);
+  buf.writeUInt16LE(f.gid & 0xffff, at + O.i_gid);
+  buf.writeUInt16LE(f.gid >>> 16, at + O.l_i_gid_high);
+  buf.writeUInt32LE(f.size >>> 0, at + O.i_size_lo);
+  buf.writeUInt32LE(hi32(f.size), at + O.i_size_high);
+  for (const k of [O.i_atime, O.i_ctime, O.i_mtime, O.i_crtime]) buf.writeInt32LE(t, at + k);
+  for (const k of [O.i_atime_extra, O.i_ctime_extra, O.i_mtime_extra, O.i_crtime_extra]) buf.writeUInt32LE(tx, at + k);
+  buf.writeUInt16LE(f.links, at + O.i_links_count);
+  buf.writeUInt32LE(f.sectors >>> 0, at + O.i_blocks_lo);
+  buf.writeUInt16LE(hi32(f.sectors), at + O.l_i_blocks_high);
+  buf.writeUInt32LE(f.flags, at + O.i_flags);
+  buf.set(f.block.subarray(0, 60), at + O.i_block);
+  buf.writeUInt32LE(f.fileAcl >>> 0, at + O.i_file_acl_lo);
+  buf.writeUInt16LE(hi32(f.fileAcl), at + O.l_i_file_acl_high);
+  buf.writeUInt16LE(EXTRA_ISIZE, at + O.i_extra_isize);
   sealInode(buf, at, ino, 0, fsSeed, inodeSize);
 }
 
 /** Per-inode checksum seed: crc32c(fs seed, inode number, generation); also seeds extent, dir and dx blocks. */
 export function inodeSeed(fsSeed: number, ino: number, generation: number): number {
-  const le = Buffer.alloc(8);
-  le.writeUInt32LE(ino, 0);
-  le.writeUInt32LE(generation, 4);
-  return crc32c(fsSeed, le);
+  return crc32cU32(crc32cU32(fsSeed, ino), generation);
 }
 
 export function sealInode(buf: Buffer, at: number, ino: number, generation: number, fsSeed: number, inodeSize: number): void {

@@ -202,10 +202,9 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
     let flags = 0;
     let size = 0;
     let treeBlocks = 0;
-    const content = (blocks: Buffer[]) => {
+    const content = (data: Buffer) => {
       // Content blocks land on the inode's runs in logical order.
-      let i = 0;
-      for (const r of ib!.runs) for (let k = 0; k < r.length; k++) at(r.physical + k, blocks[i++]);
+      for (const r of ib!.runs) at(r.physical, data.subarray(r.logical * BLOCK_SIZE, (r.logical + r.length) * BLOCK_SIZE));
     };
     if (ib) {
       const tree = buildExtentTree(ib.extents, ib.tree, seed);
@@ -231,19 +230,19 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
         dirsInGroup[Math.floor((n.ino - 1) / ipg)]++;
         flags = INODE_FL_EXTENTS;
         size = n.blocks * BLOCK_SIZE;
+        const data = Buffer.alloc(n.blocks * BLOCK_SIZE);
         if (n.htree) {
           flags |= INODE_FL_INDEX;
-          content(encodeHtree(n.htree, n.ino, n.parent, seed));
+          encodeHtree(n.htree, n.ino, n.parent, seed, data);
         } else {
           const { items, starts } = n.linear!;
-          const blocks: Buffer[] = [];
           for (let i = 0; i < n.blocks; i++) {
             const from = starts[i] ?? items.length;
             const to = starts[i + 1] ?? items.length;
-            blocks.push(encodeLeaf(items, from, to, seed));
+            encodeLeaf(items, from, to, seed, data.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE));
           }
-          content(blocks);
         }
+        content(data);
         break;
       }
       case 'symlink': {
@@ -255,7 +254,7 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
           flags = INODE_FL_EXTENTS;
           const b = Buffer.alloc(BLOCK_SIZE);
           e.target.copy(b);
-          content([b]);
+          content(b);
         }
         break;
       }
