@@ -174,7 +174,7 @@ async function main(opts: Options): Promise<void> {
   if (opts.tools.includes("diskwright")) log(`  diskwright: ${dwCmd.join(" ")} mkfs ext4 DIR -o OUT.img${override ? "   [BENCH_DW_CMD]" : ""}`);
   if (mkfsPath) log(`  mkfs.ext4: ${mkfsPath}, ${mkeVersion}`);
   if (opts.tools.includes("cp")) log(`  cp:        ${cpVersion}`);
-  log(`  peak RSS:  ${rssMethod.kind === "gnu-time" ? `GNU time -f %M (${rssMethod.path})` : "polling /proc/PID/status VmHWM every 5 ms"}`);
+  log(`  peak RSS:  ${rssMethod.kind === "gnu-time" ? `GNU time -f %M (${rssMethod.path}; largest single process of the tree)` : "polling VmHWM in /proc/PID/status of the process tree every 5 ms (max of single processes)"}`);
   log();
 
   // ---- tree statistics

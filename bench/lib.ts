@@ -37,7 +37,9 @@ export const USAGE = `usage: npm run bench -- [DIR] [--rounds N] [--only TOOL[,T
 
 environment:
   BENCH_DW_CMD   command to run instead of "node bin/diskwright.js" (split on
-                 whitespace); "mkfs ext4 DIR -o OUT.img" is appended`;
+                 whitespace); "mkfs ext4 DIR -o OUT.img" is appended
+  BENCH_RSS=proc measure peak RSS by polling /proc/PID/status VmHWM instead of
+                 with GNU time (/usr/bin/time -f %M)`;
 
 function parseToolName(s: string): ToolId {
   switch (s.trim().toLowerCase()) {
@@ -221,6 +223,7 @@ function isGnuTime(p: string): boolean {
  * package. Falls back to polling /proc/PID/status (VmHWM).
  */
 export function chooseRssMethod(log: (s: string) => void): RssMethod {
+  if (process.env.BENCH_RSS === "proc") return { kind: "proc-poll" };
   if (isGnuTime(GNU_TIME)) return { kind: "gnu-time", path: GNU_TIME };
   if (process.getuid?.() === 0 && fs.existsSync("/usr/bin/apt-get")) {
     log("GNU time (/usr/bin/time) is missing; installing it with apt-get install -y time ...");
@@ -254,6 +257,30 @@ export async function killCurrentChild(): Promise<void> {
   const t = setTimeout(() => kill("SIGKILL"), 3000);
   await c.exited;
   clearTimeout(t);
+}
+
+/** pid and all its descendants (via /proc/PID/task/TID/children). */
+function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const stack = [pid];
+  while (stack.length > 0 && out.length < 10000) {
+    const p = stack.pop()!;
+    out.push(p);
+    let tids: string[];
+    try {
+      tids = fs.readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tids) {
+      try {
+        for (const c of fs.readFileSync(`/proc/${p}/task/${t}/children`, "utf8").split(" ")) {
+          if (c.trim() !== "") stack.push(Number(c));
+        }
+      } catch { /* gone */ }
+    }
+  }
+  return out;
 }
 
 function readVmHWM(pid: number): number | undefined {
@@ -297,9 +324,12 @@ export async function measure(
   child.stderr!.on("data", (b: Buffer) => err.push(b));
   if (method.kind === "proc-poll" && child.pid !== undefined) {
     const pid = child.pid;
+    // Like GNU time's %M: the largest peak of any single process in the tree.
     poll = setInterval(() => {
-      const v = readVmHWM(pid);
-      if (v !== undefined && (hwm === undefined || v > hwm)) hwm = v;
+      for (const p of processTree(pid)) {
+        const v = readVmHWM(p);
+        if (v !== undefined && (hwm === undefined || v > hwm)) hwm = v;
+      }
     }, 5);
   }
   let res: { code: number | null; signal: NodeJS.Signals | null };

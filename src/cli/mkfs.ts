@@ -56,7 +56,7 @@ export function mkfsCommand(): Command {
         output: String(o.output),
         size,
         freeBytes,
-        freeInodes: uint('--free-inodes', String(o.freeInodes), 0xffffffff),
+        freeInodes: uint('--free-inodes', String(o.freeInodes)),
         label: o.label as string | undefined,
         uuid,
         seed: String(o.seed),

@@ -156,6 +156,7 @@ export function writeImageFile(image: Image, out: string): WriteResult {
   const tmp = path.join(dir, `.${path.basename(out)}.diskwright-${process.pid}.tmp`);
   let fd: number;
   try {
+    fs.mkdirSync(dir, { recursive: true });
     fd = fs.openSync(tmp, 'w', 0o644);
   } catch (err) {
     throw new DiskwrightError('OUTPUT_WRITE', `cannot create ${out}: ${(err as NodeJS.ErrnoException).code}; check that ${dir} exists and is writable`, { path: out });

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readXattrs } from '../../src/tree/xattr.ts';
-import { debugfs, findTool, requireTools } from './tools.ts';
+import { debugfs, dumpe2fs, findTool, requireTools } from './tools.ts';
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'chr' | 'blk' | 'fifo' | 'sock';
 
@@ -102,6 +102,28 @@ export class ContentDigest {
       this.hash.update(bytes);
     }
     this.offset += BigInt(bytes.length);
+  }
+
+  /** Appends n zero bytes (a hole) without reading or comparing them. */
+  zeros(n: bigint): void {
+    if (n <= 0n) return;
+    if (this.fill > 0) {
+      const k = Number(n < BigInt(CHUNK - this.fill) ? n : BigInt(CHUNK - this.fill));
+      this.pending.fill(0, this.fill, this.fill + k);
+      this.fill += k;
+      n -= BigInt(k);
+      if (this.fill === CHUNK) {
+        this.chunk(this.pending);
+        this.fill = 0;
+      }
+    }
+    const whole = (n / BigInt(CHUNK)) * BigInt(CHUNK);
+    this.offset += whole; // all-zero chunks add nothing but their length
+    n -= whole;
+    if (n > 0n) {
+      this.pending.fill(0, 0, Number(n));
+      this.fill = Number(n);
+    }
   }
 
   digest(): string {
@@ -292,6 +314,7 @@ function parseLsP(out: Buffer): Array<{ ino: number; mode: number; name: string 
 
 interface StatInfo {
   type: NodeType;
+  flags: number;
   mode: number;
   uid: number;
   gid: number;
@@ -325,7 +348,7 @@ function parseStat(out: Buffer, ino: number): StatInfo {
   const fail = (what: string): never => {
     throw new Error(`snapshotViaDebugfs: cannot parse ${what} in stat <${ino}>:\n${text.slice(0, 2000)}`);
   };
-  const head = /^Inode: (\d+)\s+Type: (.+?)\s+Mode:\s+0?([0-7]+)\s+Flags:/m.exec(text) ?? fail('Inode/Type/Mode');
+  const head = /^Inode: (\d+)\s+Type: (.+?)\s+Mode:\s+0?([0-7]+)\s+Flags: 0x([0-9a-f]+)$/m.exec(text) ?? fail('Inode/Type/Mode/Flags');
   const type = DEBUGFS_TYPES[head[2]] ?? fail(`type "${head[2]}"`);
   const ids = /^User:\s+(-?\d+)\s+Group:\s+(-?\d+)(?:\s+Project:\s+-?\d+)?\s+Size: (\d+)$/m.exec(text) ?? fail('User/Group/Size');
   const mt = /^\s*mtime: 0x([0-9a-f]{8})(?::([0-9a-f]{8}))? -- /m.exec(text) ?? fail('mtime');
@@ -335,6 +358,7 @@ function parseStat(out: Buffer, ino: number): StatInfo {
   const nsec = extra >> 2n;
   const info: StatInfo = {
     type,
+    flags: parseInt(head[4], 16),
     mode: parseInt(head[3], 8) & 0o7777,
     uid: Number(ids[1]) >>> 0,
     gid: Number(ids[2]) >>> 0,
@@ -454,12 +478,18 @@ export async function snapshotViaDebugfs(image: string, opts: SnapshotOptions = 
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 
-  // 4. Contents of regular files and slow symlinks.
+  // 4. Contents of regular files and slow symlinks: `cat` for most, the extent
+  //    map for big extent-mapped files (see readViaExtents).
+  const big = (s: StatInfo) => s.type === 'file' && (s.flags & EXT4_EXTENTS_FL) !== 0 && s.size > CAT_LIMIT;
   const wanted = inos.filter((ino) => {
     const s = stats.get(ino)!;
-    return s.type === 'file' || (s.type === 'symlink' && s.fastTarget === undefined);
+    return (s.type === 'file' && !big(s)) || (s.type === 'symlink' && s.fastTarget === undefined);
   });
   const contents = await catInodes(image, wanted, stats);
+  const viaExtents = inos.filter((ino) => big(stats.get(ino)!));
+  if (viaExtents.length > 0) {
+    for (const [ino, digest] of readViaExtents(image, viaExtents, stats)) contents.set(ino, digest);
+  }
 
   // 5. Assemble.
   const entries = new Map<string, SnapEntry>();
@@ -490,6 +520,68 @@ export async function snapshotViaDebugfs(image: string, opts: SnapshotOptions = 
   }
   assignLinkGroups(entries, identity);
   return sortSnapshot(entries);
+}
+
+const EXT4_EXTENTS_FL = 0x80000;
+/** Files above this size are read through their extent map instead of `cat`. */
+const CAT_LIMIT = 64n * 1024n * 1024n;
+
+/**
+ * Digests big extent-mapped files from the extent map debugfs prints
+ * (`ex -l <ino>`: every leaf extent as walked by libext2fs's extent code) and
+ * the image bytes at the physical blocks it names. Reason: debugfs `cat` maps
+ * every logical block separately through the extent tree, which takes ~15 s
+ * for a 6 GiB file with 1,536 extents; this reads only the mapped blocks.
+ * Unwritten (Uninit) extents and gaps read as zeros; blocks past i_size are
+ * ignored. Overlapping or unordered extents are an error.
+ */
+function readViaExtents(image: string, inos: number[], stats: Map<number, StatInfo>): Map<number, string> {
+  const blockSize = BigInt(dumpe2fs(image)['Block size']);
+  const r = debugfs(image, inos.map((ino) => `ex -l <${ino}>`));
+  const errors = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^debugfs \d/.test(l));
+  if (errors.length > 0) throw new Error(`snapshotViaDebugfs: ex failed:\n${errors.join('\n')}`);
+  const out = new Map<number, string>();
+  const fd = fs.openSync(image, 'r');
+  try {
+    readBuf ??= Buffer.allocUnsafe(READ_BUF);
+    inos.forEach((ino, i) => {
+      const size = stats.get(ino)!.size;
+      const d = new ContentDigest();
+      let pos = 0n; // next logical byte to digest
+      const re = /^\s*\d+\/\s*\d+\s+\d+\/\s*\d+\s+(\d+) -\s+(\d+)\s+(\d+) -\s+(\d+)\s+(\d+) ?(Uninit)?\s*$/;
+      for (const line of r.outputs[i].toString('latin1').split('\n')) {
+        if (line.trim() === '' || line.startsWith('Level Entries')) continue;
+        const m = re.exec(line);
+        if (!m) throw new Error(`snapshotViaDebugfs: cannot parse extent line of <${ino}>: ${JSON.stringify(line)}`);
+        const lblk = BigInt(m[1]);
+        const len = BigInt(m[5]);
+        const start = lblk * blockSize;
+        if (start < pos) throw new Error(`snapshotViaDebugfs: <${ino}>: extents overlap or are out of order at block ${lblk}`);
+        if (start >= size) continue;
+        const end = start + len * blockSize < size ? start + len * blockSize : size;
+        d.zeros(start - pos);
+        if (m[6] === 'Uninit') {
+          d.zeros(end - start);
+        } else {
+          let phys = BigInt(m[3]) * blockSize;
+          for (let left = end - start; left > 0n; ) {
+            const n = Number(left < BigInt(READ_BUF) ? left : BigInt(READ_BUF));
+            const got = fs.readSync(fd, readBuf!, 0, n, Number(phys));
+            if (got !== n) throw new Error(`snapshotViaDebugfs: <${ino}>: short read of the image at ${phys}`);
+            d.update(readBuf!.subarray(0, n));
+            phys += BigInt(n);
+            left -= BigInt(n);
+          }
+        }
+        pos = end;
+      }
+      d.zeros(size - pos);
+      out.set(ino, d.digest());
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
 }
 
 /**

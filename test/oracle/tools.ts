@@ -222,9 +222,8 @@ function splitEcho(stdout: Buffer, commands: readonly string[]): Buffer[] {
   let pos = 0;
   let start = -1;
   for (let i = 0; i < commands.length; i++) {
-    // The echo line starts the output or follows a newline.
-    let at = stdout.indexOf(markers[i], pos);
-    while (at > 0 && stdout[at - 1] !== 0x0a) at = stdout.indexOf(markers[i], at + 1);
+    // Not anchored at a line start: `cat` output need not end in a newline.
+    const at = stdout.indexOf(markers[i], pos);
     if (at < 0) throw new Error(`oracle: debugfs did not echo command ${i}: ${commands[i]}`);
     if (i > 0) outputs.push(stdout.subarray(start, at));
     start = at + markers[i].length;

@@ -118,12 +118,15 @@ export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
     const blocks = Math.floor(opts.size / BLOCK_SIZE);
     if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', `--size ${opts.size} is larger than ext4 with 4 KiB blocks allows`, {});
     const ratio = opts.inodeRatio ?? 16384;
-    const inodes = Math.max(inodesWanted, Math.floor(opts.size / ratio));
-    lay = blocks >= 16 ? tryBlocks(blocks, Math.min(inodes, Math.ceil(blocks / BLOCKS_PER_GROUP) * BLOCKS_PER_GROUP)) : null;
+    const maxInodes = Math.ceil(blocks / BLOCKS_PER_GROUP) * BLOCKS_PER_GROUP;
+    const fits = (l: Layout | null) => l && l.overflow === 0 && blocks - l.used >= required(blocks);
+    // mke2fs's inode ratio where it fits; otherwise only the inodes asked for.
+    lay = blocks >= 16 ? tryBlocks(blocks, Math.min(maxInodes, Math.max(inodesWanted, Math.floor(opts.size / ratio)))) : null;
+    if (!fits(lay) && blocks >= 16) lay = tryBlocks(blocks, Math.min(maxInodes, inodesWanted));
     if (lay && inodesWanted > lay.geo.inodesPerGroup * lay.geo.groups) {
       throw new DiskwrightError('TOO_MANY_INODES', `the tree needs ${inodesWanted} inodes; a ${opts.size}-byte ext4 holds at most ${lay.geo.inodesPerGroup * lay.geo.groups}`, {});
     }
-    if (!lay || lay.overflow > 0 || blocks - lay.used < required(blocks)) {
+    if (!lay || !fits(lay)) {
       const min = planExt4(root, { ...opts, size: 'auto' }).stats.bytes;
       throw new DiskwrightError('SIZE_TOO_SMALL', `--size ${opts.size} bytes is too small for this tree; it needs at least ${min} bytes (${Math.ceil(min / 2 ** 20)} MiB)`, { minimum: min });
     }
