@@ -39,7 +39,11 @@ export interface SnapEntry {
    * names the same inode, sorted (the same list on each member of the group).
    */
   links?: string[];
-  /** [name, value as hex], sorted by name. POSIX ACLs appear as system.posix_acl_access/default. */
+  /**
+   * [name, value as hex], sorted by name. POSIX ACLs appear as
+   * system.posix_acl_access/default in the kernel's xattr form, normalized by
+   * canonicalAcl().
+   */
   xattrs: Array<[string, string]>;
 }
 
@@ -219,9 +223,29 @@ function assignLinkGroups(entries: Map<string, SnapEntry>, identity: Map<string,
   }
 }
 
+const ACL_NAMES = new Set(['system.posix_acl_access', 'system.posix_acl_default']);
+const ACL_USER = 0x02;
+const ACL_GROUP = 0x08;
+
+/**
+ * POSIX ACL xattr values (version 2 header, then 8-byte entries: tag u16,
+ * perm u16, id u32) with the id of entries other than named users/groups set
+ * to ACL_UNDEFINED_ID (0xffffffff). ext4 stores those entries without an id;
+ * the kernel reports 0xffffffff, libext2fs (debugfs ea_get) reports 0.
+ */
+export function canonicalAcl(value: Buffer): Buffer {
+  if (value.length < 4 || (value.length - 4) % 8 !== 0 || value.readUInt32LE(0) !== 2) return value;
+  const out = Buffer.from(value);
+  for (let off = 4; off < out.length; off += 8) {
+    const tag = out.readUInt16LE(off);
+    if (tag !== ACL_USER && tag !== ACL_GROUP) out.writeUInt32LE(0xffffffff, off + 4);
+  }
+  return out;
+}
+
 function sortXattrs(list: Array<[string, Buffer]>): Array<[string, string]> {
   return list
-    .map(([n, v]): [string, string] => [n, v.toString('hex')])
+    .map(([n, v]): [string, string] => [n, (ACL_NAMES.has(n) ? canonicalAcl(v) : v).toString('hex')])
     .sort((x, y) => compareBytes(Buffer.from(x[0]).toString('latin1'), Buffer.from(y[0]).toString('latin1')));
 }
 
@@ -689,16 +713,19 @@ export interface DiffOptions {
   ignore?: (key: string, field: string) => boolean;
 }
 
-function fmtTime(ns: bigint): string {
-  const sec = ns >= 0n ? ns / 1_000_000_000n : -((-ns + 999_999_999n) / 1_000_000_000n);
-  const nsec = ns - sec * 1_000_000_000n;
-  let iso: string;
+/** "-1.500000000 s (1969-12-31T23:59:58.500000000Z)": exact decimal seconds, then UTC. */
+export function fmtTime(ns: bigint): string {
+  const sec = ns >= 0n ? ns / 1_000_000_000n : -((-ns + 999_999_999n) / 1_000_000_000n); // floor
+  const nsec = (ns - sec * 1_000_000_000n).toString().padStart(9, '0');
+  const abs = ns < 0n ? -ns : ns;
+  const decimal = `${ns < 0n ? '-' : ''}${abs / 1_000_000_000n}.${(abs % 1_000_000_000n).toString().padStart(9, '0')}`;
+  let iso = '?';
   try {
-    iso = new Date(Number(sec) * 1000).toISOString().replace('.000Z', '');
+    iso = new Date(Number(sec) * 1000).toISOString().replace('.000Z', `.${nsec}Z`);
   } catch {
-    iso = '?';
+    // outside the Date range
   }
-  return `${sec}.${nsec.toString().padStart(9, '0')} (${iso}.${nsec.toString().padStart(9, '0')}Z)`;
+  return `${decimal} s (${iso})`;
 }
 
 function preview(hex: string): string {
