@@ -300,7 +300,9 @@ export function snapshotTree(root: string, opts: SnapshotOptions = {}): Snapshot
       Object.assign(e, devMajorMinor(st.rdev));
     }
     entries.set(key, e);
-    if (type !== 'dir' && st.nlink > 1n) identity.set(key, `${st.dev}:${st.ino}`);
+    // Grouped by inode identity, not by st_nlink: a wrong link count in an
+    // image must not hide (or fake) a hard link.
+    if (type !== 'dir') identity.set(key, `${st.dev}:${st.ino}`);
     if (type === 'dir') {
       const names = fs.readdirSync(path, { encoding: 'buffer' }) as Buffer[];
       names.sort(Buffer.compare);

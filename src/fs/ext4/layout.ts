@@ -25,10 +25,12 @@ export interface Layout {
   journalBlocks: number;
   inodes: Map<number, InodeBlocks>; // by inode number, including the journal
   xattrBlockNr: number[];
-  /** Blocks in use, inside the filesystem. */
+  /** Blocks this layout needs, counting any that fall past the end. */
   used: number;
-  /** Blocks that did not fit: 0 when the layout is valid. */
-  overflow: number;
+  /** Whether everything fits inside the filesystem. */
+  fits: boolean;
+  /** The smallest block count with this many groups whose short last group holds its backup superblock. */
+  minBlocks: number;
   /** Free runs left, in address order (everything else is in use). */
   free: Run[];
 }
@@ -39,10 +41,9 @@ export function layout(geo: Geometry, prep: Prepared, journalBlocks: number): La
     const n = geo.superBlocks(g);
     if (n) reserved.push({ start: g * BLOCKS_PER_GROUP, length: n });
   }
-  let overflow = 0;
   // A short last group must hold its own backup superblock and descriptors.
-  const lastSuper = geo.superBlocks(geo.groups - 1);
-  if (lastSuper >= geo.groupBlocks(geo.groups - 1)) overflow += lastSuper + 1 - geo.groupBlocks(geo.groups - 1);
+  const minBlocks = (geo.groups - 1) * BLOCKS_PER_GROUP + Math.max(1, geo.superBlocks(geo.groups - 1));
+  let metaEnd = 0;
 
   const meta: Run[] = [];
   const blockBitmap: number[] = [];
@@ -68,7 +69,7 @@ export function layout(geo: Geometry, prep: Prepared, journalBlocks: number): La
     for (let g = first; g < last; g++) blockBitmap[g] = place(1);
     for (let g = first; g < last; g++) inodeBitmap[g] = place(1);
     for (let g = first; g < last; g++) inodeTable[g] = place(geo.itableBlocks);
-    if (cursor > geo.blocks) overflow += cursor - geo.blocks;
+    metaEnd = Math.max(metaEnd, cursor);
   }
 
   const alloc = new Allocator(freeRuns([...reserved, ...meta], geo.blocks), geo.blocks);
@@ -108,11 +109,11 @@ export function layout(geo: Geometry, prep: Prepared, journalBlocks: number): La
     if (n.entry.type === 'file' && n.runs) place(n.ino, n.runs, n.blocks);
     else if (n.blocks) place(n.ino, [{ logical: 0, length: n.blocks }], n.blocks);
   }
-  overflow += alloc.overflow;
   let metaBlocks = 0;
   for (const r of [...reserved, ...meta]) metaBlocks += r.length;
   return {
     geo, blockBitmap, inodeBitmap, inodeTable, reserved, journalBlocks, inodes, xattrBlockNr,
-    used: metaBlocks + alloc.used - alloc.overflow, overflow, free: alloc.remaining(),
+    used: metaBlocks + alloc.used, fits: alloc.overflow === 0 && metaEnd <= geo.blocks && geo.blocks >= minBlocks,
+    minBlocks, free: alloc.remaining(),
   };
 }

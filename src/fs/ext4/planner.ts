@@ -109,17 +109,18 @@ export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
       if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', 'the tree needs more than 2^48 blocks', {});
       const inodes = inodesWanted;
       const l = tryBlocks(blocks, inodes);
-      if (!l) { blocks = (Math.ceil(blocks / BLOCKS_PER_GROUP) + 1) * BLOCKS_PER_GROUP; continue; }
-      const need = l.used + l.overflow + required(blocks);
-      if (l.overflow === 0 && blocks - l.used >= required(blocks)) { lay = l; break; }
-      blocks = Math.max(blocks + 1, need);
+      // Too many inodes for this many groups: no smaller size can work either,
+      // so go on from the first size with one more group.
+      if (!l) { blocks = Math.ceil(blocks / BLOCKS_PER_GROUP) * BLOCKS_PER_GROUP + 1; continue; }
+      if (l.fits && blocks - l.used >= required(blocks)) { lay = l; break; }
+      blocks = Math.max(blocks + 1, l.used + required(blocks), l.minBlocks);
     }
   } else {
     const blocks = Math.floor(opts.size / BLOCK_SIZE);
     if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', `--size ${opts.size} is larger than ext4 with 4 KiB blocks allows`, {});
     const ratio = opts.inodeRatio ?? 16384;
     const maxInodes = Math.ceil(blocks / BLOCKS_PER_GROUP) * BLOCKS_PER_GROUP;
-    const fits = (l: Layout | null) => l && l.overflow === 0 && blocks - l.used >= required(blocks);
+    const fits = (l: Layout | null) => l && l.fits && blocks - l.used >= required(blocks);
     // mke2fs's inode ratio where it fits; otherwise only the inodes asked for.
     lay = blocks >= 16 ? tryBlocks(blocks, Math.min(maxInodes, Math.max(inodesWanted, Math.floor(opts.size / ratio)))) : null;
     if (!fits(lay) && blocks >= 16) lay = tryBlocks(blocks, Math.min(maxInodes, inodesWanted));
