@@ -22,6 +22,8 @@ interface EntryBase {
   mtimeSec: number; // may be negative or beyond 2038
   mtimeNsec: number;
   xattrs: Xattr[]; // sorted by name bytes
+  /** Identity of a non-directory's inode on the host, so hard links map to one inode in the image. */
+  linkKey?: string;
 }
 
 export interface FileEntry extends EntryBase {
@@ -31,8 +33,6 @@ export interface FileEntry extends EntryBase {
   sourcePath: Buffer;
   /** Data runs in block-aligned form; undefined means the whole file is data. */
   runs?: DataRun[];
-  /** Identity of the inode on the host, so hard links map to one inode in the image. */
-  linkKey?: string;
 }
 
 export interface DirEntry extends EntryBase {

@@ -112,12 +112,12 @@ function scanEntry(path: Buffer, opts: ScanOptions): Entry {
   }
   const fmt = Number(st.mode) & S_IFMT;
   if (fmt === 0o040000) return scanDir(path, st, opts);
-  const b = base(st, xattrsOf(path), opts);
+  const b: ReturnType<typeof base> & { linkKey?: string } = base(st, xattrsOf(path), opts);
+  if (st.nlink > 1n) b.linkKey = `${st.dev}:${st.ino}`;
   switch (fmt) {
     case 0o100000: {
       const size = Number(st.size);
       const file: FileEntry = { type: 'file', ...b, size, sourcePath: path };
-      if (st.nlink > 1n) file.linkKey = `${st.dev}:${st.ino}`;
       // Allocated less than the apparent size: find the holes now.
       if (size > 0 && Number(st.blocks) * 512 < size) file.runs = dataRuns(path, size, opts.blockSize ?? 4096);
       return file;

@@ -96,12 +96,14 @@ export function prepare(root: DirEntry, opts: { inodeSize: number; hashSeed: Uin
       let node: Node;
       if (dir === root && key === LOST_FOUND) {
         node = newNode(LOST_FOUND_INO, e, path, dirNode.ino);
-      } else if (e.type === 'file' && e.linkKey && links.has(e.linkKey)) {
+      } else if (e.type !== 'dir' && e.linkKey && links.has(e.linkKey)) {
         node = links.get(e.linkKey)!;
         node.links++;
+        items.push({ name, ino: node.ino, fileType: FILE_TYPE[e.type] });
+        continue;
       } else {
         node = newNode(next++, e, path, dirNode.ino);
-        if (e.type === 'file' && e.linkKey) links.set(e.linkKey, node);
+        if (e.type !== 'dir' && e.linkKey) links.set(e.linkKey, node);
       }
       items.push({ name, ino: node.ino, fileType: FILE_TYPE[e.type] });
       if (e.type === 'dir') {
