@@ -255,7 +255,8 @@ async function main(opts: Options): Promise<void> {
           notes.push(`diskwright's image size changed between rounds: ${dwImageBytes} -> ${st.size} bytes`);
         }
         record(tool, r, round, round === 1 ? `  (image ${fmtBytes(st.size)})` : "");
-        if (round === 1 && r.stdout.trim()) log(indent(r.stdout, "      | "));
+        const said = [r.stdout.trim(), r.stderr.trim()].filter(Boolean).join("\n");
+        if (round === 1 && said) log(indent(said, "      | "));
         rm(dwImage);
       } else if (tool === "mkfs") {
         if (mkfsKiB === undefined) {
@@ -286,15 +287,17 @@ async function main(opts: Options): Promise<void> {
           r = await measure(rssMethod, mkfsPath!, args, rssFile);
           checkInterrupted();
           if (r.code === 0) break;
-          const noSpace = /could not allocate|no free space|not enough space|too small|no space left/i.test(r.stderr);
+          const spaceRe = /could not allocate|no free space|not enough space|too small|no space left/i;
+          const noSpace = spaceRe.test(r.stderr);
           if (!noSpace || attempt >= MAX_MKFS_GROWTH) throw new Error(describeFailure("mkfs.ext4 -d", r));
           const old = mkfsKiB;
           mkfsKiB = Math.ceil((mkfsKiB * 1.1) / 4) * 4;
-          const why = r.stderr.trim().split("\n").at(-1) ?? "";
+          const why = r.stderr.split("\n").filter((l) => spaceRe.test(l)).at(-1) ?? "";
           const note = `mkfs.ext4 -d ran out of space at ${fmtBytes(old * 1024)} (${why.trim()}); retried with +10%: ${fmtBytes(mkfsKiB * 1024)}`;
           notes.push(note);
           log(`         ${note}`);
           mkfsArgsShown = false;
+          if (!mkfsSizeSource.startsWith("+10%")) mkfsSizeSource = `+10% steps from ${mkfsSizeSource}`;
         }
         if (round === 1 && dumpe2fs && !mkfsHeader) {
           try {

@@ -408,15 +408,8 @@ export function dumpe2fsHeader(dumpe2fs: string, image: string): Ext4Header {
     return m?.[1].trim();
   };
   const num = (name: string): number => Number(field(name) ?? NaN);
-  const journal = field("Journal size");
-  let journalBlocks: number | undefined;
-  if (journal) {
-    const m = /^([\d.]+)([KMG]?)$/.exec(journal);
-    if (m) {
-      const mult: Record<string, number> = { "": 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 };
-      journalBlocks = Math.round((Number(m[1]) * mult[m[2]]) / num("Block size"));
-    }
-  }
+  const journal = field("Total journal blocks");
+  const journalBlocks = journal !== undefined && /^\d+$/.test(journal) ? Number(journal) : undefined;
   return {
     features: (field("Filesystem features") ?? "").split(/\s+/).filter(Boolean),
     inodeCount: num("Inode count"),
