@@ -344,6 +344,8 @@ function parseLsP(out: Buffer): Array<{ ino: number; mode: number; name: string 
 interface StatInfo {
   type: NodeType;
   flags: number;
+  /** "Size of inline data" for inline-data inodes. */
+  inlineSize?: bigint;
   mode: number;
   uid: number;
   gid: number;
@@ -408,6 +410,8 @@ function parseStat(out: Buffer, ino: number): StatInfo {
       if (m[1] !== 'system.data') info.xattrNames.push(m[1]);
     }
   }
+  const inline = /^Size of inline data: (\d+)$/m.exec(text);
+  if (inline) info.inlineSize = BigInt(inline[1]);
   if (type === 'symlink') {
     const marker = '\nFast link dest: "';
     const at = text.indexOf(marker);
@@ -638,17 +642,26 @@ async function catInodes(image: string, inos: number[], stats: Map<number, StatI
     let idx = 0; // inode being read
     let marker = Buffer.from(`debugfs: cat <${inos[0]}>\n`);
     let head = Buffer.alloc(0); // partial marker bytes
-    let remaining = -1n; // -1: expecting a marker
+    let remaining = -1n; // bytes of the current cat still to come; -1: expecting a marker
+    let keep = 0n; // of those, how many belong to the file (the rest is past i_size)
     let digest: ContentDigest | null = null;
     let parts: Buffer[] = [];
     const startNext = (): void => {
       const s = stats.get(inos[idx])!;
-      remaining = s.size;
+      // For inline-data inodes debugfs (1.47) cats the whole inline area, not
+      // i_size bytes: expect that many, keep the first i_size, and like the
+      // kernel read zeros past the inline data.
+      remaining = s.inlineSize ?? s.size;
+      keep = s.size < remaining ? s.size : remaining;
       digest = s.type === 'file' ? new ContentDigest() : null;
       parts = [];
     };
     const finish = (): void => {
       const s = stats.get(inos[idx])!;
+      if (s.size > keep) {
+        if (digest) digest.zeros(s.size - keep);
+        else parts.push(Buffer.alloc(Number(s.size - keep)));
+      }
       result.set(inos[idx], s.type === 'file' ? digest!.digest() : Buffer.concat(parts));
       idx++;
       remaining = -1n;
@@ -673,9 +686,11 @@ async function catInodes(image: string, inos: number[], stats: Map<number, StatI
           }
         } else {
           const n = Number(remaining < BigInt(chunk.length - pos) ? remaining : BigInt(chunk.length - pos));
-          const piece = chunk.subarray(pos, pos + n);
+          const kept = Number(keep < BigInt(n) ? keep : BigInt(n));
+          const piece = chunk.subarray(pos, pos + kept);
           if (digest) (digest as ContentDigest).update(piece);
           else parts.push(Buffer.from(piece));
+          keep -= BigInt(kept);
           pos += n;
           remaining -= BigInt(n);
           if (remaining === 0n) finish();

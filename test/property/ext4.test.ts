@@ -73,7 +73,9 @@ function pattern(seed: number, length: number): Buffer {
 }
 
 /** Writes the scenario under root; returns nothing, the source snapshot is the truth. */
-function materialize(root: string, s: fc.infer<typeof scenario>) {
+type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
+
+function materialize(root: string, s: Scenario) {
   let m = 0;
   const nextMeta = () => s.metas[m++ % s.metas.length];
   const files: string[] = [];
