@@ -16,6 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
+import { defaultJournalBlocks } from '../src/fs/ext4/journal.ts';
 import {
   ALL_TOOLS, TOOL_LABEL, USAGE, UsageError,
   chooseRssMethod, dumpe2fsHeader, findExecutable, fmtBytes, fmtInt,
@@ -93,19 +94,6 @@ function describeFailure(what: string, r: RunResult): string {
 
 function indent(s: string, by = "    "): string {
   return s.trimEnd().split("\n").map((l) => by + l).join("\n");
-}
-
-// mke2fs's ext2fs_default_journal_size(), in blocks.
-function defaultJournalBlocks(blocks: number): number {
-  if (blocks < 2048) return 0;
-  if (blocks < 32768) return 1024;
-  if (blocks < 256 * 1024) return 4096;
-  if (blocks < 512 * 1024) return 8192;
-  if (blocks < 4096 * 1024) return 16384;
-  if (blocks < 8192 * 1024) return 32768;
-  if (blocks < 16384 * 1024) return 65536;
-  if (blocks < 32768 * 1024) return 131072;
-  return 262144;
 }
 
 /** A generous guess of an ext4 image size for the tree, used when diskwright is not run. */

@@ -643,7 +643,8 @@ async function catInodes(image: string, inos: number[], stats: Map<number, StatI
     let marker = Buffer.from(`debugfs: cat <${inos[0]}>\n`);
     let head = Buffer.alloc(0); // partial marker bytes
     let remaining = -1n; // bytes of the current cat still to come; -1: expecting a marker
-    let keep = 0n; // of those, how many belong to the file (the rest is past i_size)
+    let keep = 0n; // of those, how many still belong to the file (the rest is past i_size)
+    let pad = 0n; // zeros to append after the stream (i_size beyond the inline data)
     let digest: ContentDigest | null = null;
     let parts: Buffer[] = [];
     const startNext = (): void => {
@@ -653,14 +654,15 @@ async function catInodes(image: string, inos: number[], stats: Map<number, StatI
       // kernel read zeros past the inline data.
       remaining = s.inlineSize ?? s.size;
       keep = s.size < remaining ? s.size : remaining;
+      pad = s.size - keep;
       digest = s.type === 'file' ? new ContentDigest() : null;
       parts = [];
     };
     const finish = (): void => {
       const s = stats.get(inos[idx])!;
-      if (s.size > keep) {
-        if (digest) digest.zeros(s.size - keep);
-        else parts.push(Buffer.alloc(Number(s.size - keep)));
+      if (pad > 0n) {
+        if (digest) digest.zeros(pad);
+        else parts.push(Buffer.alloc(Number(pad)));
       }
       result.set(inos[idx], s.type === 'file' ? digest!.digest() : Buffer.concat(parts));
       idx++;
