@@ -99,7 +99,6 @@ before(async () => {
 
 after(() => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
-  // eslint-disable-next-line no-console
   console.log(`# oracle timings (ms): ${JSON.stringify(timings)}`);
 });
 
