@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { run, requireRoot, requireTools } from './tools.ts';
+import { findTool, run, requireRoot, requireTools } from './tools.ts';
 
 export interface FixtureInfo {
   root: string;
@@ -394,7 +394,7 @@ function buildFeatureFixture(b: Builder): FixtureInfo {
   b.tag('xattr: security.capability (v2)', 'xattrs/cap');
   b.file('xattrs/selinux', 'label\n');
   const label = Buffer.from('system_u:object_r:etc_t:s0\0', 'latin1');
-  const se = spawnSync('setfattr', ['-h', '-n', 'security.selinux', '-v', '0x' + label.toString('hex'), b.p('xattrs/selinux')], {
+  const se = spawnSync(findTool('setfattr') as string, ['-h', '-n', 'security.selinux', '-v', '0x' + label.toString('hex'), b.p('xattrs/selinux')], {
     encoding: 'utf8',
   });
   if (se.status === 0) {

@@ -445,8 +445,11 @@ function parseStat(out: Buffer, ino: number): StatInfo {
  *               form, as the kernel does);
  *   contents    `cat <ino>` for regular files and slow symlinks, all in one
  *               debugfs process whose stdout is streamed into the digests
- *               (cat flushes stdio first, then writes exactly i_size bytes, so
- *               the stream is the echo line followed by the content).
+ *               (cat flushes stdio first, then writes exactly i_size bytes —
+ *               for inline-data inodes the whole inline area — so the stream
+ *               is the echo line followed by the content); extent-mapped
+ *               files above 64 MiB through their extent map instead (`ex -l`,
+ *               see readViaExtents: `cat` needs ~15 s for the 6 GiB fixture file).
  * Limits (debugfs cannot express them, or they would need raw inode decoding):
  *   - xattr names debugfs would print in hex (mostly unprintable) are not supported;
  *   - times of inodes whose i_extra_isize < 24 are read without the extra word
@@ -461,6 +464,7 @@ export async function snapshotViaDebugfs(image: string, opts: SnapshotOptions = 
   // 1. Structure, breadth first: one debugfs run per directory level.
   const refs: DirEntryRef[] = [{ key: '/', ino: 2, isDir: true }];
   let level: DirEntryRef[] = [refs[0]];
+  const seenDirs = new Set<number>([2]);
   while (level.length > 0) {
     const r = debugfs(image, level.map((d) => `ls -p <${d.ino}>`));
     if (r.stderr.split('\n').some((l) => l.trim() !== '' && !/^debugfs \d/.test(l))) {
@@ -472,7 +476,13 @@ export async function snapshotViaDebugfs(image: string, opts: SnapshotOptions = 
         if (dir.key === '/' && exclude.has(ent.name)) continue;
         const ref = { key: childKey(dir.key, ent.name), ino: ent.ino, isDir: (ent.mode & 0o170000) === 0o040000 };
         refs.push(ref);
-        if (ref.isDir) next.push(ref);
+        if (ref.isDir) {
+          // A directory reachable twice (a directory hard link, a cycle) would
+          // otherwise be walked forever; the kernel view would also be broken.
+          if (seenDirs.has(ref.ino)) throw new Error(`snapshotViaDebugfs: directory inode ${ref.ino} is linked more than once (${displayPath(ref.key)})`);
+          seenDirs.add(ref.ino);
+          next.push(ref);
+        }
       }
     });
     level = next;
