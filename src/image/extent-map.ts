@@ -41,8 +41,3 @@ export function finishImage(size: number, extents: ImageExtent[]): Image {
   if (end > size) throw new Error(`internal: extent past the end of the image (${end} > ${size})`);
   return { size, extents };
 }
-
-/** Places an image at an offset inside a larger one (a filesystem inside a disk). */
-export function shiftExtents(extents: ImageExtent[], by: number): ImageExtent[] {
-  return extents.map((e) => ({ ...e, offset: e.offset + by }));
-}

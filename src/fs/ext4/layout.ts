@@ -72,7 +72,8 @@ export function layout(geo: Geometry, prep: Prepared, journalBlocks: number): La
     metaEnd = Math.max(metaEnd, cursor);
   }
 
-  const alloc = new Allocator(freeRuns([...reserved, ...meta], geo.blocks), geo.blocks);
+  const fixed = [...reserved, ...meta];
+  const alloc = new Allocator(freeRuns(fixed, geo.blocks), geo.blocks);
   const inodes = new Map<number, InodeBlocks>();
   const place = (ino: number, logicalRuns: Array<{ logical: number; length: number }>, total: number) => {
     const phys = alloc.take(total);
@@ -110,7 +111,7 @@ export function layout(geo: Geometry, prep: Prepared, journalBlocks: number): La
     else if (n.blocks) place(n.ino, [{ logical: 0, length: n.blocks }], n.blocks);
   }
   let metaBlocks = 0;
-  for (const r of [...reserved, ...meta]) metaBlocks += r.length;
+  for (const r of fixed) metaBlocks += r.length;
   return {
     geo, blockBitmap, inodeBitmap, inodeTable, reserved, journalBlocks, inodes, xattrBlockNr,
     used: metaBlocks + alloc.used, fits: alloc.overflow === 0 && metaEnd <= geo.blocks && geo.blocks >= minBlocks,

@@ -303,14 +303,13 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
     const usedInodes = Math.max(0, Math.min(ipg, prep.maxIno - g * ipg));
     setBits(ib, 0, usedInodes);
     setBits(ib, ipg, BLOCK_SIZE * 8); // padding past the group's inodes
-    const bbCopy = bb;
-    at(lay.blockBitmap[g], bbCopy);
+    at(lay.blockBitmap[g], bb);
     at(lay.inodeBitmap[g], ib);
     stats.push({
       blockBitmap: lay.blockBitmap[g], inodeBitmap: lay.inodeBitmap[g], inodeTable: lay.inodeTable[g],
       freeBlocks: free, freeInodes: ipg - usedInodes, usedDirs: dirsInGroup[g], flags: BG_INODE_ZEROED,
       itableUnused: ipg - usedInodes,
-      blockBitmapCsum: crc32c(fsSeed, bbCopy, 0, BLOCKS_PER_GROUP / 8),
+      blockBitmapCsum: crc32c(fsSeed, bb, 0, BLOCKS_PER_GROUP / 8),
       inodeBitmapCsum: crc32c(fsSeed, ib, 0, ipg / 8),
     });
   }
