@@ -17,7 +17,15 @@ export type ErrorCode =
   | 'SYMLINK_TOO_LONG'
   | 'XATTR_TOO_LARGE'
   | 'XATTR_UNSUPPORTED'
-  | 'OPTION_INVALID';
+  | 'OPTION_INVALID'
+  | 'CONFIG_UNREADABLE'
+  | 'CONFIG_INVALID'
+  | 'CONTENTS_INVALID'
+  | 'DUPLICATE_ENTRY'
+  | 'OWNER_UNKNOWN'
+  | 'NAME_INVALID'
+  | 'TOO_MANY_FILES'
+  | 'PARTITION_INVALID';
 
 export class DiskwrightError extends Error {
   readonly code: ErrorCode;

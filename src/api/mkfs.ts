@@ -1,6 +1,7 @@
 // Library entry point for `diskwright mkfs ext4`.
 import { scanSources } from '../tree/scan.ts';
 import { planExt4, type Ext4Options, type Ext4Stats } from '../fs/ext4/planner.ts';
+import { planFat, type FatOptions, type FatStats } from '../fs/fat/planner.ts';
 import { emit, streamSink, writeImageFile, type WriteResult } from '../format/raw.ts';
 import type { Image } from '../image/extent-map.ts';
 
@@ -43,3 +44,36 @@ export function defaultEpoch(env: NodeJS.ProcessEnv = process.env): number {
   return v !== undefined && /^\d+$/.test(v) ? Number(v) : 1;
 }
 
+
+// ---------------------------------------------------------------- vfat
+
+export interface MkfsVfatOptions extends Omit<FatOptions, 'size'> {
+  /** Directories merged into the image root; later ones win. */
+  sources: string[];
+  /** Output file, or '-' for standard output. */
+  output: string;
+  size?: number | 'auto';
+}
+
+export interface MkfsVfatResult {
+  stats: FatStats;
+  write?: WriteResult;
+}
+
+/** Plans a FAT image of the sources without writing it. */
+export function planVfatImage(opts: Omit<MkfsVfatOptions, 'output'>): { image: Image; stats: FatStats } {
+  const epoch = opts.epoch ?? 1;
+  // FAT keeps no owners; the planner clamps times itself (clampMtime).
+  const root = scanSources(opts.sources);
+  return planFat(root, { ...opts, epoch, size: opts.size ?? 'auto' });
+}
+
+/** `diskwright mkfs vfat`: a bare FAT12/16/32 filesystem holding the sources. */
+export function mkfsVfat(opts: MkfsVfatOptions): MkfsVfatResult {
+  const { image, stats } = planVfatImage(opts);
+  if (opts.output === '-') {
+    emit(image, streamSink(1));
+    return { stats };
+  }
+  return { stats, write: writeImageFile(image, opts.output) };
+}

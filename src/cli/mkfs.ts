@@ -1,6 +1,6 @@
 // `diskwright mkfs ext4 SOURCE... -o OUT`: option parsing and the summary only.
 import { Command, Option } from 'commander';
-import { defaultEpoch, mkfsExt4 } from '../api/mkfs.ts';
+import { defaultEpoch, mkfsExt4, mkfsVfat } from '../api/mkfs.ts';
 import { DiskwrightError } from '../api/errors.ts';
 import { parseSize, formatSize } from '../util/sizes.ts';
 import { parseUuid, formatUuid } from '../util/ids.ts';
@@ -70,6 +70,55 @@ export function mkfsCommand(): Command {
       const lines = [
         `ext4 ${formatSize(stats.bytes)} (${stats.bytes} bytes, ${stats.blocks} blocks of ${stats.blockSize}) uuid ${formatUuid(stats.uuid)}${stats.label ? ` label ${stats.label}` : ''}`,
         `blocks: ${stats.usedBlocks} used, ${stats.freeBlocks} free; inodes: ${stats.usedInodes} used, ${stats.freeInodes} free; journal ${stats.journalBlocks} blocks`,
+      ];
+      if (write) lines.push(`wrote ${o.output}: ${write.apparentBytes} bytes apparent, ${write.allocatedBytes} allocated`);
+      // The image may be on stdout: the summary always goes to stderr.
+      process.stderr.write(lines.join('\n') + '\n');
+    });
+  mkfs
+    .command('vfat')
+    .description('build a FAT12/16/32 image (VFAT long names) whose root holds the merged SOURCE directories (later ones win)')
+    .argument('<source...>', 'directories to copy into the image root')
+    .requiredOption('-o, --output <file>', "image file to write, or '-' for standard output")
+    .option('--size <bytes>', "'auto' (smallest that fits) or a size such as 256M (IEC: M = MiB)", 'auto')
+    .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0')
+    .option('--label <label>', 'volume label (at most 11 ASCII characters)')
+    .option('--volume-id <hex>', 'volume ID, 8 hex digits (default: derived from the seed)')
+    .option('--seed <seed>', 'seed for every id not given (volume ID)', 'diskwright')
+    .option('--epoch <seconds>', 'time of the volume label (default: SOURCE_DATE_EPOCH, else 1)')
+    .option('--clamp-mtime', 'clamp file mtimes to the epoch')
+    .option('--fat-type <bits>', '12, 16 or 32 (default: FAT32 where the size allows it, else FAT16, else FAT12)')
+    .action((sources: string[], o: Record<string, string | boolean | undefined>) => {
+      const size = o.size === 'auto' ? 'auto' : parseSize(String(o.size)) ?? invalid(`--size ${o.size}: give 'auto' or a size such as 4096, 256M or 2G`);
+      const freeBytes = parseSize(String(o.free)) ?? invalid(`--free ${o.free}: give a size such as 0, 64M or 1G`);
+      let volumeId: number | undefined;
+      if (o.volumeId !== undefined) {
+        const v = String(o.volumeId).replace(/^0x/i, '').replace('-', '');
+        if (!/^[0-9a-f]{1,8}$/i.test(v)) invalid(`--volume-id ${o.volumeId}: give 8 hex digits such as 1234ABCD or 1234-ABCD`);
+        volumeId = parseInt(v, 16);
+      }
+      let fatType: 12 | 16 | 32 | undefined;
+      if (o.fatType !== undefined) {
+        if (!['12', '16', '32'].includes(String(o.fatType))) invalid(`--fat-type ${o.fatType}: use 12, 16 or 32`);
+        fatType = Number(o.fatType) as 12 | 16 | 32;
+      }
+      const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), 2 ** 34 - 1) : defaultEpoch();
+      const { stats, write } = mkfsVfat({
+        sources,
+        output: String(o.output),
+        size,
+        freeBytes,
+        label: o.label as string | undefined,
+        volumeId,
+        seed: String(o.seed),
+        epoch,
+        clampMtime: Boolean(o.clampMtime),
+        fatType,
+      });
+      const id = stats.volumeId.toString(16).toUpperCase().padStart(8, '0');
+      const lines = [
+        `FAT${stats.fatType} ${formatSize(stats.bytes)} (${stats.bytes} bytes, ${stats.clusters} clusters of ${stats.clusterBytes}) volume-id ${id.slice(0, 4)}-${id.slice(4)}${stats.label ? ` label ${stats.label}` : ''}`,
+        `clusters: ${stats.usedClusters} used, ${stats.freeClusters} free (${stats.freeBytes} bytes); ${stats.files} files, ${stats.dirs} directories`,
       ];
       if (write) lines.push(`wrote ${o.output}: ${write.apparentBytes} bytes apparent, ${write.allocatedBytes} allocated`);
       // The image may be on stdout: the summary always goes to stderr.

@@ -13,6 +13,8 @@ export interface ScanOptions {
   clampMtime?: number;
   /** Granularity at which all-zero ranges of sparse files become holes. */
   blockSize?: number;
+  /** Prefix for hard-link identities, so separately copied sources never share an inode. */
+  linkScope?: string;
 }
 
 const S_IFMT = 0o170000;
@@ -39,7 +41,8 @@ export function scanSources(sources: string[], opts: ScanOptions = {}): DirEntry
   return root;
 }
 
-function mergeDir(into: DirEntry, from: DirEntry): DirEntry {
+/** Merges `from` over `into` (which it modifies): `from` wins, directories merge. */
+export function mergeDir(into: DirEntry, from: DirEntry): DirEntry {
   for (const [name, e] of from.children) {
     const old = into.children.get(name);
     if (old && old.type === 'dir' && e.type === 'dir') into.children.set(name, mergeDir(old, e));
@@ -103,6 +106,24 @@ function scanDir(path: Buffer, st: fs.BigIntStats, opts: ScanOptions): DirEntry 
   return dir;
 }
 
+/**
+ * One source of any type, as `rsync -a` copies it: a symlink stays a symlink,
+ * unless `followTop` (a directory reached through a symlink, as `src/` does).
+ */
+export function scanPath(path: string, opts: ScanOptions & { followTop?: boolean } = {}): Entry {
+  const p = Buffer.from(path);
+  if (opts.followTop) {
+    let st: fs.BigIntStats;
+    try {
+      st = fs.statSync(p, { bigint: true });
+    } catch (err) {
+      fail('SOURCE_UNREADABLE', p, err);
+    }
+    if ((Number(st.mode) & S_IFMT) === 0o040000) return scanDir(p, st, opts);
+  }
+  return scanEntry(p, opts);
+}
+
 function scanEntry(path: Buffer, opts: ScanOptions): Entry {
   let st: fs.BigIntStats;
   try {
@@ -113,7 +134,7 @@ function scanEntry(path: Buffer, opts: ScanOptions): Entry {
   const fmt = Number(st.mode) & S_IFMT;
   if (fmt === 0o040000) return scanDir(path, st, opts);
   const b: ReturnType<typeof base> & { linkKey?: string } = base(st, xattrsOf(path), opts);
-  if (st.nlink > 1n) b.linkKey = `${st.dev}:${st.ino}`;
+  if (st.nlink > 1n) b.linkKey = `${opts.linkScope ?? ''}${st.dev}:${st.ino}`;
   switch (fmt) {
     case 0o100000: {
       const size = Number(st.size);

@@ -1,0 +1,38 @@
+// `diskwright build CONFIG [-o OUTDIR]`: option parsing and the printed layout only.
+import { Command } from 'commander';
+import { loadConfig } from '../config/load.ts';
+import { buildImage, type DiskLayout } from '../api/build.ts';
+import { formatSize } from '../util/sizes.ts';
+
+const ROLE_NAMES = { root: 'root', esp: 'ESP', xbootldr: 'XBOOTLDR', boot: 'boot', bios: 'BIOS boot' } as const;
+
+/** The layout as a few lines: each partition's start, size and type, and each filesystem's free space. */
+export function describeLayout(l: DiskLayout): string[] {
+  const id = l.diskGuid ? ` disk GUID ${l.diskGuid}` : l.diskSignature ? ` disk signature ${l.diskSignature}` : '';
+  const lines = [`${l.image}: ${formatSize(l.size)} (${l.size} bytes), ${l.partitionTableType} layout (${l.table === 'none' ? 'no partition table' : l.table.toUpperCase()})${id}`];
+  for (const p of l.partitions) {
+    const fs = p.filesystem;
+    const fsText = !fs
+      ? 'no filesystem'
+      : fs.type === 'ext4'
+        ? `ext4 "${fs.label}" ${fs.uuid}: ${formatSize(fs.freeBytes)} free, ${fs.freeInodes} inodes free (${fs.usedInodes} used)`
+        : `vfat FAT${fs.fatType} "${fs.label}" ${fs.uuid}: ${formatSize(fs.freeBytes)} free`;
+    const num = p.number === null ? '-' : String(p.number);
+    lines.push(`  ${num}  start ${formatSize(p.start)} (sector ${p.startSector})  size ${formatSize(p.size)}  ${ROLE_NAMES[p.role]}${p.name ? ` "${p.name}"` : ''}${p.bootable ? ' bootable' : ''}  ${fsText}`);
+  }
+  return lines;
+}
+
+export function buildCommand(): Command {
+  return new Command('build')
+    .description('build a whole disk image (make-disk-image layouts) from a JSON, YAML, TOML or .ts config')
+    .argument('<config>', 'config file: .json, .yaml, .toml, or a .ts/.js module exporting defineImage({...})')
+    .option('-o, --out <dir>', 'output directory: <baseName>.img, layout.json, nix-support/', 'result')
+    .action(async (file: string, o: { out: string }) => {
+      const loaded = await loadConfig(file);
+      const r = buildImage({ config: loaded.config, given: loaded.given, baseDir: loaded.baseDir, outDir: o.out });
+      const lines = describeLayout(r.layout);
+      lines.push(`wrote ${r.imagePath}: ${r.write.apparentBytes} bytes apparent, ${r.write.allocatedBytes} allocated`);
+      process.stderr.write(lines.join('\n') + '\n');
+    });
+}

@@ -1,0 +1,81 @@
+// The build config: make-disk-image's options (same names, same defaults) plus
+// diskwright's own (seed, epoch, labels), as one zod schema. The schema is the
+// single source of the config's TypeScript types, so `defineImage({...})` in a
+// .ts config is checked by the editor the same way the CLI checks JSON.
+import { z } from 'zod';
+import { parseSize } from '../util/sizes.ts';
+import { parseUuid } from '../util/ids.ts';
+
+export const PARTITION_TABLE_TYPES = ['legacy', 'legacy+boot', 'legacy+gpt', 'efi', 'efixbootldr', 'hybrid', 'none'] as const;
+export type PartitionTableType = (typeof PARTITION_TABLE_TYPES)[number];
+
+/** Nix system names whose Discoverable Partitions root type GUID we know. */
+export const SYSTEMS = ['x86_64-linux', 'i686-linux', 'aarch64-linux', 'armv7l-linux', 'riscv64-linux', 'loongarch64-linux', 'powerpc64le-linux', 's390x-linux'] as const;
+
+/** A size: "512M", "1G" (IEC: M = MiB), or a number of bytes. */
+const size = z.union([z.number().int().nonnegative(), z.string()]).refine(
+  (v) => typeof v === 'number' || parseSize(v) !== null,
+  { message: 'expected a size such as "512M" or "1G" (IEC units) or a number of bytes' },
+);
+
+const uuid = z.string().refine((v) => parseUuid(v) !== null, { message: 'expected a UUID like F222513B-DED1-49FA-B591-20CE86A2FE7F' });
+const hex32 = z.string().regex(/^(0x)?[0-9a-fA-F]{1,8}$/, 'expected up to 8 hex digits such as "1234ABCD"');
+const owner = z.union([z.string().min(1), z.number().int().nonnegative()]);
+
+const content = z.strictObject({
+  source: z.string().min(1),
+  target: z.string().min(1),
+  mode: z.string().optional(),
+  user: owner.optional(),
+  group: owner.optional(),
+});
+
+const bootContent = z.strictObject({
+  source: z.string().min(1),
+  target: z.string().min(1),
+});
+
+export const imageConfigSchema = z.strictObject({
+  // make-disk-image
+  partitionTableType: z.enum(PARTITION_TABLE_TYPES).default('legacy'),
+  diskSize: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
+  additionalSpace: size.default('512M'),
+  bootSize: size.default('256M'),
+  fsType: z.literal('ext4').default('ext4'),
+  label: z.string().default('nixos'),
+  name: z.string().default('nixos-disk-image'),
+  baseName: z.string().regex(/^[^/\0]+$/, 'expected a file name without slashes').default('nixos'),
+  format: z.literal('raw').default('raw'),
+  deterministic: z.boolean().default(true),
+  rootGPUID: uuid.default('F222513B-DED1-49FA-B591-20CE86A2FE7F'),
+  rootFSUID: uuid.optional(),
+  rootFSHashSeed: uuid.optional(),
+  contents: z.array(content).default([]),
+  // diskwright
+  root: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+  espContents: z.array(bootContent).default([]),
+  xbootldrContents: z.array(bootContent).default([]),
+  espLabel: z.string().optional(),
+  xbootldrLabel: z.string().default('BOOT'),
+  espVolumeId: hex32.optional(),
+  xbootldrVolumeId: hex32.optional(),
+  diskSignature: hex32.optional(),
+  rootPartitionType: z.enum(['linux', 'root']).default('linux'),
+  system: z.enum(SYSTEMS).default('x86_64-linux'),
+  seed: z.string().default('diskwright'),
+  epoch: z.number().int().nonnegative().optional(),
+  clampMtime: z.boolean().default(false),
+  preserveOwners: z.boolean().default(false),
+  freeInodes: z.number().int().nonnegative().default(0),
+  bytesPerInode: z.number().int().refine((v) => v === 0 || (v >= 1024 && v <= 67108864), { message: 'expected 0 or 1024..67108864 (bytes per inode, as mke2fs -i)' }).default(16384),
+});
+
+/** What a config file may say (defaults not yet applied). */
+export type ImageConfigInput = z.input<typeof imageConfigSchema>;
+/** A validated config with every default filled in. */
+export type ImageConfig = z.output<typeof imageConfigSchema>;
+
+/** Typed identity for .ts configs: `export default defineImage({ ... })`. */
+export function defineImage(config: ImageConfigInput): ImageConfigInput {
+  return config;
+}
