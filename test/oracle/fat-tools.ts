@@ -42,7 +42,12 @@ export interface MdirEntry {
 
 /** `mdir -/ -a`: every directory's entries by path ('/', '/Sub', ...), '.' and '..' left out. */
 export function mdirAll(image: string): Map<string, MdirEntry[]> {
-  const out = mtool('mdir', ['-/', '-a', '-i', image, '::']).stdout.toString('utf8');
+  let r = mtool('mdir', ['-/', '-a', '-i', image, '::'], true);
+  // mtools 4.0.32: `mdir -/` fails on a root that holds only a volume label
+  // (also on mkfs.fat's images); without -/ it lists the empty root.
+  if (r.status !== 0 && r.stderr.includes('File "::" not found')) r = mtool('mdir', ['-a', '-i', image, '::']);
+  else if (r.status !== 0) throw new Error(`oracle: mdir -/ failed: ${r.stderr}`);
+  const out = r.stdout.toString('utf8');
   const dirs = new Map<string, MdirEntry[]>();
   let cur: MdirEntry[] | null = null;
   for (const line of out.split('\n')) {
@@ -52,7 +57,7 @@ export function mdirAll(image: string): Map<string, MdirEntry[]> {
       dirs.set(d[1], cur);
       continue;
     }
-    const m = /^(.{8}) (.{3}) +(<DIR>|\d+) +\d{4}-\d\d-\d\d +\d\d:\d\d(?:  (.*))?$/.exec(line);
+    const m = /^(.{8}) (.{3}) +(<DIR>|\d+) +\d{4}-\d\d-\d\d +\d?\d:\d\d(?:  (.*))? ?$/.exec(line);
     if (!m || !cur) continue;
     const base = m[1].trimEnd();
     const ext = m[2].trimEnd();

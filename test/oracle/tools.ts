@@ -2,7 +2,7 @@
 // Every tool runs through spawnSync with an argument vector (never a shell), in
 // the C locale so the output we parse does not depend on the host's language.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdtempSync, openSync, readSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -279,4 +279,18 @@ function unmount(dir: string): void {
   // Last resort so the test run does not leave a mount behind.
   const lazy = run('umount', ['-l', dir], { allowFailure: true });
   if (lazy.status !== 0) throw new Error(`oracle: cannot unmount ${dir}: ${last}${lazy.stderr}`);
+}
+
+// ---------------------------------------------------------------- raw reads
+
+/** `length` bytes of a file at `offset` (for checking structures at known places). */
+export function readAt(path: string, offset: number, length: number): Buffer {
+  const fd = openSync(path, "r");
+  try {
+    const b = Buffer.alloc(length);
+    readSync(fd, b, 0, length, offset);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
 }

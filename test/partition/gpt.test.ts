@@ -2,11 +2,11 @@
 // sgdisk on a blank file must produce the same bytes as encodeTable.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { run } from '../oracle/tools.ts';
+import { readAt, run } from '../oracle/tools.ts';
 import { writeImageFile } from '../../src/format/raw.ts';
 import { composeDisk } from '../../src/image/compose.ts';
 import type { BufferExtent } from '../../src/image/extent-map.ts';
@@ -22,16 +22,6 @@ const ROOT_GUID = 'F222513B-DED1-49FA-B591-20CE86A2FE7F'; // make-disk-image's d
 const dir = mkdtempSync(join(tmpdir(), 'diskwright-gpt-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function readAt(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 // The efi layout (bootSize 256M), the ESP flagged legacy-BIOS-bootable so the attribute field is exercised.
 const efi: TableSpec = {

@@ -4,10 +4,10 @@
 // writes, and our hybrid MBR equals the one gdisk builds interactively.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireTools, run } from '../oracle/tools.ts';
+import { readAt, requireTools, run } from '../oracle/tools.ts';
 import { writeImageFile } from '../../src/format/raw.ts';
 import { composeDisk } from '../../src/image/compose.ts';
 import { MAKE_DISK_IMAGE_DISK_GUID, MAKE_DISK_IMAGE_PART1_GUID, MAKE_DISK_IMAGE_PART2_GUID } from '../../src/partition/guid.ts';
@@ -84,16 +84,6 @@ const LAYOUTS: Record<string, TableSpec> = {
   },
 };
 
-function readAt(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function blank(name: string): string {
   const p = join(dir, name);

@@ -2,10 +2,10 @@
 // writes for the same table and what sgdisk writes as a protective MBR.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../oracle/tools.ts';
+import { readAt, run } from '../oracle/tools.ts';
 import { chs, encodeMbr, MBR, MBR_PARTITION_RECORD, protectiveMbr } from '../../src/partition/mbr.ts';
 import { encodeTable } from '../../src/partition/table.ts';
 import { MBR_TYPE } from '../../src/partition/types.ts';
@@ -14,16 +14,6 @@ const M = 2 ** 20;
 const dir = mkdtempSync(join(tmpdir(), 'diskwright-mbr-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function readAt(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function blank(name: string, size: number): string {
   const p = join(dir, name);

@@ -12,6 +12,7 @@ import { planExt4Image } from '../../src/api/mkfs.ts';
 import { writeImageFile } from '../../src/format/raw.ts';
 import { diffSnapshots, snapshotTree } from '../oracle/snapshot.ts';
 import { e2fsck, requireRoot, withLoopMount } from '../oracle/tools.ts';
+import { pattern } from './pattern.ts';
 
 interface FileSpec { kind: 'file'; size: number; sparse: boolean; seed: number }
 interface LinkSpec { kind: 'symlink'; target: string }
@@ -61,16 +62,6 @@ const scenario = fc.record({
   metas: fc.array(meta, { minLength: 1, maxLength: 40 }),
   links: fc.array(fc.tuple(fc.nat(), fc.nat(), name), { maxLength: 4 }),
 });
-
-function pattern(seed: number, length: number): Buffer {
-  const b = Buffer.alloc(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 /** Writes the scenario under root; returns nothing, the source snapshot is the truth. */
 type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;

@@ -6,6 +6,19 @@
 // two identical FATs, the FAT12/16 root directory, then clusters allocated in
 // one contiguous sweep, depth first in bytewise name order: a directory's
 // clusters, then its entries' (files' data, subdirectories recursively).
+//
+// Decisions (what FAT cannot say, or where readers differ):
+// - Sizes: 'auto' is the smallest size that is a whole number of 4 KiB blocks
+//   and of tracks (so BPB_TotSec equals the image size); a fixed size that is
+//   too small names the smallest sector count that works. Geometry is
+//   mkfs.fat 4.2's for the chosen type (fixed-disk parameters, never floppy ones).
+// - Names: a name that is a valid upper-case 8.3 name is stored as just that;
+//   every other name gets a long name, as Linux vfat writes them by default
+//   (no NT case bits). Short aliases are ASCII; tails count up (~1, ~2, ...).
+// - Only files and directories; hard links become separate copies; owners,
+//   permissions and xattrs are dropped, except that a file without the owner
+//   write bit is read-only. Times are UTC, clamped to 1980..2107.
+// - FSInfo's next-free hint is the first free cluster; chains end in 0x..FFF.
 import { DiskwrightError } from '../../api/errors.ts';
 import { compareNames, type DirEntry, type FileEntry } from '../../tree/model.ts';
 import { finishImage, type Image, type ImageExtent } from '../../image/extent-map.ts';
@@ -219,11 +232,11 @@ export function planFat(root: DirEntry, opts: FatOptions): FatPlan {
       return smallestFit(gopts, required, exact);
     } catch (err) {
       if (!(err instanceof NoFit)) throw err;
-      const type = opts.fatType ? `FAT${opts.fatType}` : 'FAT';
       if (err.reason === 'never') {
-        throw new DiskwrightError('TOO_MANY_FILES', `the root directory needs ${prep.root.slots} entries; a ${type} root directory holds at most 512 at this size: use --fat-type 32 or fewer names in the root`, {});
+        throw new DiskwrightError('TOO_MANY_FILES', `the root directory needs ${prep.root.slots} entries; a FAT${opts.fatType ?? '12/16'} root directory holds 512 (1024 or 2048 only with 64- or 128-sector clusters): use FAT32 or put fewer names in the root`, {});
       }
-      throw new DiskwrightError('TOO_LARGE', `the tree${freeBytes ? ' plus --free' : ''} needs more than ${type}${spc ? ` with ${spc}-sector clusters` : ''} can hold${opts.fatType === 32 ? '' : '; try --fat-type 32'}`, {});
+      const most = opts.fatType ?? 32;
+      throw new DiskwrightError('TOO_LARGE', `the tree${freeBytes ? ' plus --free' : ''} needs more than FAT${most}${spc ? ` with ${spc}-sector clusters` : ''} can hold${most === 32 ? '' : '; try --fat-type 32'}`, {});
     }
   };
 

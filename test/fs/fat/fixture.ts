@@ -24,7 +24,7 @@ export const NAMES = {
 
 /** Times (seconds since 1970, UTC) set on some entries, and what FAT must store. */
 export const TIMES = {
-  plain: { path: 'README.TXT', sec: Date.UTC(2001, 1, 3, 4, 5, 7) / 1000, nsec: 890_000_000 },
+  plain: { path: 'README.TXT', sec: Date.UTC(2001, 1, 3, 4, 5, 7) / 1000, nsec: 895_000_000 },
   early: { path: 'readme2.txt', sec: 86400, nsec: 0 },
   late: { path: 'MixedCase.Txt', sec: Date.UTC(2200, 0, 1) / 1000, nsec: 0 },
 };
