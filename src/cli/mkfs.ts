@@ -1,6 +1,7 @@
-// `diskwright mkfs ext4 SOURCE... -o OUT`: option parsing and the summary only.
+// `diskwright mkfs ext4|vfat SOURCE... -o OUT`: option parsing and the summary only.
 import { Command, Option } from 'commander';
 import { defaultEpoch, mkfsExt4, mkfsVfat } from '../api/mkfs.ts';
+import type { WriteResult } from '../format/raw.ts';
 import { DiskwrightError } from '../api/errors.ts';
 import { parseSize, formatSize } from '../util/sizes.ts';
 import { parseUuid, formatUuid } from '../util/ids.ts';
@@ -14,15 +15,33 @@ function uint(name: string, text: string, max = Number.MAX_SAFE_INTEGER): number
   return Number(text);
 }
 
-export function mkfsCommand(): Command {
-  const mkfs = new Command('mkfs').description('build a bare filesystem image');
-  mkfs
-    .command('ext4')
-    .description('build an ext4 image whose root holds the merged SOURCE directories (later ones win)')
+/** The options every bare filesystem takes: sources, output, size, free space, epoch. */
+function bareFsCommand(parent: Command, name: string, description: string, sizeExample: string): Command {
+  return parent
+    .command(name)
+    .description(description)
     .argument('<source...>', 'directories to copy into the image root')
     .requiredOption('-o, --output <file>', "image file to write, or '-' for standard output")
-    .option('--size <bytes>', "'auto' (smallest that fits) or a size such as 512M (IEC: M = MiB)", 'auto')
-    .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0')
+    .option('--size <bytes>', `'auto' (smallest that fits) or a size such as ${sizeExample} (IEC: M = MiB)`, 'auto')
+    .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0');
+}
+
+function commonValues(o: Record<string, string | boolean | undefined>) {
+  const size: number | 'auto' = o.size === 'auto' ? 'auto' : parseSize(String(o.size)) ?? invalid(`--size ${o.size}: give 'auto' or a size such as 4096, 512M or 2G`);
+  const freeBytes = parseSize(String(o.free)) ?? invalid(`--free ${o.free}: give a size such as 0, 64M or 1G`);
+  const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), 2 ** 34 - 1) : defaultEpoch();
+  return { size, freeBytes, epoch, output: String(o.output), clampMtime: Boolean(o.clampMtime) };
+}
+
+/** The image may be on stdout: the summary always goes to stderr. */
+function summary(lines: string[], output: string, write?: WriteResult): void {
+  if (write) lines.push(`wrote ${output}: ${write.apparentBytes} bytes apparent, ${write.allocatedBytes} allocated`);
+  process.stderr.write(lines.join('\n') + '\n');
+}
+
+export function mkfsCommand(): Command {
+  const mkfs = new Command('mkfs').description('build a bare filesystem image');
+  bareFsCommand(mkfs, 'ext4', 'build an ext4 image whose root holds the merged SOURCE directories (later ones win)', '512M')
     .option('--free-inodes <n>', 'free inodes to leave with --size auto', '0')
     .option('--label <label>', 'volume label (at most 16 bytes)')
     .option('--uuid <uuid>', 'filesystem UUID (default: derived from the seed)')
@@ -35,8 +54,7 @@ export function mkfsCommand(): Command {
     .option('--no-journal', 'no journal')
     .option('--reserved-percent <pct>', 'blocks reserved for root, in percent', '0')
     .action((sources: string[], o: Record<string, string | boolean | undefined>) => {
-      const size = o.size === 'auto' ? 'auto' : parseSize(String(o.size)) ?? invalid(`--size ${o.size}: give 'auto' or a size such as 4096, 512M or 2G`);
-      const freeBytes = parseSize(String(o.free)) ?? invalid(`--free ${o.free}: give a size such as 0, 64M or 1G`);
+      const common = commonValues(o);
       let uuid: Buffer | undefined;
       if (o.uuid !== undefined) {
         uuid = parseUuid(String(o.uuid)) ?? undefined;
@@ -48,21 +66,16 @@ export function mkfsCommand(): Command {
         if (!m) invalid(`--owner ${o.owner}: give numeric UID:GID such as 0:0`);
         owner = { uid: uint('--owner uid', m[1], 0xffffffff), gid: uint('--owner gid', m[2], 0xffffffff) };
       }
-      const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), 2 ** 34 - 1) : defaultEpoch();
       const reserved = Number(o.reservedPercent);
       if (!(reserved >= 0 && reserved <= 50)) invalid(`--reserved-percent ${o.reservedPercent}: give a number from 0 to 50`);
       const { stats, write } = mkfsExt4({
         sources,
-        output: String(o.output),
-        size,
-        freeBytes,
+        ...common,
         freeInodes: uint('--free-inodes', String(o.freeInodes)),
         label: o.label as string | undefined,
         uuid,
         seed: String(o.seed),
         owner,
-        epoch,
-        clampMtime: Boolean(o.clampMtime),
         inodeSize: uint('--inode-size', String(o.inodeSize), 65536),
         journal: o.journal !== false,
         reservedPercent: reserved,
@@ -71,17 +84,9 @@ export function mkfsCommand(): Command {
         `ext4 ${formatSize(stats.bytes)} (${stats.bytes} bytes, ${stats.blocks} blocks of ${stats.blockSize}) uuid ${formatUuid(stats.uuid)}${stats.label ? ` label ${stats.label}` : ''}`,
         `blocks: ${stats.usedBlocks} used, ${stats.freeBlocks} free; inodes: ${stats.usedInodes} used, ${stats.freeInodes} free; journal ${stats.journalBlocks} blocks`,
       ];
-      if (write) lines.push(`wrote ${o.output}: ${write.apparentBytes} bytes apparent, ${write.allocatedBytes} allocated`);
-      // The image may be on stdout: the summary always goes to stderr.
-      process.stderr.write(lines.join('\n') + '\n');
+      summary(lines, common.output, write);
     });
-  mkfs
-    .command('vfat')
-    .description('build a FAT12/16/32 image (VFAT long names) whose root holds the merged SOURCE directories (later ones win)')
-    .argument('<source...>', 'directories to copy into the image root')
-    .requiredOption('-o, --output <file>', "image file to write, or '-' for standard output")
-    .option('--size <bytes>', "'auto' (smallest that fits) or a size such as 256M (IEC: M = MiB)", 'auto')
-    .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0')
+  bareFsCommand(mkfs, 'vfat', 'build a FAT12/16/32 image (VFAT long names) whose root holds the merged SOURCE directories (later ones win)', '256M')
     .option('--label <label>', 'volume label (at most 11 ASCII characters)')
     .option('--volume-id <hex>', 'volume ID, 8 hex digits (default: derived from the seed)')
     .option('--seed <seed>', 'seed for every id not given (volume ID)', 'diskwright')
@@ -89,8 +94,7 @@ export function mkfsCommand(): Command {
     .option('--clamp-mtime', 'clamp file mtimes to the epoch')
     .option('--fat-type <bits>', '12, 16 or 32 (default: FAT32 where the size allows it, else FAT16, else FAT12)')
     .action((sources: string[], o: Record<string, string | boolean | undefined>) => {
-      const size = o.size === 'auto' ? 'auto' : parseSize(String(o.size)) ?? invalid(`--size ${o.size}: give 'auto' or a size such as 4096, 256M or 2G`);
-      const freeBytes = parseSize(String(o.free)) ?? invalid(`--free ${o.free}: give a size such as 0, 64M or 1G`);
+      const common = commonValues(o);
       let volumeId: number | undefined;
       if (o.volumeId !== undefined) {
         const v = String(o.volumeId).replace(/^0x/i, '').replace('-', '');
@@ -102,17 +106,12 @@ export function mkfsCommand(): Command {
         if (!['12', '16', '32'].includes(String(o.fatType))) invalid(`--fat-type ${o.fatType}: use 12, 16 or 32`);
         fatType = Number(o.fatType) as 12 | 16 | 32;
       }
-      const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), 2 ** 34 - 1) : defaultEpoch();
       const { stats, write } = mkfsVfat({
         sources,
-        output: String(o.output),
-        size,
-        freeBytes,
+        ...common,
         label: o.label as string | undefined,
         volumeId,
         seed: String(o.seed),
-        epoch,
-        clampMtime: Boolean(o.clampMtime),
         fatType,
       });
       const id = stats.volumeId.toString(16).toUpperCase().padStart(8, '0');
@@ -120,9 +119,7 @@ export function mkfsCommand(): Command {
         `FAT${stats.fatType} ${formatSize(stats.bytes)} (${stats.bytes} bytes, ${stats.clusters} clusters of ${stats.clusterBytes}) volume-id ${id.slice(0, 4)}-${id.slice(4)}${stats.label ? ` label ${stats.label}` : ''}`,
         `clusters: ${stats.usedClusters} used, ${stats.freeClusters} free (${stats.freeBytes} bytes); ${stats.files} files, ${stats.dirs} directories`,
       ];
-      if (write) lines.push(`wrote ${o.output}: ${write.apparentBytes} bytes apparent, ${write.allocatedBytes} allocated`);
-      // The image may be on stdout: the summary always goes to stderr.
-      process.stderr.write(lines.join('\n') + '\n');
+      summary(lines, common.output, write);
     });
   return mkfs;
 }
