@@ -163,23 +163,13 @@ export function planBuild(input: BuildInput): BuildPlan {
   const start = rootStart(shape);
   const auto = cfg.diskSize === 'auto';
   const extra = auto ? sizeOf(cfg.additionalSpace) : 0;
-  let diskSize = 0;
+  let diskSize: number;
+  // Free space comes with inodes to use it: one per bytesPerInode bytes of
+  // it (mke2fs's ratio), so a booted system can create files there.
+  const ratio = cfg.bytesPerInode;
+  ext4Opts.freeInodes = Math.max(cfg.freeInodes, ratio ? Math.floor(extra / ratio) : 0);
   if (auto) {
-    // Exact size for the content, additionalSpace free, and the inodes the
-    // partition gets at `bytesPerInode` (mke2fs's ratio, what make-disk-image's
-    // mkfs.ext4 gives): those inode tables take room too, so iterate to the
-    // fixed point (each round adds ~1/64 of the last, so it settles in a few).
-    const ratio = cfg.bytesPerInode;
-    let freeInodes = cfg.freeInodes;
-    for (let round = 0; ; round++) {
-      const st = planExt4(tree, { ...ext4Opts, freeInodes, size: 'auto', freeBytes: extra }).stats;
-      diskSize = autoDiskSize(shape, st.bytes);
-      const partBytes = rootEndOf(shape, diskSize) - start;
-      const want = ratio ? Math.max(cfg.freeInodes, Math.floor(partBytes / ratio) - st.usedInodes) : cfg.freeInodes;
-      if (want <= freeInodes || round === 16) break;
-      freeInodes = want;
-    }
-    ext4Opts.freeInodes = freeInodes;
+    diskSize = autoDiskSize(shape, planExt4(tree, { ...ext4Opts, size: 'auto', freeBytes: extra }).stats.bytes);
   } else {
     diskSize = (cfg.diskSize as number) * MiB;
   }

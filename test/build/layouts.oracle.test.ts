@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { diskwright } from '../cli/run.ts';
-import { e2fsck, requireRoot, requireTools, run } from '../oracle/tools.ts';
+import { dumpe2fs, e2fsck, requireRoot, requireTools, run } from '../oracle/tools.ts';
 import { diffSnapshots, snapshotTree, snapshotViaDebugfs } from '../oracle/snapshot.ts';
 import { CONTENTS, EPOCH, cut, makeBuildSources, stageExpectedRoot } from './fixture.ts';
 import type { DiskLayout } from '../../src/api/build.ts';
@@ -178,7 +178,13 @@ for (const type of LAYOUTS) {
     assert.equal(rootPart.filesystem?.label, 'nixos');
     assert.equal(rootPart.filesystem?.uuid.toUpperCase(), ROOT_GUID);
     // auto size: at least additionalSpace free, and less than one MiB more than needed beyond it.
+    // The free space and free inodes printed and in layout.json are the filesystem's own, per dumpe2fs;
+    // additionalSpace comes with one free inode per 16 KiB of it.
+    const d = dumpe2fs(rootImg);
+    assert.equal(Number(d['Free blocks']) * 4096, rootPart.filesystem!.freeBytes);
+    assert.equal(Number(d['Free inodes']), rootPart.filesystem!.freeInodes);
     assert.ok(rootPart.filesystem!.freeBytes >= 8 * 2 ** 20);
+    assert.ok(rootPart.filesystem!.freeInodes! >= (8 * 2 ** 20) / 16384);
 
     for (const p of layout.partitions.filter((q) => q.filesystem?.type === 'vfat')) {
       const part = path.join(work, `${type}-${p.role}.img`);
