@@ -18,7 +18,8 @@ import { GPT_TYPE, MBR_TYPE, rootTypeGuid } from '../partition/types.ts';
 import { MAKE_DISK_IMAGE_DISK_GUID, MAKE_DISK_IMAGE_PART1_GUID, MAKE_DISK_IMAGE_PART2_GUID, seededGuid } from '../partition/guid.ts';
 import { composeDisk } from '../image/compose.ts';
 import type { Image } from '../image/extent-map.ts';
-import { writeImageFile, type WriteResult } from '../format/raw.ts';
+import type { WriteResult } from '../format/raw.ts';
+import { checkOutput, extension, productType, writeOutput, type Format } from '../format/output.ts';
 import { parseSize, formatSize } from '../util/sizes.ts';
 import { formatUuid, parseUuid, seededU32, seededUuid } from '../util/ids.ts';
 
@@ -52,7 +53,8 @@ export interface PartitionReport {
 
 export interface DiskLayout {
   image: string;
-  format: 'raw';
+  format: Format;
+  compress: ImageConfig['compress'];
   size: number;
   partitionTableType: ImageConfig['partitionTableType'];
   table: 'mbr' | 'gpt' | 'hybrid' | 'none';
@@ -102,6 +104,7 @@ function bootTree(cfg: ImageConfig, key: 'espContents' | 'xbootldrContents', bas
 export function planBuild(input: BuildInput): BuildPlan {
   const { config: cfg, given, baseDir } = input;
   const epoch = cfg.epoch ?? defaultEpoch();
+  checkOutput({ format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch });
   const shape = layoutShape(cfg.partitionTableType, sizeOf(cfg.bootSize));
   const roles = new Set(shape.slots.map((s) => s.role));
   const hasEsp = roles.has('esp') || roles.has('boot');
@@ -271,8 +274,9 @@ export function planBuild(input: BuildInput): BuildPlan {
     if (shape.table === 'hybrid') layoutTable.diskSignature = `0x${diskSignature.toString(16).padStart(8, '0')}`;
   }
   const layout: DiskLayout = {
-    image: `${cfg.baseName}.img`,
-    format: 'raw',
+    image: `${cfg.baseName}.${extension(cfg)}`,
+    format: cfg.format,
+    compress: cfg.compress,
     size: diskSize,
     partitionTableType: cfg.partitionTableType,
     table: shape.table,
@@ -295,10 +299,11 @@ export function buildImage(input: BuildInput & { outDir: string }): BuildResult 
     throw new DiskwrightError('OUTPUT_IS_DIR', `output ${input.outDir} exists and is not a directory; give a directory (default ./result)`, {});
   }
   const imagePath = path.join(outDir, plan.layout.image);
-  const write = writeImageFile(plan.disk, imagePath);
+  const cfg = input.config;
+  const write = writeOutput(plan.disk, { format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch: cfg.epoch ?? defaultEpoch() }, imagePath)!;
   // The image is complete: the small files follow, each written whole.
   fs.mkdirSync(path.join(outDir, 'nix-support'), { recursive: true });
-  fs.writeFileSync(path.join(outDir, 'nix-support', 'hydra-build-products'), `file raw-image ${imagePath}\n`);
+  fs.writeFileSync(path.join(outDir, 'nix-support', 'hydra-build-products'), `file ${productType(cfg)} ${imagePath}\n`);
   fs.writeFileSync(path.join(outDir, 'layout.json'), JSON.stringify(plan.layout, null, 2) + '\n');
   return { ...plan, imagePath, write };
 }

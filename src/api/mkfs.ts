@@ -1,11 +1,19 @@
-// Library entry point for `diskwright mkfs ext4`.
+// Library entry points for `diskwright mkfs ext4` and `mkfs vfat`.
 import { scanSources } from '../tree/scan.ts';
 import { planExt4, type Ext4Options, type Ext4Stats } from '../fs/ext4/planner.ts';
 import { planFat, type FatOptions, type FatStats } from '../fs/fat/planner.ts';
-import { emit, streamSink, writeImageFile, type WriteResult } from '../format/raw.ts';
+import type { WriteResult } from '../format/raw.ts';
+import { writeOutput, type Compression, type Format } from '../format/output.ts';
 import type { Image } from '../image/extent-map.ts';
 
-export interface MkfsExt4Options extends Omit<Ext4Options, 'size'> {
+/** How a bare filesystem is written: format, compression (raw only), level. */
+export interface OutputChoice {
+  format?: Format;
+  compress?: Compression;
+  compressLevel?: number;
+}
+
+export interface MkfsExt4Options extends Omit<Ext4Options, 'size'>, OutputChoice {
   /** Directories merged into the image root; later ones win. */
   sources: string[];
   /** Output file, or '-' for standard output. */
@@ -31,11 +39,12 @@ export function planExt4Image(opts: Omit<MkfsExt4Options, 'output'>): { image: I
 
 export function mkfsExt4(opts: MkfsExt4Options): MkfsResult {
   const { image, stats } = planExt4Image(opts);
-  if (opts.output === '-') {
-    emit(image, streamSink(1));
-    return { stats };
-  }
-  return { stats, write: writeImageFile(image, opts.output) };
+  return { stats, write: writeChosen(image, opts) };
+}
+
+function writeChosen(image: Image, o: OutputChoice & { output: string; seed?: string; epoch?: number }): WriteResult | undefined {
+  const out = { format: o.format ?? 'raw', compress: o.compress, level: o.compressLevel, seed: o.seed ?? 'diskwright', epoch: o.epoch ?? 1 };
+  return writeOutput(image, out, o.output);
 }
 
 /** SOURCE_DATE_EPOCH if set and valid, else 1: never the clock. */
@@ -47,7 +56,7 @@ export function defaultEpoch(env: NodeJS.ProcessEnv = process.env): number {
 
 // ---------------------------------------------------------------- vfat
 
-export interface MkfsVfatOptions extends Omit<FatOptions, 'size'> {
+export interface MkfsVfatOptions extends Omit<FatOptions, 'size'>, OutputChoice {
   /** Directories merged into the image root; later ones win. */
   sources: string[];
   /** Output file, or '-' for standard output. */
@@ -71,9 +80,5 @@ export function planVfatImage(opts: Omit<MkfsVfatOptions, 'output'>): { image: I
 /** `diskwright mkfs vfat`: a bare FAT12/16/32 filesystem holding the sources. */
 export function mkfsVfat(opts: MkfsVfatOptions): MkfsVfatResult {
   const { image, stats } = planVfatImage(opts);
-  if (opts.output === '-') {
-    emit(image, streamSink(1));
-    return { stats };
-  }
-  return { stats, write: writeImageFile(image, opts.output) };
+  return { stats, write: writeChosen(image, opts) };
 }

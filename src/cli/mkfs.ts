@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { defaultEpoch, mkfsExt4, mkfsVfat } from '../api/mkfs.ts';
 import type { WriteResult } from '../format/raw.ts';
+import { COMPRESSIONS, FORMATS, type Compression, type Format } from '../format/output.ts';
 import { DiskwrightError } from '../api/errors.ts';
 import { parseSize, formatSize } from '../util/sizes.ts';
 import { parseUuid, formatUuid } from '../util/ids.ts';
@@ -23,14 +24,20 @@ function bareFsCommand(parent: Command, name: string, description: string, sizeE
     .argument('<source...>', 'directories to copy into the image root')
     .requiredOption('-o, --output <file>', "image file to write, or '-' for standard output")
     .option('--size <bytes>', `'auto' (smallest that fits) or a size such as ${sizeExample} (IEC: M = MiB)`, 'auto')
-    .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0');
+    .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0')
+    .addOption(new Option('--format <format>', 'output format').choices(FORMATS).default('raw'))
+    .addOption(new Option('--compress <method>', 'compress a raw image as it is written (.zst)').choices(COMPRESSIONS).default('none'))
+    .option('--compress-level <n>', 'zstd level, 1-19', '3');
 }
 
 function commonValues(o: Record<string, string | boolean | undefined>) {
   const size: number | 'auto' = o.size === 'auto' ? 'auto' : parseSize(String(o.size)) ?? invalid(`--size ${o.size}: give 'auto' or a size such as 4096, 512M or 2G`);
   const freeBytes = parseSize(String(o.free)) ?? invalid(`--free ${o.free}: give a size such as 0, 64M or 1G`);
   const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), 2 ** 34 - 1) : defaultEpoch();
-  return { size, freeBytes, epoch, output: String(o.output), clampMtime: Boolean(o.clampMtime) };
+  return {
+    size, freeBytes, epoch, output: String(o.output), clampMtime: Boolean(o.clampMtime),
+    format: o.format as Format, compress: o.compress as Compression, compressLevel: uint('--compress-level', String(o.compressLevel), 19),
+  };
 }
 
 /** The image may be on stdout: the summary always goes to stderr. */

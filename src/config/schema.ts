@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseSize } from '../util/sizes.ts';
 import { parseUuid } from '../util/ids.ts';
+import { COMPRESSIONS, FORMATS } from '../format/output.ts';
 
 export const PARTITION_TABLE_TYPES = ['legacy', 'legacy+boot', 'legacy+gpt', 'efi', 'efixbootldr', 'hybrid', 'none'] as const;
 export type PartitionTableType = (typeof PARTITION_TABLE_TYPES)[number];
@@ -45,7 +46,9 @@ export const imageConfigSchema = z.strictObject({
   label: z.string().default('nixos'),
   name: z.string().default('nixos-disk-image'),
   baseName: z.string().regex(/^[^/\0]+$/, 'expected a file name without slashes').default('nixos'),
-  format: z.literal('raw').default('raw'),
+  format: z.enum(FORMATS).default('raw'),
+  compress: z.enum(COMPRESSIONS).default('none'),
+  compressLevel: z.number().int().min(1).max(19).default(3),
   deterministic: z.boolean().default(true),
   rootGPUID: uuid.default('F222513B-DED1-49FA-B591-20CE86A2FE7F'),
   rootFSUID: uuid.optional(),

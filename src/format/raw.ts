@@ -143,8 +143,10 @@ export interface WriteResult {
 /**
  * Writes the image to `out` through a temporary name in the same directory,
  * renamed into place only when complete: a failed build leaves no file at `out`.
+ * `sinkFor` turns the file into a sink: positional writes with holes by
+ * default, or a compressing stream.
  */
-export function writeImageFile(image: Image, out: string): WriteResult {
+export function writeImageFile(image: Image, out: string, sinkFor: (fd: number) => Sink = fileSink): WriteResult {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(out);
@@ -163,7 +165,7 @@ export function writeImageFile(image: Image, out: string): WriteResult {
   }
   try {
     try {
-      emit(image, fileSink(fd));
+      emit(image, sinkFor(fd));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (err instanceof DiskwrightError) throw err;

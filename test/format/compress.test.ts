@@ -1,0 +1,81 @@
+// zstd output: the zstd tool decompresses it to the raw image's bytes; a
+// stream equals the file; thread count never changes the bytes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { diskwright } from '../cli/run.ts';
+import { requireTools, run } from '../oracle/tools.ts';
+import { pseudoRandom } from '../oracle/fixture.ts';
+import { finishImage } from '../../src/image/extent-map.ts';
+import { emit, fileSink } from '../../src/format/raw.ts';
+import { zstdSink } from '../../src/format/compress.ts';
+
+let work: string;
+before(() => {
+  requireTools('zstd');
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'dw-zstd-'));
+  fs.mkdirSync(`${work}/src/d`, { recursive: true });
+  fs.writeFileSync(`${work}/src/random.bin`, pseudoRandom('z', 5 << 20));
+  fs.writeFileSync(`${work}/src/d/text`, 'hello\n'.repeat(100_000));
+  // Sparse: data at both ends, so the image spans several 32 MiB frames.
+  const fd = fs.openSync(`${work}/src/sparse`, 'w');
+  fs.writeSync(fd, pseudoRandom('a', 70_000), 0, 70_000, 0);
+  fs.writeSync(fd, pseudoRandom('b', 70_000), 0, 70_000, 90 << 20);
+  fs.closeSync(fd);
+});
+after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+test('mkfs --compress zstd: zstd -d gives the raw image; -o - gives the same bytes', () => {
+  const raw = path.join(work, 'a.img');
+  const zst = path.join(work, 'a.img.zst');
+  for (const args of [['-o', raw], ['-o', zst, '--compress', 'zstd']]) {
+    const r = diskwright(['mkfs', 'ext4', `${work}/src`, '--size', '100M', ...args]);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  assert.equal(fs.statSync(raw).size, 100 << 20); // several 32 MiB frames
+  run('zstd', ['-t', '-q', zst]);
+  const back = run('zstd', ['-d', '-c', '-q', zst]).stdout;
+  assert.ok(back.equals(fs.readFileSync(raw)));
+  const streamed = diskwright(['mkfs', 'ext4', `${work}/src`, '--size', '100M', '-o', '-', '--compress', 'zstd']);
+  assert.equal(streamed.status, 0);
+  assert.ok(streamed.stdout.equals(fs.readFileSync(zst)));
+  // Level 19 is smaller and still decodes to the same bytes.
+  const z19 = path.join(work, 'a19.img.zst');
+  assert.equal(diskwright(['mkfs', 'ext4', `${work}/src`, '--size', '100M', '-o', z19, '--compress', 'zstd', '--compress-level', '19']).status, 0);
+  assert.ok(run('zstd', ['-d', '-c', '-q', z19]).stdout.equals(fs.readFileSync(raw)));
+});
+
+test('the number of zstd threads never changes the output', () => {
+  const img = finishImage(80 << 20, [
+    { offset: 4096, length: 3 << 20, buffer: pseudoRandom('x', 3 << 20) },
+    { offset: 40 << 20, length: 1 << 20, buffer: Buffer.alloc(1 << 20, 7) },
+  ]);
+  const outs = [1, 2, 4].map((threads) => {
+    const f = path.join(work, `t${threads}.zst`);
+    const fd = fs.openSync(f, 'w');
+    emit(img, zstdSink(fileSink(fd), { threads }));
+    fs.closeSync(fd);
+    return fs.readFileSync(f);
+  });
+  assert.ok(outs[0].equals(outs[1]) && outs[1].equals(outs[2]));
+});
+
+test('build with compress: zstd writes <baseName>.img.zst and names it in hydra-build-products', () => {
+  fs.writeFileSync(path.join(work, 'c.json'), JSON.stringify({ partitionTableType: 'efi', bootSize: '16M', additionalSpace: '1M', root: 'src', compress: 'zstd' }));
+  const out = path.join(work, 'out');
+  const r = diskwright(['build', path.join(work, 'c.json'), '-o', out]);
+  assert.equal(r.status, 0, r.stderr);
+  const img = path.join(out, 'nixos.img.zst');
+  assert.equal(fs.readFileSync(path.join(out, 'nix-support/hydra-build-products'), 'utf8'), `file raw-image ${img}\n`);
+  const layout = JSON.parse(fs.readFileSync(path.join(out, 'layout.json'), 'utf8'));
+  assert.equal(run('zstd', ['-d', '-c', '-q', img]).stdout.length, layout.size);
+});
+
+test('compress applies to raw output only, levels are 1-19', () => {
+  const r = diskwright(['mkfs', 'ext4', `${work}/src`, '-o', path.join(work, 'x'), '--compress', 'zstd', '--compress-level', '25']);
+  assert.notEqual(r.status, 0);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.ok(!fs.existsSync(path.join(work, 'x')));
+});
