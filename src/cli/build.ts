@@ -1,7 +1,9 @@
 // `diskwright build CONFIG [-o OUTDIR]`: option parsing and the printed layout only.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.ts';
-import { buildImage, type DiskLayout } from '../api/build.ts';
+import { buildImage, planBuild, type DiskLayout } from '../api/build.ts';
+import { defaultEpoch } from '../api/mkfs.ts';
+import { COMPRESSIONS, FORMATS, writeOutput, type Compression, type Format } from '../format/output.ts';
 import { formatSize } from '../util/sizes.ts';
 
 const ROLE_NAMES = { root: 'root', esp: 'ESP', xbootldr: 'XBOOTLDR', boot: 'boot', bios: 'BIOS boot' } as const;
@@ -27,10 +29,21 @@ export function buildCommand(): Command {
   return new Command('build')
     .description('build a whole disk image (make-disk-image layouts) from a JSON, YAML, TOML or .ts config')
     .argument('<config>', 'config file: .json, .yaml, .toml, or a .ts/.js module exporting defineImage({...})')
-    .option('-o, --out <dir>', 'output directory: <baseName>.img, layout.json, nix-support/', 'result')
-    .action(async (file: string, o: { out: string }) => {
+    .option('-o, --out <dir>', "output directory: <baseName>.img, layout.json, nix-support/; '-' streams the image to standard output", 'result')
+    .addOption(new Option('--format <format>', "output format (overrides the config's format)").choices(FORMATS))
+    .addOption(new Option('--compress <method>', "compression of a raw image (overrides the config's compress)").choices(COMPRESSIONS))
+    .action(async (file: string, o: { out: string; format?: Format; compress?: Compression }) => {
       const loaded = await loadConfig(file);
-      const r = buildImage({ config: loaded.config, given: loaded.given, baseDir: loaded.baseDir, outDir: o.out });
+      const config = { ...loaded.config, format: o.format ?? loaded.config.format, compress: o.compress ?? loaded.config.compress };
+      const input = { config, given: loaded.given, baseDir: loaded.baseDir };
+      if (o.out === '-') {
+        // Only the image goes to standard output, in one forward pass; the layout goes to stderr.
+        const plan = planBuild(input);
+        writeOutput(plan.disk, { format: config.format, compress: config.compress, level: config.compressLevel, seed: config.seed, epoch: config.epoch ?? defaultEpoch() }, '-');
+        process.stderr.write(describeLayout(plan.layout).join('\n') + '\n');
+        return;
+      }
+      const r = buildImage({ ...input, outDir: o.out });
       const lines = describeLayout(r.layout);
       lines.push(`wrote ${r.imagePath}: ${r.write.apparentBytes} bytes apparent, ${r.write.allocatedBytes} allocated`);
       process.stderr.write(lines.join('\n') + '\n');

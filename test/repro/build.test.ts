@@ -53,3 +53,14 @@ for (const type of ['legacy', 'legacy+boot', 'legacy+gpt', 'efi', 'efixbootldr',
     for (const f of [a, b, c]) fs.rmSync(f, { recursive: true });
   });
 }
+
+test('build -o - streams the same image bytes through a pipe, and the layout to stderr', () => {
+  fs.writeFileSync(path.join(work, 'stream.json'), JSON.stringify({ partitionTableType: 'hybrid', root: 'rootfs', contents: CONTENTS, additionalSpace: '2M', bootSize: '40M', espContents: [{ source: 'esp/', target: '/' }] }));
+  const out = path.join(work, 'stream-out');
+  const file = diskwright(['build', 'stream.json', '-o', out], { cwd: work });
+  assert.equal(file.status, 0, file.stderr);
+  const piped = diskwright(['build', 'stream.json', '-o', '-'], { cwd: work });
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.match(piped.stderr, /hybrid layout/);
+  assert.equal(createHash('sha256').update(piped.stdout).digest('hex'), sha(path.join(out, 'nixos.img')));
+});
