@@ -5,8 +5,9 @@ import { DiskwrightError } from '../api/errors.ts';
 import type { Image } from '../image/extent-map.ts';
 import { emit, fileSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
 import { zstdSink } from './compress.ts';
+import { toQcow2 } from './qcow2.ts';
 
-export const FORMATS = ['raw'] as const;
+export const FORMATS = ['raw', 'qcow2'] as const;
 export type Format = (typeof FORMATS)[number];
 export const COMPRESSIONS = ['none', 'zstd'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -22,7 +23,7 @@ export interface OutputOptions {
 
 /** make-disk-image's file extension for a format, plus the compressor's. */
 export function extension(o: Pick<OutputOptions, 'format' | 'compress'>): string {
-  const base = { raw: 'img' }[o.format];
+  const base = { raw: 'img', qcow2: 'qcow2' }[o.format];
   return o.compress === 'zstd' ? `${base}.zst` : base;
 }
 
@@ -43,7 +44,12 @@ export function checkOutput(o: OutputOptions): void {
 /** The output file as an extent map. */
 export function encodeOutput(disk: Image, o: OutputOptions): Image {
   checkOutput(o);
-  return disk;
+  switch (o.format) {
+    case 'raw':
+      return disk;
+    case 'qcow2':
+      return toQcow2(disk);
+  }
 }
 
 function sinkFor(o: OutputOptions, base: Sink): Sink {

@@ -1,0 +1,577 @@
+// qcow2 (QEMU copy-on-write v2/v3): QEMU docs/interop/qcow2.txt
+// https://gitlab.com/qemu-project/qemu/-/blob/master/docs/interop/qcow2.txt
+//
+// Writing is a pure transform from the disk's extent map to the extent map of
+// the qcow2 FILE: every table is computed up front from which virtual clusters
+// hold data, and data clusters are slices of the disk's own extents moved to
+// their host offsets. The raw emitter then writes the result in one forward
+// pass, to a file (holes kept) or to a pipe; no raw intermediate exists.
+//
+// Output layout, in host clusters:
+//   0                    header (+ header extension end marker)
+//   1 ..                 refcount table (covers every cluster of the file)
+//   ..                   refcount blocks (16-bit refcounts, all 1)
+//   ..                   L1 table
+//   ..                   L2 tables, in L1 order, only for L1 entries with data
+//   ..                   data clusters, in virtual order
+// Every cluster is referenced exactly once, so every refcount is 1 and every
+// L1/L2 entry carries the COPIED flag (bit 63), as qemu writes them.
+//
+// The qcow2 header is big-endian; util/struct.ts encodes little-endian only,
+// so the field table is declared with defineStruct and encoded by beEncode /
+// beDecode below.
+import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
+import { DiskwrightError } from '../api/errors.ts';
+import { type FileExtent, type Image, type ImageExtent, isFileExtent } from '../image/extent-map.ts';
+import { defineStruct, type Struct } from '../util/struct.ts';
+
+export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
+/** Version 3 header through compression_type, padded to a multiple of 8, as qemu-img 7.2 writes it. */
+export const QCOW2_V3_HEADER_LENGTH = 112;
+const QCOW2_V2_HEADER_LENGTH = 72;
+const QCOW2_V3_MIN_HEADER_LENGTH = 104;
+
+export const QCOW2_HEADER = defineStruct(QCOW2_V3_HEADER_LENGTH, [
+  ['magic', 0, 'u32'],
+  ['version', 4, 'u32'],
+  ['backing_file_offset', 8, 'u64'],
+  ['backing_file_size', 16, 'u32'],
+  ['cluster_bits', 20, 'u32'],
+  ['size', 24, 'u64'],
+  ['crypt_method', 32, 'u32'],
+  ['l1_size', 36, 'u32'],
+  ['l1_table_offset', 40, 'u64'],
+  ['refcount_table_offset', 48, 'u64'],
+  ['refcount_table_clusters', 56, 'u32'],
+  ['nb_snapshots', 60, 'u32'],
+  ['snapshots_offset', 64, 'u64'],
+  // version 3 from here
+  ['incompatible_features', 72, 'u64'],
+  ['compatible_features', 80, 'u64'],
+  ['autoclear_features', 88, 'u64'],
+  ['refcount_order', 96, 'u32'],
+  ['header_length', 100, 'u32'],
+  // additional field (present when header_length > 104); 105..111 are padding
+  ['compression_type', 104, 'u8'],
+]);
+
+/** Header extension type 0: end of the header extension area (type u32 + length u32). */
+const HEADER_EXTENSION_END_BYTES = 8;
+
+/** incompatible_features bits. */
+const INCOMPAT = { dirty: 0, corrupt: 1, externalData: 2, compressionType: 3, extendedL2: 4 } as const;
+
+/** refcount_order 4: 16-bit refcounts (qemu's default, and the only order version 2 knows). */
+const REFCOUNT_ORDER = 4;
+const REFCOUNT_BYTES = (1 << REFCOUNT_ORDER) / 8;
+
+// L1 / L2 / refcount table entries are big-endian u64; they are handled as two
+// u32 halves so offsets up to 2^53 stay exact numbers.
+/** Bit 63 of an L1 or L2 entry (in the high half): refcount is exactly 1. */
+const OFLAG_COPIED_HI = 0x80000000;
+/** Bit 62 of an L2 entry (in the high half): compressed cluster. */
+const OFLAG_COMPRESSED_HI = 0x40000000;
+/** Bit 0 of a standard cluster descriptor (version 3): the cluster reads as zeros. */
+const OFLAG_ZERO_LO = 1;
+/** Bits 9-55: a cluster-aligned host offset, split into halves. */
+const OFFSET_MASK_HI = 0x00ffffff;
+const OFFSET_MASK_LO = 0xfffffe00;
+
+/** qemu's implementation limits (docs/interop/qcow2.txt): 32 MiB of L1, 8 MiB of refcount table. */
+const QEMU_MAX_L1_BYTES = 32 << 20;
+const QEMU_MAX_REFCOUNT_TABLE_BYTES = 8 << 20;
+const MIN_CLUSTER_BITS = 9;
+/** qemu cannot open images with clusters larger than 2 MiB. */
+const MAX_CLUSTER_BITS = 21;
+
+const TWO32 = 0x100000000;
+
+// ------------------------------------------------------------------ encoding
+
+function beEncode(s: Struct, buf: Buffer, at: number, values: Record<string, number>): void {
+  for (const [name, off, type] of s.fields) {
+    const v = values[name];
+    if (v === undefined) continue;
+    const o = at + off;
+    if (type === 'u8') buf.writeUInt8(v, o);
+    else if (type === 'u32') buf.writeUInt32BE(v, o);
+    else if (type === 'u64') writeU64(buf, o, v);
+    else throw new Error(`internal: qcow2 field ${name} has no big-endian encoding`);
+  }
+}
+
+/** Decodes the fields that lie inside the first `length` bytes; the rest read as 0 (absent). */
+function beDecode(s: Struct, buf: Buffer, at: number, length: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, off, type] of s.fields) {
+    const o = at + off;
+    if (type === 'u8') out[name] = off + 1 <= length ? buf.readUInt8(o) : 0;
+    else if (type === 'u32') out[name] = off + 4 <= length ? buf.readUInt32BE(o) : 0;
+    else if (type === 'u64') out[name] = off + 8 <= length ? readU64(buf, o) : 0;
+  }
+  return out;
+}
+
+function writeU64(buf: Buffer, at: number, v: number, hiFlags = 0): void {
+  buf.writeUInt32BE((Math.floor(v / TWO32) | hiFlags) >>> 0, at);
+  buf.writeUInt32BE(v % TWO32, at + 4);
+}
+
+/** Exact below 2^53; larger values lose low bits (never the fact that they are non-zero). */
+function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at) * TWO32 + buf.readUInt32BE(at + 4);
+}
+
+/** Bits 9-55 of an L1/L2 entry: a cluster-aligned host offset. */
+function entryOffset(buf: Buffer, at: number): number {
+  return (buf.readUInt32BE(at) & OFFSET_MASK_HI) * TWO32 + ((buf.readUInt32BE(at + 4) & OFFSET_MASK_LO) >>> 0);
+}
+
+// ------------------------------------------------------------------ writer
+
+export interface Qcow2Options {
+  /** log2 of the cluster size: 9 (512 B) to 21 (2 MiB); default 16 (64 KiB), as qemu-img. */
+  clusterBits?: number;
+}
+
+/** Where everything goes in the output file (byte offsets; counts in clusters). */
+export interface Qcow2Layout {
+  clusterBits: number;
+  clusterSize: number;
+  /** The disk size rounded up to 512 bytes, as qemu stores it. */
+  virtualSize: number;
+  refcountTableOffset: number;
+  refcountTableClusters: number;
+  refcountBlocksOffset: number;
+  refcountBlocks: number;
+  l1TableOffset: number;
+  l1Size: number;
+  l1Clusters: number;
+  l2TablesOffset: number;
+  l2Tables: number;
+  dataOffset: number;
+  dataClusters: number;
+  totalClusters: number;
+}
+
+/**
+ * What the data area holds: which virtual clusters get an L2 entry, what the
+ * entry says, and the output extents. The standard plan below stores each
+ * allocated cluster uncompressed; a compressed plan (qcow2-compressed) would
+ * supply the same three things (packing deflated clusters, compressed
+ * descriptors in the L2 entries) plus per-host-cluster refcounts, and reuse
+ * the layout, tables and header code unchanged.
+ */
+interface DataPlan {
+  /** Virtual cluster numbers with an L2 entry, ascending. */
+  clusters: number[];
+  /** Host clusters the data area takes. */
+  hostClusters: number;
+  /** Writes the L2 entry of clusters[i] at buf[at, at+8). */
+  writeEntry(buf: Buffer, at: number, i: number, dataOffset: number): void;
+  /** The data area's extents in the output file, ascending. */
+  extents(dataOffset: number): ImageExtent[];
+}
+
+function checkOptions(opts: Qcow2Options): number {
+  const bits = opts.clusterBits ?? 16;
+  if (!Number.isInteger(bits) || bits < MIN_CLUSTER_BITS || bits > MAX_CLUSTER_BITS) {
+    throw new DiskwrightError('OPTION_INVALID', `qcow2 cluster bits ${bits}: give a whole number from ${MIN_CLUSTER_BITS} (512 bytes) to ${MAX_CLUSTER_BITS} (2 MiB)`, { clusterBits: bits });
+  }
+  return bits;
+}
+
+const ZERO_CLUSTER = Buffer.alloc(1 << MAX_CLUSTER_BITS);
+
+/**
+ * The standard (uncompressed) data plan: a virtual cluster is allocated when
+ * a FileExtent touches it (file bytes are not read while planning) or a
+ * BufferExtent has a non-zero byte in it. Data clusters follow in virtual
+ * order, so runs of allocated clusters are contiguous in the file too.
+ */
+function standardDataPlan(disk: Image, clusterBits: number): DataPlan {
+  const cs = 2 ** clusterBits;
+  const clusters: number[] = [];
+  let last = -1;
+  for (const e of disk.extents) {
+    if (e.length <= 0) continue;
+    const first = Math.floor(e.offset / cs);
+    const end = Math.floor((e.offset + e.length - 1) / cs);
+    for (let c = Math.max(first, last + 1); c <= end; c++) {
+      if (!isFileExtent(e)) {
+        const from = Math.max(c * cs, e.offset) - e.offset;
+        const to = Math.min((c + 1) * cs, e.offset + e.length) - e.offset;
+        if (e.buffer.subarray(from, to).equals(ZERO_CLUSTER.subarray(0, to - from))) continue;
+      }
+      clusters.push(c);
+      last = c;
+    }
+  }
+  return {
+    clusters,
+    hostClusters: clusters.length,
+    writeEntry(buf, at, i, dataOffset) {
+      writeU64(buf, at, dataOffset + i * cs, OFLAG_COPIED_HI);
+    },
+    extents(dataOffset) {
+      const out: ImageExtent[] = [];
+      let p = 0; // index into clusters
+      for (const e of disk.extents) {
+        const end = e.offset + e.length;
+        let pos = e.offset;
+        // The current run: source bytes [runFrom, pos) go to host offset runHost.
+        let runFrom = -1;
+        let runHost = 0;
+        const flush = () => {
+          if (runFrom < 0) return;
+          const len = pos - runFrom;
+          const skip = runFrom - e.offset;
+          if (isFileExtent(e)) {
+            out.push({ offset: runHost, length: len, path: e.path, fileOffset: e.fileOffset + skip, expectSize: e.expectSize } satisfies FileExtent);
+          } else {
+            out.push({ offset: runHost, length: len, buffer: e.buffer.subarray(skip, skip + len) });
+          }
+          runFrom = -1;
+        };
+        while (pos < end) {
+          const c = Math.floor(pos / cs);
+          const pieceEnd = Math.min(end, (c + 1) * cs);
+          while (p < clusters.length && clusters[p] < c) p++;
+          if (p < clusters.length && clusters[p] === c) {
+            const host = dataOffset + p * cs + (pos - c * cs);
+            if (runFrom >= 0 && runHost + (pos - runFrom) !== host) flush();
+            if (runFrom < 0) {
+              runFrom = pos;
+              runHost = host;
+            }
+          } else {
+            flush(); // an all-zero slice of a buffer: nothing to write
+          }
+          pos = pieceEnd;
+        }
+        flush();
+      }
+      return out;
+    },
+  };
+}
+
+function computeLayout(virtualSize: number, clusterBits: number, plan: DataPlan, l2Tables: number): Qcow2Layout {
+  const cs = 2 ** clusterBits;
+  const l2Entries = cs / 8;
+  const l1Size = Math.ceil(virtualSize / (cs * l2Entries));
+  const l1Clusters = Math.ceil((l1Size * 8) / cs);
+  if (l1Size * 8 > QEMU_MAX_L1_BYTES) {
+    throw new DiskwrightError('OPTION_INVALID', `a ${virtualSize}-byte qcow2 disk with ${cs}-byte clusters needs a ${l1Size * 8}-byte L1 table, more than qemu's limit of ${QEMU_MAX_L1_BYTES}; use larger clusters`, { virtualSize, clusterBits });
+  }
+  // Refcount blocks and table must cover every cluster including themselves:
+  // iterate to the fixed point (it only grows, and settles in a step or two).
+  const fixed = 1 + l1Clusters + l2Tables + plan.hostClusters;
+  const perBlock = (cs * 8) / (1 << REFCOUNT_ORDER);
+  let refcountBlocks = 0;
+  let refcountTableClusters = 0;
+  for (;;) {
+    const total = fixed + refcountBlocks + refcountTableClusters;
+    const blocks = Math.ceil(total / perBlock);
+    const tableClusters = Math.ceil((blocks * 8) / cs);
+    if (blocks === refcountBlocks && tableClusters === refcountTableClusters) break;
+    refcountBlocks = blocks;
+    refcountTableClusters = tableClusters;
+  }
+  if (refcountTableClusters * cs > QEMU_MAX_REFCOUNT_TABLE_BYTES) {
+    throw new DiskwrightError('OPTION_INVALID', `a qcow2 file of ${fixed} ${cs}-byte clusters needs a refcount table larger than qemu's limit of ${QEMU_MAX_REFCOUNT_TABLE_BYTES} bytes; use larger clusters`, { clusterBits });
+  }
+  const refcountTableOffset = cs;
+  const refcountBlocksOffset = refcountTableOffset + refcountTableClusters * cs;
+  const l1TableOffset = refcountBlocksOffset + refcountBlocks * cs;
+  const l2TablesOffset = l1TableOffset + l1Clusters * cs;
+  const dataOffset = l2TablesOffset + l2Tables * cs;
+  return {
+    clusterBits,
+    clusterSize: cs,
+    virtualSize,
+    refcountTableOffset,
+    refcountTableClusters,
+    refcountBlocksOffset,
+    refcountBlocks,
+    // qemu-img writes l1_table_offset 0 for an empty L1 table (a 0-byte disk).
+    l1TableOffset: l1Size === 0 ? 0 : l1TableOffset,
+    l1Size,
+    l1Clusters,
+    l2TablesOffset,
+    l2Tables,
+    dataOffset,
+    dataClusters: plan.hostClusters,
+    totalClusters: fixed + refcountBlocks + refcountTableClusters,
+  };
+}
+
+/** Plans the qcow2 layout for a disk without building any buffers. */
+export function planQcow2(disk: Image, opts: Qcow2Options = {}): Qcow2Layout {
+  const clusterBits = checkOptions(opts);
+  const plan = standardDataPlan(disk, clusterBits);
+  return computeLayout(virtualSizeOf(disk), clusterBits, plan, countL2Tables(plan.clusters, clusterBits));
+}
+
+/** qemu keeps virtual sizes in whole 512-byte sectors and rounds a raw file's size up. */
+function virtualSizeOf(disk: Image): number {
+  return Math.ceil(disk.size / 512) * 512;
+}
+
+function countL2Tables(clusters: number[], clusterBits: number): number {
+  const l2Entries = 2 ** (clusterBits - 3);
+  let n = 0;
+  let lastL1 = -1;
+  for (const c of clusters) {
+    const l1 = Math.floor(c / l2Entries);
+    if (l1 !== lastL1) n++;
+    lastL1 = l1;
+  }
+  return n;
+}
+
+/**
+ * The qcow2 file for `disk`, as an extent map for the raw emitter
+ * (writeImageFile, or emit with streamSink for a pipe).
+ */
+export function toQcow2(disk: Image, opts: Qcow2Options = {}): Image {
+  const clusterBits = checkOptions(opts);
+  const plan = standardDataPlan(disk, clusterBits);
+  const L = computeLayout(virtualSizeOf(disk), clusterBits, plan, countL2Tables(plan.clusters, clusterBits));
+  const cs = L.clusterSize;
+  const extents: ImageExtent[] = [];
+
+  // Header, then the header extension end marker (type 0, length 0). No
+  // feature name table: it only names feature bits, and none are set.
+  const header = Buffer.alloc(QCOW2_V3_HEADER_LENGTH + HEADER_EXTENSION_END_BYTES);
+  beEncode(QCOW2_HEADER, header, 0, {
+    magic: QCOW2_MAGIC,
+    version: 3,
+    backing_file_offset: 0,
+    backing_file_size: 0,
+    cluster_bits: clusterBits,
+    size: L.virtualSize,
+    crypt_method: 0,
+    l1_size: L.l1Size,
+    l1_table_offset: L.l1TableOffset,
+    refcount_table_offset: L.refcountTableOffset,
+    refcount_table_clusters: L.refcountTableClusters,
+    nb_snapshots: 0,
+    snapshots_offset: 0,
+    incompatible_features: 0,
+    compatible_features: 0,
+    autoclear_features: 0,
+    refcount_order: REFCOUNT_ORDER,
+    header_length: QCOW2_V3_HEADER_LENGTH,
+    compression_type: 0, // zlib
+  });
+  extents.push({ offset: 0, length: header.length, buffer: header });
+
+  // Refcount table: one entry per refcount block; the blocks are contiguous.
+  const rt = Buffer.alloc(L.refcountBlocks * 8);
+  for (let i = 0; i < L.refcountBlocks; i++) writeU64(rt, i * 8, L.refcountBlocksOffset + i * cs);
+  extents.push({ offset: L.refcountTableOffset, length: rt.length, buffer: rt });
+
+  // Refcount blocks: refcount 1 for clusters [0, total); the rest stay 0.
+  const rb = Buffer.alloc(L.totalClusters * REFCOUNT_BYTES);
+  for (let i = 0; i < L.totalClusters; i++) rb.writeUInt16BE(1, i * REFCOUNT_BYTES);
+  extents.push({ offset: L.refcountBlocksOffset, length: rb.length, buffer: rb });
+
+  // L1 and L2 tables.
+  const l2Entries = cs / 8;
+  const l1 = Buffer.alloc(L.l1Size * 8);
+  const l2 = Buffer.alloc(L.l2Tables * cs);
+  let table = -1;
+  let lastL1 = -1;
+  for (let i = 0; i < plan.clusters.length; i++) {
+    const c = plan.clusters[i];
+    const l1Index = Math.floor(c / l2Entries);
+    if (l1Index !== lastL1) {
+      table++;
+      lastL1 = l1Index;
+      writeU64(l1, l1Index * 8, L.l2TablesOffset + table * cs, OFLAG_COPIED_HI);
+    }
+    plan.writeEntry(l2, table * cs + (c % l2Entries) * 8, i, L.dataOffset);
+  }
+  if (l1.length) extents.push({ offset: L.l1TableOffset, length: l1.length, buffer: l1 });
+  if (l2.length) extents.push({ offset: L.l2TablesOffset, length: l2.length, buffer: l2 });
+
+  for (const e of plan.extents(L.dataOffset)) extents.push(e);
+  return { size: L.totalClusters * cs, extents };
+}
+
+// ------------------------------------------------------------------ reader
+
+/** True when `head` (the first bytes of a file) starts with the qcow2 magic. */
+export function isQcow2(head: Buffer): boolean {
+  return head.length >= 4 && head.readUInt32BE(0) === QCOW2_MAGIC;
+}
+
+function unreadable(file: string, message: string, data: Record<string, unknown> = {}): DiskwrightError {
+  return new DiskwrightError('SOURCE_UNREADABLE', message, { path: file, ...data });
+}
+
+function truncated(file: string, what: string, at: number, fileSize: number, detail = ''): DiskwrightError {
+  return unreadable(file, `${file} is truncated: ${what} at ${at}${detail} is past the end (${fileSize} bytes); the file is damaged or still being written`, { offset: at, fileSize });
+}
+
+function truncatedHeader(file: string, headerLength: number, fileSize: number): DiskwrightError {
+  return unreadable(file, `${file} is truncated: its ${headerLength}-byte header is longer than the file (${fileSize} bytes); the file is damaged or still being written`, { headerLength, fileSize });
+}
+
+function damaged(file: string, what: string): DiskwrightError {
+  return unreadable(file, `${file} is damaged: ${what}; check it with qemu-img check`);
+}
+
+function readFully(fd: number, buf: Buffer, position: number): number {
+  let done = 0;
+  while (done < buf.length) {
+    const n = fs.readSync(fd, buf, done, buf.length - done, position + done);
+    if (n <= 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/**
+ * The virtual disk inside a qcow2 file (version 2 or 3) as an Image:
+ * uncompressed clusters become FileExtents into the qcow2 file (adjacent ones
+ * merged), compressed (zlib) clusters are inflated into BufferExtents.
+ * Unallocated and zero clusters are left out. Backing files, encryption,
+ * external data files, extended L2 entries and zstd compression are refused.
+ */
+export function readQcow2(file: string): Image {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    throw unreadable(file, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code}; check the path and its permissions`);
+  }
+  try {
+    return readOpen(file, fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readOpen(file: string, fd: number): Image {
+  const fileSize = fs.fstatSync(fd).size;
+  const head = Buffer.alloc(Math.min(fileSize, 4096));
+  readFully(fd, head, 0);
+  if (!isQcow2(head)) throw unreadable(file, `${file} is not a qcow2 image (it does not start with the qcow2 magic QFI\\xfb)`);
+  if (head.length < 8) throw truncatedHeader(file, QCOW2_V2_HEADER_LENGTH, fileSize);
+  const version = head.readUInt32BE(4);
+  if (version !== 2 && version !== 3) throw unreadable(file, `${file} is qcow2 version ${version}; only versions 2 and 3 can be read`, { version });
+  if (version === 3 && head.length < QCOW2_V3_MIN_HEADER_LENGTH) throw truncatedHeader(file, QCOW2_V3_MIN_HEADER_LENGTH, fileSize);
+  if (head.length < QCOW2_V2_HEADER_LENGTH) throw truncatedHeader(file, QCOW2_V2_HEADER_LENGTH, fileSize);
+  const headerLength = version === 2 ? QCOW2_V2_HEADER_LENGTH : head.readUInt32BE(QCOW2_HEADER.offsetOf('header_length'));
+  if (version === 3 && (headerLength < QCOW2_V3_MIN_HEADER_LENGTH || headerLength % 8 !== 0 || headerLength > 4096)) {
+    throw damaged(file, `header_length ${headerLength} is not a multiple of 8 from 104 to 4096`);
+  }
+  if (headerLength > head.length) throw truncatedHeader(file, headerLength, fileSize);
+  const h = beDecode(QCOW2_HEADER, head, 0, headerLength);
+
+  const clusterBits = h.cluster_bits;
+  if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
+    throw unreadable(file, `${file} has cluster_bits ${clusterBits}; qcow2 readers support ${MIN_CLUSTER_BITS} to ${MAX_CLUSTER_BITS}`, { clusterBits });
+  }
+  if (h.backing_file_offset !== 0) {
+    throw unreadable(file, `${file} has a backing file; flatten it first with qemu-img convert -O qcow2 ${file} <new file>`);
+  }
+  if (h.crypt_method !== 0) {
+    throw unreadable(file, `${file} is encrypted (crypt_method ${h.crypt_method}); decrypt it first with qemu-img convert`);
+  }
+  if (version === 3) {
+    const at = QCOW2_HEADER.offsetOf('incompatible_features');
+    const incompat = head.readBigUInt64BE(at);
+    const bit = (n: number) => (incompat >> BigInt(n)) & 1n;
+    if (bit(INCOMPAT.corrupt)) throw unreadable(file, `${file} is marked corrupt by qemu; repair it with qemu-img check -r all first`);
+    if (bit(INCOMPAT.externalData)) throw unreadable(file, `${file} keeps its data in an external data file, which diskwright cannot read; convert it with qemu-img convert first`);
+    if (bit(INCOMPAT.extendedL2)) throw unreadable(file, `${file} uses extended L2 entries (subclusters), which diskwright cannot read; convert it with qemu-img convert first`);
+    if (bit(INCOMPAT.compressionType) && h.compression_type !== 0) {
+      throw unreadable(file, `${file} uses compression type ${h.compression_type === 1 ? 'zstd' : h.compression_type}, which diskwright cannot read; convert it with qemu-img convert first`);
+    }
+    // The dirty bit only means the refcounts may be stale; the mapping is fine to read.
+    const known = (1n << BigInt(INCOMPAT.dirty)) | (1n << BigInt(INCOMPAT.compressionType));
+    if (incompat & ~known) throw unreadable(file, `${file} uses unknown incompatible qcow2 features (0x${incompat.toString(16)}); convert it with a newer qemu-img first`);
+  }
+
+  const cs = 2 ** clusterBits;
+  const l2Entries = cs / 8;
+  const virtualSize = h.size;
+  const l1Needed = Math.ceil(virtualSize / (cs * l2Entries));
+  if (h.l1_size < l1Needed) throw damaged(file, `its L1 table has ${h.l1_size} entries, fewer than the ${l1Needed} a ${virtualSize}-byte disk needs`);
+  const extents: ImageExtent[] = [];
+  if (l1Needed === 0) return { size: virtualSize, extents };
+  const l1Offset = h.l1_table_offset;
+  if (l1Offset % cs !== 0) throw damaged(file, `L1 table offset ${l1Offset} is not a multiple of the cluster size ${cs}`);
+  if (l1Offset + l1Needed * 8 > fileSize) throw truncated(file, 'L1 table', l1Offset, fileSize);
+  const l1 = Buffer.alloc(l1Needed * 8);
+  readFully(fd, l1, l1Offset);
+
+  const pathBuf = Buffer.from(file);
+  const l2 = Buffer.alloc(cs);
+  // x = 62 - (cluster_bits - 8): compressed descriptor = offset in bits 0..x-1, extra sectors in x..61.
+  const cx = BigInt(62 - (clusterBits - 8));
+  const cOffsetMask = (1n << cx) - 1n;
+  const cSectorsMask = (1n << (62n - cx)) - 1n;
+  let prev: FileExtent | null = null;
+
+  for (let i = 0; i < l1Needed; i++) {
+    const l2Offset = entryOffset(l1, i * 8);
+    if (l2Offset === 0) continue;
+    if (l2Offset % cs !== 0) throw damaged(file, `L2 table offset ${l2Offset} is not a multiple of the cluster size ${cs}`);
+    if (l2Offset + cs > fileSize) throw truncated(file, 'L2 table', l2Offset, fileSize);
+    readFully(fd, l2, l2Offset);
+    for (let j = 0; j < l2Entries; j++) {
+      const vOff = (i * l2Entries + j) * cs;
+      if (vOff >= virtualSize) break;
+      const len = Math.min(cs, virtualSize - vOff);
+      const hi = l2.readUInt32BE(j * 8);
+      const lo = l2.readUInt32BE(j * 8 + 4);
+      if (hi === 0 && lo === 0) continue;
+      if (hi & OFLAG_COMPRESSED_HI) {
+        const d = l2.readBigUInt64BE(j * 8);
+        const off = Number(d & cOffsetMask);
+        const sectors = Number((d >> cx) & cSectorsMask);
+        if (off >= fileSize) throw truncated(file, 'compressed cluster', off, fileSize, ` (virtual offset ${vOff})`);
+        // The data runs to the end of its last 512-byte sector (or of the file).
+        const end = Math.min((Math.floor(off / 512) + sectors + 1) * 512, fileSize);
+        const packed = Buffer.alloc(end - off);
+        readFully(fd, packed, off);
+        let data: Buffer;
+        try {
+          // Sync flush: stop where the input stops instead of insisting on a stream end.
+          data = zlib.inflateRawSync(packed, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: cs });
+        } catch {
+          throw damaged(file, `compressed cluster at ${off} (virtual offset ${vOff}) does not inflate`);
+        }
+        if (data.length < cs) {
+          if (end === fileSize) {
+            throw unreadable(file, `${file} is truncated: compressed cluster at ${off} (virtual offset ${vOff}) runs past the end (${fileSize} bytes); the file is damaged or still being written`, { offset: off, fileSize });
+          }
+          throw damaged(file, `compressed cluster at ${off} (virtual offset ${vOff}) inflates to ${data.length} bytes, not ${cs}`);
+        }
+        prev = null;
+        const buf = data.subarray(0, len);
+        if (!buf.equals(ZERO_CLUSTER.subarray(0, len))) extents.push({ offset: vOff, length: len, buffer: buf });
+        continue;
+      }
+      if (version === 3 && lo & OFLAG_ZERO_LO) continue; // reads as zeros
+      const host = entryOffset(l2, j * 8);
+      if (host === 0) continue; // unallocated: no backing file, so zeros
+      if (host % cs !== 0) throw damaged(file, `data cluster offset ${host} (virtual offset ${vOff}) is not a multiple of the cluster size ${cs}`);
+      if (host >= fileSize) throw truncated(file, 'data cluster', host, fileSize, ` (virtual offset ${vOff})`);
+      // A last cluster cut short reads its missing tail as zeros, as in qemu.
+      const n = Math.min(len, fileSize - host);
+      if (prev && prev.offset + prev.length === vOff && prev.fileOffset + prev.length === host) {
+        prev.length += n;
+      } else {
+        prev = { offset: vOff, length: n, path: pathBuf, fileOffset: host, expectSize: fileSize };
+        extents.push(prev);
+      }
+    }
+  }
+  return { size: virtualSize, extents };
+}
