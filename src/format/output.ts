@@ -6,8 +6,10 @@ import type { Image } from '../image/extent-map.ts';
 import { emit, fileSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
 import { zstdSink } from './compress.ts';
 import { toQcow2 } from './qcow2.ts';
+import { toVdi } from './vdi.ts';
+import { toVhdDynamic, toVhdFixed } from './vhd.ts';
 
-export const FORMATS = ['raw', 'qcow2'] as const;
+export const FORMATS = ['raw', 'qcow2', 'vdi', 'vpc', 'vhd-fixed'] as const;
 export type Format = (typeof FORMATS)[number];
 export const COMPRESSIONS = ['none', 'zstd'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -23,7 +25,7 @@ export interface OutputOptions {
 
 /** make-disk-image's file extension for a format, plus the compressor's. */
 export function extension(o: Pick<OutputOptions, 'format' | 'compress'>): string {
-  const base = { raw: 'img', qcow2: 'qcow2' }[o.format];
+  const base = { raw: 'img', qcow2: 'qcow2', vdi: 'vdi', vpc: 'vhd', 'vhd-fixed': 'vhd' }[o.format];
   return o.compress === 'zstd' ? `${base}.zst` : base;
 }
 
@@ -49,6 +51,12 @@ export function encodeOutput(disk: Image, o: OutputOptions): Image {
       return disk;
     case 'qcow2':
       return toQcow2(disk);
+    case 'vdi':
+      return toVdi(disk, o);
+    case 'vpc':
+      return toVhdDynamic(disk, o);
+    case 'vhd-fixed':
+      return toVhdFixed(disk, o);
   }
 }
 

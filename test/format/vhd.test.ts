@@ -156,7 +156,7 @@ test('dynamic VHD: qemu-img sees the same disk, the exact size, and only the blo
   checkOrSkip(t, out);
   assertSame(raw, out, 'vpc');
   assert.deepEqual(dataBlocks(out, 'vpc', 2 * MiB), EXPECTED_BLOCKS);
-  // footer copy + dynamic header + BAT (151 entries, one sector... two) + blocks + footer
+  // footer copy + dynamic header + BAT (151 entries: two sectors) + blocks + footer
   const bat = Math.ceil((151 * 4) / 512) * 512;
   assert.equal(fs.statSync(out).size, 1536 + bat + EXPECTED_BLOCKS.length * (512 + 2 * MiB) + 512);
 

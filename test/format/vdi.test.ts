@@ -1,0 +1,286 @@
+// VDI writer and reader against qemu-img 7.2: check, compare, info, map.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DiskwrightError } from '../../src/api/errors.ts';
+import { type BufferExtent, type FileExtent, type Image, finishImage, isFileExtent } from '../../src/image/extent-map.ts';
+import { emit, streamSink, writeImageFile } from '../../src/format/raw.ts';
+import { VDI_HEADER, isVdi, readVdi, toVdi } from '../../src/format/vdi.ts';
+import { toVhdDynamic } from '../../src/format/vhd.ts';
+import { formatUuid, seededUuid } from '../../src/util/ids.ts';
+
+const MiB = 1 << 20;
+const SIZE = 300 * MiB + 1536;
+const IDS = { seed: 'vdi-test', epoch: 1700000000 };
+
+let dir: string;
+let raw: string;
+let disk: Image;
+
+function pseudoRandom(n: number, seed: number): Buffer {
+  const out = Buffer.alloc(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+function qemu(...args: string[]) {
+  const r = spawnSync('qemu-img', args, { encoding: 'utf8' });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
+function info(file: string): { 'virtual-size': number; format: string } {
+  const r = qemu('info', '--output=json', file);
+  assert.equal(r.status, 0, r.err);
+  return JSON.parse(r.out);
+}
+
+function assertSame(rawFile: string, other: string, format: string) {
+  const r = qemu('compare', '-f', 'raw', '-F', format, rawFile, other);
+  assert.equal(r.status, 0, `${r.out}${r.err}`);
+  assert.match(r.out, /Images are identical/);
+}
+
+function dataBlocks(file: string, blockSize: number): number[] {
+  const r = qemu('map', '--output=json', '-f', 'vdi', file);
+  assert.equal(r.status, 0, r.err);
+  const set = new Set<number>();
+  for (const m of JSON.parse(r.out) as { start: number; length: number; data: boolean }[]) {
+    if (!m.data) continue;
+    for (let b = Math.floor(m.start / blockSize); b * blockSize < m.start + m.length; b++) set.add(b);
+  }
+  return [...set].sort((a, b) => a - b);
+}
+
+function sameFile(a: string, b: string): boolean {
+  return spawnSync('cmp', ['-s', a, b]).status === 0;
+}
+
+function diffOffsets(a: string, b: string): number[] {
+  const x = fs.readFileSync(a);
+  const y = fs.readFileSync(b);
+  assert.equal(x.length, y.length);
+  const out: number[] = [];
+  for (let i = 0; i < x.length; i += 65536) {
+    const end = Math.min(x.length, i + 65536);
+    if (x.subarray(i, end).equals(y.subarray(i, end))) continue;
+    for (let j = i; j < end; j++) if (x[j] !== y[j]) out.push(j);
+  }
+  return out;
+}
+
+async function streamTo(image: Image, out: string) {
+  const fifo = path.join(dir, 'fifo');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  const child = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', fifo, out], { stdio: 'ignore' });
+  const exited = once(child, 'exit');
+  const fd = fs.openSync(fifo, 'w'); // blocks until cat opens the other end
+  try {
+    emit(image, streamSink(fd));
+  } finally {
+    fs.closeSync(fd);
+  }
+  const [code] = await exited;
+  assert.equal(code, 0);
+  fs.rmSync(fifo);
+}
+
+function assertOneLine(fn: () => unknown, file: string, re: RegExp) {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof DiskwrightError, String(e));
+    assert.equal(e.code, 'SOURCE_UNREADABLE');
+    assert.ok(!e.message.includes('\n'), e.message);
+    assert.ok(e.message.includes(file), e.message);
+    assert.match(e.message, re);
+    return true;
+  });
+}
+
+function header(file: string) {
+  const b = Buffer.alloc(512);
+  const fd = fs.openSync(file, 'r');
+  fs.readSync(fd, b, 0, 512, 0);
+  fs.closeSync(fd);
+  return VDI_HEADER.decode(b, 0);
+}
+
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'diskwright-vdi-'));
+  const src = path.join(dir, 'source.bin');
+  fs.writeFileSync(src, pseudoRandom(8 * MiB, 7));
+  const srcPath = Buffer.from(src);
+  const buf = (offset: number, length: number, seed: number): BufferExtent => ({ offset, length, buffer: pseudoRandom(length, seed) });
+  const file = (offset: number, length: number, fileOffset: number): FileExtent => ({ offset, length, path: srcPath, fileOffset, expectSize: 8 * MiB });
+  disk = finishImage(SIZE, [
+    buf(0, 512, 1), // block 0
+    buf(1234567, 10000, 2), // unaligned, block 1
+    buf(2 * MiB - 3000, 7000, 3), // across blocks 1 and 2
+    file(50 * MiB + 777, 3 * MiB + 5, 12345), // blocks 50-53
+    { offset: 100 * MiB, length: 3 * MiB, buffer: Buffer.alloc(3 * MiB) }, // all zero: blocks 100-102 stay free
+    buf(150 * MiB + 100, 4096, 4), // block 150
+    file(200 * MiB, 2 * MiB, 4 * MiB), // blocks 200-201 exactly
+    buf(SIZE - 700, 700, 5), // the partial last block, 300
+  ]);
+  raw = path.join(dir, 'disk.raw');
+  writeImageFile(disk, raw);
+});
+
+after(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const EXPECTED_BLOCKS = [0, 1, 2, 50, 51, 52, 53, 150, 200, 201, 300];
+
+test('VDI: qemu-img check passes and qemu sees the same disk, the exact size, and only the blocks with data', () => {
+  const out = path.join(dir, 'disk.vdi');
+  writeImageFile(toVdi(disk, IDS), out);
+  const c = qemu('check', '-f', 'vdi', out);
+  assert.equal(c.status, 0, c.out + c.err);
+  assert.match(c.out, /No errors were found/);
+  const i = info(out);
+  assert.equal(i.format, 'vdi');
+  assert.equal(i['virtual-size'], SIZE);
+  assertSame(raw, out, 'vdi');
+  assert.deepEqual(dataBlocks(out, MiB), EXPECTED_BLOCKS);
+
+  const h = header(out);
+  assert.equal((h.szFileInfo as Buffer).toString('latin1').replace(/\0+$/, ''), '<<< Oracle VM VirtualBox Disk Image >>>\n');
+  assert.equal(h.u32Signature, 0xbeda107f);
+  assert.equal(h.u32Version, 0x00010001);
+  assert.equal(h.cbHeader, 400);
+  assert.equal(h.u32Type, 1);
+  assert.equal(h.offBlocks, 512);
+  assert.equal(h.offData, MiB); // 512 + 301 * 4 bytes of map, rounded up to a MiB
+  assert.equal(h.cbDisk, SIZE);
+  assert.equal(h.cbBlock, MiB);
+  assert.equal(h.cBlocks, 301);
+  assert.equal(h.cBlocksAllocated, EXPECTED_BLOCKS.length);
+  assert.equal(h.LegacyGeometry_cbSector, 512);
+  assert.ok((h.uuidLinkage as Buffer).equals(Buffer.alloc(16)));
+  assert.ok((h.uuidParentModify as Buffer).equals(Buffer.alloc(16)));
+  // UUIDs are stored with their first three fields little-endian, as VirtualBox keeps them.
+  const create = seededUuid(IDS.seed, 'vdi create uuid');
+  const stored = h.uuidCreate as Buffer;
+  assert.equal(formatUuid(Buffer.concat([Buffer.from(stored.subarray(0, 4)).reverse(), Buffer.from(stored.subarray(4, 6)).reverse(), Buffer.from(stored.subarray(6, 8)).reverse(), stored.subarray(8)])), formatUuid(create));
+  assert.ok(!(h.uuidModify as Buffer).equals(stored));
+  // Block map: stored blocks numbered in disk order, the rest 0xFFFFFFFF.
+  const map = Buffer.alloc(301 * 4);
+  const fd = fs.openSync(out, 'r');
+  fs.readSync(fd, map, 0, map.length, 512);
+  fs.closeSync(fd);
+  for (let b = 0; b < 301; b++) {
+    const k = EXPECTED_BLOCKS.indexOf(b);
+    assert.equal(map.readUInt32LE(b * 4), k < 0 ? 0xffffffff : k, `block ${b}`);
+  }
+  assert.equal(fs.statSync(out).size, (h.offData as number) + EXPECTED_BLOCKS.length * MiB);
+});
+
+test('streaming through a pipe gives the same bytes as the file', async () => {
+  const file = path.join(dir, 'file.vdi');
+  const piped = path.join(dir, 'pipe.vdi');
+  writeImageFile(toVdi(disk, IDS), file);
+  await streamTo(toVdi(disk, IDS), piped);
+  assert.ok(sameFile(file, piped));
+});
+
+test('same seed gives identical bytes; another seed changes only the create and modify UUIDs', () => {
+  const a = path.join(dir, 'a.vdi');
+  const b = path.join(dir, 'b.vdi');
+  const c = path.join(dir, 'c.vdi');
+  writeImageFile(toVdi(disk, IDS), a);
+  writeImageFile(toVdi(disk, { ...IDS, epoch: 1 }), b); // VDI has no timestamps
+  assert.ok(sameFile(a, b));
+  writeImageFile(toVdi(disk, { ...IDS, seed: 'another' }), c);
+  const diffs = diffOffsets(a, c);
+  assert.ok(diffs.length > 0);
+  const create = VDI_HEADER.offsetOf('uuidCreate');
+  const modify = VDI_HEADER.offsetOf('uuidModify');
+  for (const d of diffs) assert.ok((d >= create && d < create + 16) || (d >= modify && d < modify + 16), `unexpected difference at ${d}`);
+  assert.ok(diffs.some((d) => d < create + 16) && diffs.some((d) => d >= modify));
+});
+
+test('planning reads no file bytes and slices extents into 1 MiB blocks', () => {
+  const missing = Buffer.from(path.join(dir, 'does-not-exist'));
+  const d = finishImage(4 * MiB, [
+    { offset: MiB - 10, length: 20, path: missing, fileOffset: 7, expectSize: 1 << 30 },
+    { offset: 3 * MiB, length: 8, buffer: Buffer.alloc(8) },
+  ]);
+  const out = toVdi(d, IDS);
+  const files = out.extents.filter(isFileExtent);
+  assert.deepEqual(files.map((f) => [f.offset, f.length, f.fileOffset]), [[MiB + MiB - 10, 10, 7], [2 * MiB, 10, 17]]);
+  assert.equal(out.size, 3 * MiB);
+  assert.throws(() => toVdi({ size: 2 ** 50, extents: [] }, IDS), (e: unknown) => e instanceof DiskwrightError && e.code === 'TOO_LARGE');
+});
+
+test("readVdi reads our VDIs and qemu's, dynamic and static", () => {
+  const back = path.join(dir, 'back.raw');
+  const cases: [string, string[]][] = [
+    ['ours.vdi', []],
+    ['qemu.vdi', ['-O', 'vdi']],
+    ['qemu-static.vdi', ['-O', 'vdi', '-o', 'static=on']],
+  ];
+  writeImageFile(toVdi(disk, IDS), path.join(dir, 'ours.vdi'));
+  for (const [name, args] of cases) {
+    const file = path.join(dir, name);
+    if (args.length) {
+      const r = qemu('convert', '-f', 'raw', ...args, raw, file);
+      assert.equal(r.status, 0, r.err);
+    }
+    const img = readVdi(file);
+    assert.equal(img.size, SIZE, name);
+    assert.equal(img.size, info(file)['virtual-size'], name);
+    writeImageFile(img, back);
+    assertSame(raw, back, 'raw');
+    fs.rmSync(file);
+  }
+  fs.rmSync(back);
+});
+
+test('truncated, damaged and foreign files give one-line errors', () => {
+  const small = finishImage(8 * MiB, [
+    { offset: 0, length: 4096, buffer: pseudoRandom(4096, 11) },
+    { offset: 5 * MiB, length: 4096, buffer: pseudoRandom(4096, 12) },
+  ]);
+  const vdi = path.join(dir, 'small.vdi');
+  writeImageFile(toVdi(small, IDS), vdi);
+  const bytes = fs.readFileSync(vdi);
+  assert.equal(readVdi(vdi).size, 8 * MiB);
+  const bad = path.join(dir, 'bad.vdi');
+  const variant = (b: Buffer) => {
+    fs.writeFileSync(bad, b);
+    return bad;
+  };
+  assertOneLine(() => readVdi(variant(bytes.subarray(0, 300))), bad, /is truncated: .*less than its header; the file is damaged or still being written/);
+  assertOneLine(() => readVdi(variant(bytes.subarray(0, 520))), bad, /is truncated: the block map .* runs past its end/);
+  assertOneLine(() => readVdi(variant(bytes.subarray(0, bytes.length - 1))), bad, /is truncated: block 5 \(stored block 1, .*\) runs past its end/);
+  const version = Buffer.from(bytes);
+  version.writeUInt32LE(0x00010000, 0x44);
+  assertOneLine(() => readVdi(variant(version)), bad, /not a valid VDI image: header version 1\.0 is not 1\.1/);
+  const size = Buffer.from(bytes);
+  size.writeUInt32LE(9 * MiB, 0x170);
+  assertOneLine(() => readVdi(variant(size)), bad, /not a valid VDI image: the disk .* is larger than its 8 blocks/);
+  const vhd = path.join(dir, 'small.vhd');
+  writeImageFile(toVhdDynamic(small, IDS), vhd);
+  assertOneLine(() => readVdi(vhd), vhd, /not a valid VDI image: no VDI signature/);
+  assertOneLine(() => readVdi(raw), raw, /not a valid VDI image/);
+  assertOneLine(() => readVdi(dir), dir, /is not a regular file/);
+});
+
+test('isVdi recognises the signature', () => {
+  const head = (toVdi(disk, IDS).extents[0] as BufferExtent).buffer;
+  assert.ok(isVdi(head));
+  assert.ok(isVdi(head.subarray(0, 0x44)));
+  assert.ok(!isVdi(head.subarray(0, 0x40)));
+  assert.ok(!isVdi(Buffer.alloc(512)));
+});
