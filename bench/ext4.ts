@@ -20,7 +20,7 @@ import { defaultJournalBlocks } from '../src/fs/ext4/journal.ts';
 import {
   ALL_TOOLS, TOOL_LABEL, USAGE, UsageError,
   chooseRssMethod, dumpe2fsHeader, findExecutable, fmtBytes, fmtInt,
-  killCurrentChild, measure, median, parseArgs, run, table, treeStats,
+  killCurrentChild, measure, median, parseArgs, table, treeStats,
   type Ext4Header, type Options, type RssMethod, type RunResult, type ToolId, type TreeStats,
 } from "./lib.ts";
 

@@ -23,7 +23,8 @@
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { DiskwrightError } from '../api/errors.ts';
-import { type FileExtent, type Image, type ImageExtent, isFileExtent } from '../image/extent-map.ts';
+import { type FileExtent, type Image, type ImageExtent } from '../image/extent-map.ts';
+import { isAllZero, joinFileRuns, placed, planBlocks } from '../image/blocks.ts';
 import { defineStruct, type Struct } from '../util/struct.ts';
 
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
@@ -182,32 +183,14 @@ function checkOptions(opts: Qcow2Options): number {
   return bits;
 }
 
-const ZERO_CLUSTER = Buffer.alloc(1 << MAX_CLUSTER_BITS);
-
 /**
- * The standard (uncompressed) data plan: a virtual cluster is allocated when
- * a FileExtent touches it (file bytes are not read while planning) or a
- * BufferExtent has a non-zero byte in it. Data clusters follow in virtual
- * order, so runs of allocated clusters are contiguous in the file too.
+ * The standard (uncompressed) data plan: the clusters planBlocks finds data
+ * in, stored in virtual order, so runs of allocated clusters are contiguous in
+ * the file too and their file pieces join into long reads.
  */
 function standardDataPlan(disk: Image, clusterBits: number): DataPlan {
   const cs = 2 ** clusterBits;
-  const clusters: number[] = [];
-  let last = -1;
-  for (const e of disk.extents) {
-    if (e.length <= 0) continue;
-    const first = Math.floor(e.offset / cs);
-    const end = Math.floor((e.offset + e.length - 1) / cs);
-    for (let c = Math.max(first, last + 1); c <= end; c++) {
-      if (!isFileExtent(e)) {
-        const from = Math.max(c * cs, e.offset) - e.offset;
-        const to = Math.min((c + 1) * cs, e.offset + e.length) - e.offset;
-        if (e.buffer.subarray(from, to).equals(ZERO_CLUSTER.subarray(0, to - from))) continue;
-      }
-      clusters.push(c);
-      last = c;
-    }
-  }
+  const { blocks: clusters, pieces } = planBlocks(disk, cs);
   return {
     clusters,
     hostClusters: clusters.length,
@@ -216,43 +199,10 @@ function standardDataPlan(disk: Image, clusterBits: number): DataPlan {
     },
     extents(dataOffset) {
       const out: ImageExtent[] = [];
-      let p = 0; // index into clusters
-      for (const e of disk.extents) {
-        const end = e.offset + e.length;
-        let pos = e.offset;
-        // The current run: source bytes [runFrom, pos) go to host offset runHost.
-        let runFrom = -1;
-        let runHost = 0;
-        const flush = () => {
-          if (runFrom < 0) return;
-          const len = pos - runFrom;
-          const skip = runFrom - e.offset;
-          if (isFileExtent(e)) {
-            out.push({ offset: runHost, length: len, path: e.path, fileOffset: e.fileOffset + skip, expectSize: e.expectSize } satisfies FileExtent);
-          } else {
-            out.push({ offset: runHost, length: len, buffer: e.buffer.subarray(skip, skip + len) });
-          }
-          runFrom = -1;
-        };
-        while (pos < end) {
-          const c = Math.floor(pos / cs);
-          const pieceEnd = Math.min(end, (c + 1) * cs);
-          while (p < clusters.length && clusters[p] < c) p++;
-          if (p < clusters.length && clusters[p] === c) {
-            const host = dataOffset + p * cs + (pos - c * cs);
-            if (runFrom >= 0 && runHost + (pos - runFrom) !== host) flush();
-            if (runFrom < 0) {
-              runFrom = pos;
-              runHost = host;
-            }
-          } else {
-            flush(); // an all-zero slice of a buffer: nothing to write
-          }
-          pos = pieceEnd;
-        }
-        flush();
-      }
-      return out;
+      pieces.forEach((ps, i) => {
+        for (const p of ps) out.push(placed(p, dataOffset + i * cs));
+      });
+      return joinFileRuns(out);
     },
   };
 }
@@ -555,7 +505,7 @@ function readOpen(file: string, fd: number): Image {
         }
         prev = null;
         const buf = data.subarray(0, len);
-        if (!buf.equals(ZERO_CLUSTER.subarray(0, len))) extents.push({ offset: vOff, length: len, buffer: buf });
+        if (!isAllZero(buf)) extents.push({ offset: vOff, length: len, buffer: buf });
         continue;
       }
       if (version === 3 && lo & OFLAG_ZERO_LO) continue; // reads as zeros

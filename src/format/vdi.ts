@@ -19,7 +19,8 @@ import { DiskwrightError } from '../api/errors.ts';
 import { type FileExtent, type Image, type ImageExtent, finishImage } from '../image/extent-map.ts';
 import { seededUuid } from '../util/ids.ts';
 import { defineStruct } from '../util/struct.ts';
-import { type IdOptions, SECTOR, openImageFile, placed, planBlocks, readAt, truncated } from './vhd.ts';
+import { type IdOptions, SECTOR, openImageFile, readAt, truncated } from './vhd.ts';
+import { placed, planBlocks } from '../image/blocks.ts';
 
 export type { IdOptions };
 

@@ -30,8 +30,9 @@
 //   from seeing a disk larger than the data).
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../api/errors.ts';
-import { type FileExtent, type Image, type ImageExtent, finishImage, isFileExtent } from '../image/extent-map.ts';
+import { type FileExtent, type Image, type ImageExtent, finishImage } from '../image/extent-map.ts';
 import { seededUuid } from '../util/ids.ts';
+import { placed, planBlocks } from '../image/blocks.ts';
 import { type Struct, defineStruct } from '../util/struct.ts';
 
 export interface IdOptions {
@@ -196,68 +197,6 @@ export function vhdGeometry(totalSectors: number): Chs {
     }
   }
   return { cylinders: Math.floor(cylTimesHeads / heads), heads, sectorsPerTrack: spt };
-}
-
-// ---------------------------------------------------------------- shared block planning
-
-const ZERO_CHUNK = Buffer.alloc(64 << 10);
-
-/** Whether every byte of `b` is zero. */
-export function isAllZero(b: Uint8Array): boolean {
-  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  for (let i = 0; i < buf.length; i += ZERO_CHUNK.length) {
-    const n = Math.min(ZERO_CHUNK.length, buf.length - i);
-    if (!buf.subarray(i, i + n).equals(ZERO_CHUNK.subarray(0, n))) return false;
-  }
-  return true;
-}
-
-export interface BlockPlan {
-  /** Indices of the blocks that hold data, ascending: the order they are stored in. */
-  blocks: number[];
-  /** For blocks[i], the disk's extents cut to that block, offsets relative to the block's start. */
-  pieces: ImageExtent[][];
-}
-
-/**
- * Which fixed-size blocks of the disk hold data, and the extents inside
- * each. A block holds data if a file extent touches it or a buffer extent
- * has a non-zero byte in it; all-zero buffer pieces are dropped. File bytes
- * are not read. Shared by the VHD and VDI writers.
- */
-export function planBlocks(disk: Image, blockSize: number): BlockPlan {
-  const blocks: number[] = [];
-  const pieces: ImageExtent[][] = [];
-  for (const e of disk.extents) {
-    const end = e.offset + e.length;
-    for (let pos = e.offset; pos < end; ) {
-      const b = Math.floor(pos / blockSize);
-      const blockStart = b * blockSize;
-      const len = Math.min(end, blockStart + blockSize) - pos;
-      const rel = pos - e.offset;
-      let piece: ImageExtent | null;
-      if (isFileExtent(e)) {
-        piece = { offset: pos - blockStart, length: len, path: e.path, fileOffset: e.fileOffset + rel, expectSize: e.expectSize };
-      } else {
-        const sub = e.buffer.subarray(rel, rel + len);
-        piece = isAllZero(sub) ? null : { offset: pos - blockStart, length: len, buffer: sub };
-      }
-      if (piece) {
-        if (blocks[blocks.length - 1] !== b) {
-          blocks.push(b);
-          pieces.push([]);
-        }
-        pieces[pieces.length - 1].push(piece);
-      }
-      pos += len;
-    }
-  }
-  return { blocks, pieces };
-}
-
-/** Copies `p` to start at `base + p.offset` in the output file. */
-export function placed(p: ImageExtent, base: number): ImageExtent {
-  return { ...p, offset: base + p.offset };
 }
 
 // ---------------------------------------------------------------- writers

@@ -4,7 +4,7 @@ import { DiskwrightError } from '../../api/errors.ts';
 import type { DirEntry } from '../../tree/model.ts';
 import { finishImage, type Image, type ImageExtent } from '../../image/extent-map.ts';
 import { crc32c } from '../../util/crc32c.ts';
-import { seededBytes, seededUuid } from '../../util/ids.ts';
+import { seededUuid } from '../../util/ids.ts';
 import {
   BG_INODE_ZEROED, BLOCK_SIZE, BLOCKS_PER_GROUP, COMPAT_DIR_INDEX, COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, EXTRA_ISIZE,
   FIRST_INO, FLAG_UNSIGNED_HASH, HASH_HALF_MD4, INCOMPAT_64BIT, INCOMPAT_EXTENTS, INCOMPAT_FILETYPE, INCOMPAT_FLEX_BG,
