@@ -17,15 +17,13 @@
 // Every cluster is referenced exactly once, so every refcount is 1 and every
 // L1/L2 entry carries the COPIED flag (bit 63), as qemu writes them.
 //
-// The qcow2 header is big-endian; util/struct.ts encodes little-endian only,
-// so the field table is declared with defineStruct and encoded by beEncode /
-// beDecode below.
+// The qcow2 header is big-endian: its field table says so.
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { DiskwrightError } from '../api/errors.ts';
 import { type FileExtent, type Image, type ImageExtent } from '../image/extent-map.ts';
 import { isAllZero, joinFileRuns, placed, planBlocks } from '../image/blocks.ts';
-import { defineStruct, type Struct } from '../util/struct.ts';
+import { defineStruct } from '../util/struct.ts';
 
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
 /** Version 3 header through compression_type, padded to a multiple of 8, as qemu-img 7.2 writes it. */
@@ -55,7 +53,7 @@ export const QCOW2_HEADER = defineStruct(QCOW2_V3_HEADER_LENGTH, [
   ['header_length', 100, 'u32'],
   // additional field (present when header_length > 104); 105..111 are padding
   ['compression_type', 104, 'u8'],
-]);
+], { bigEndian: true });
 
 /** Header extension type 0: end of the header extension area (type u32 + length u32). */
 const HEADER_EXTENSION_END_BYTES = 8;
@@ -90,38 +88,9 @@ const TWO32 = 0x100000000;
 
 // ------------------------------------------------------------------ encoding
 
-function beEncode(s: Struct, buf: Buffer, at: number, values: Record<string, number>): void {
-  for (const [name, off, type] of s.fields) {
-    const v = values[name];
-    if (v === undefined) continue;
-    const o = at + off;
-    if (type === 'u8') buf.writeUInt8(v, o);
-    else if (type === 'u32') buf.writeUInt32BE(v, o);
-    else if (type === 'u64') writeU64(buf, o, v);
-    else throw new Error(`internal: qcow2 field ${name} has no big-endian encoding`);
-  }
-}
-
-/** Decodes the fields that lie inside the first `length` bytes; the rest read as 0 (absent). */
-function beDecode(s: Struct, buf: Buffer, at: number, length: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [name, off, type] of s.fields) {
-    const o = at + off;
-    if (type === 'u8') out[name] = off + 1 <= length ? buf.readUInt8(o) : 0;
-    else if (type === 'u32') out[name] = off + 4 <= length ? buf.readUInt32BE(o) : 0;
-    else if (type === 'u64') out[name] = off + 8 <= length ? readU64(buf, o) : 0;
-  }
-  return out;
-}
-
 function writeU64(buf: Buffer, at: number, v: number, hiFlags = 0): void {
   buf.writeUInt32BE((Math.floor(v / TWO32) | hiFlags) >>> 0, at);
   buf.writeUInt32BE(v % TWO32, at + 4);
-}
-
-/** Exact below 2^53; larger values lose low bits (never the fact that they are non-zero). */
-function readU64(buf: Buffer, at: number): number {
-  return buf.readUInt32BE(at) * TWO32 + buf.readUInt32BE(at + 4);
 }
 
 /** Bits 9-55 of an L1/L2 entry: a cluster-aligned host offset. */
@@ -295,7 +264,7 @@ export function toQcow2(disk: Image, opts: Qcow2Options = {}): Image {
   // Header, then the header extension end marker (type 0, length 0). No
   // feature name table: it only names feature bits, and none are set.
   const header = Buffer.alloc(QCOW2_V3_HEADER_LENGTH + HEADER_EXTENSION_END_BYTES);
-  beEncode(QCOW2_HEADER, header, 0, {
+  QCOW2_HEADER.encode(header, 0, {
     magic: QCOW2_MAGIC,
     version: 3,
     backing_file_offset: 0,
@@ -420,7 +389,10 @@ function readOpen(file: string, fd: number): Image {
     throw damaged(file, `header_length ${headerLength} is not a multiple of 8 from 104 to 4096`);
   }
   if (headerLength > head.length) throw truncatedHeader(file, headerLength, fileSize);
-  const h = beDecode(QCOW2_HEADER, head, 0, headerLength);
+  // Fields past header_length are absent (a version 2 header is shorter): they read as 0.
+  const fields = Buffer.alloc(QCOW2_HEADER.size);
+  head.copy(fields, 0, 0, Math.min(headerLength, QCOW2_HEADER.size));
+  const h = QCOW2_HEADER.decode(fields, 0) as Record<string, number>;
 
   const clusterBits = h.cluster_bits;
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {

@@ -33,7 +33,7 @@ import { DiskwrightError } from '../api/errors.ts';
 import { type FileExtent, type Image, type ImageExtent, finishImage } from '../image/extent-map.ts';
 import { seededUuid } from '../util/ids.ts';
 import { placed, planBlocks } from '../image/blocks.ts';
-import { type Struct, defineStruct } from '../util/struct.ts';
+import { defineStruct } from '../util/struct.ts';
 
 export interface IdOptions {
   /** Every UUID is seededUuid(seed, purpose). */
@@ -75,7 +75,7 @@ export const VHD_FOOTER = defineStruct(512, [
   ['UniqueId', 68, { bytes: 16 }],
   ['SavedState', 84, 'u8'],
   ['Reserved', 85, { bytes: 427 }],
-]);
+], { bigEndian: true });
 
 /** Dynamic disk header (spec "Dynamic Disk Header Format"), 1024 bytes, big-endian. */
 export const VHD_DYNAMIC_HEADER = defineStruct(1024, [
@@ -92,7 +92,7 @@ export const VHD_DYNAMIC_HEADER = defineStruct(1024, [
   ['ParentUnicodeName', 64, { bytes: 512 }],
   ['ParentLocatorEntries', 576, { bytes: 192 }],
   ['Reserved2', 768, { bytes: 256 }],
-]);
+], { bigEndian: true });
 
 const FOOTER_COOKIE = Buffer.from('conectix', 'latin1');
 const DYNAMIC_COOKIE = Buffer.from('cxsparse', 'latin1');
@@ -111,46 +111,6 @@ const UNALLOCATED = 0xffffffff;
 const SIZE_BY_CURRENT_SIZE = ['win ', 'qem2', 'd2v ', 'CTXS', 'tap\0'];
 /** The largest geometry the footer holds: 65535 cylinders, 16 heads, 255 sectors per track. */
 const CHS_MAX = 65535 * 16 * 255;
-
-// ---------------------------------------------------------------- big-endian field tables
-
-type BeValue = number | bigint | Uint8Array;
-
-/** Writes `values` into `buf` at `at`, big-endian, by the field table `s`. */
-export function encodeBE(s: Struct, buf: Buffer, at: number, values: Record<string, BeValue>): void {
-  for (const key in values) {
-    const f = s.fields.find((x) => x[0] === key);
-    if (!f) throw new Error(`no field ${key}`);
-    const v = values[key];
-    const o = at + f[1];
-    const t = f[2];
-    if (typeof t === 'object') {
-      const b = v as Uint8Array;
-      if (b.length > t.bytes) throw new Error(`${key}: ${b.length} bytes > ${t.bytes}`);
-      buf.fill(0, o, o + t.bytes);
-      buf.set(b, o);
-    } else if (t === 'u8') buf[o] = Number(v);
-    else if (t === 'u16') buf.writeUInt16BE(Number(v), o);
-    else if (t === 'u32') buf.writeUInt32BE(Number(v) >>> 0, o);
-    else if (t === 'u64') buf.writeBigUInt64BE(BigInt(v as number | bigint), o);
-    else throw new Error(`${key}: ${t} not used big-endian`);
-  }
-}
-
-/** Reads every field of `s` at `at`, big-endian (u64 as a number: exact below 2^53). */
-export function decodeBE(s: Struct, buf: Buffer, at: number): Record<string, number | Buffer> {
-  const out: Record<string, number | Buffer> = {};
-  for (const [name, off, t] of s.fields) {
-    const o = at + off;
-    if (typeof t === 'object') out[name] = Buffer.from(buf.subarray(o, o + t.bytes));
-    else if (t === 'u8') out[name] = buf[o];
-    else if (t === 'u16') out[name] = buf.readUInt16BE(o);
-    else if (t === 'u32') out[name] = buf.readUInt32BE(o);
-    else if (t === 'u64') out[name] = Number(buf.readBigUInt64BE(o));
-    else throw new Error(`${name}: ${t} not used big-endian`);
-  }
-  return out;
-}
 
 /** One's complement of the byte sum, with the checksum field counted as zero. */
 export function vhdChecksum(buf: Buffer, checksumAt: number): number {
@@ -216,7 +176,7 @@ function vhdVirtualSize(diskSize: number, what: string): number {
 function footer(type: number, size: number, ids: IdOptions, dataOffset: number | bigint): Buffer {
   const buf = Buffer.alloc(VHD_FOOTER.size);
   const chs = vhdGeometry(size / SECTOR);
-  encodeBE(VHD_FOOTER, buf, 0, {
+  VHD_FOOTER.encode(buf, 0, {
     Cookie: FOOTER_COOKIE,
     Features: FEATURES_RESERVED,
     FileFormatVersion: VERSION_1_0,
@@ -234,7 +194,7 @@ function footer(type: number, size: number, ids: IdOptions, dataOffset: number |
     UniqueId: seededUuid(ids.seed, 'vhd unique id'),
     SavedState: 0,
   });
-  encodeBE(VHD_FOOTER, buf, 0, { Checksum: vhdChecksum(buf, VHD_FOOTER.offsetOf('Checksum')) });
+  VHD_FOOTER.encode(buf, 0, { Checksum: vhdChecksum(buf, VHD_FOOTER.offsetOf('Checksum')) });
   return buf;
 }
 
@@ -250,7 +210,7 @@ export function toVhdDynamic(disk: Image, ids: IdOptions): Image {
   const foot = footer(VHD_TYPE_DYNAMIC, size, ids, FOOTER_OFFSET_DYNAMIC_HEADER);
 
   const header = Buffer.alloc(VHD_DYNAMIC_HEADER.size);
-  encodeBE(VHD_DYNAMIC_HEADER, header, 0, {
+  VHD_DYNAMIC_HEADER.encode(header, 0, {
     Cookie: DYNAMIC_COOKIE,
     DataOffset: NO_OFFSET,
     TableOffset: TABLE_OFFSET,
@@ -258,7 +218,7 @@ export function toVhdDynamic(disk: Image, ids: IdOptions): Image {
     MaxTableEntries: entries,
     BlockSize: VHD_BLOCK_SIZE,
   });
-  encodeBE(VHD_DYNAMIC_HEADER, header, 0, { Checksum: vhdChecksum(header, VHD_DYNAMIC_HEADER.offsetOf('Checksum')) });
+  VHD_DYNAMIC_HEADER.encode(header, 0, { Checksum: vhdChecksum(header, VHD_DYNAMIC_HEADER.offsetOf('Checksum')) });
 
   const out: ImageExtent[] = [
     { offset: 0, length: SECTOR, buffer: foot },
@@ -355,7 +315,7 @@ function bad(file: string, what: string): never {
 }
 
 function checkFooter(file: string, buf: Buffer, where: string): Record<string, number | Buffer> {
-  const f = decodeBE(VHD_FOOTER, buf, 0);
+  const f = VHD_FOOTER.decode(buf, 0);
   if (vhdChecksum(buf, VHD_FOOTER.offsetOf('Checksum')) !== f.Checksum) bad(file, `the footer at its ${where} has a wrong checksum`);
   return f;
 }
@@ -403,7 +363,7 @@ export function readVhd(file: string): Image {
     const hdrAt = f.DataOffset as number;
     if (!Number.isSafeInteger(hdrAt) || hdrAt + VHD_DYNAMIC_HEADER.size > dataEnd) truncated(file, `the dynamic disk header at ${hdrAt} lies past the end of the data (${dataEnd})`);
     const hb = readAt(fd, hdrAt, VHD_DYNAMIC_HEADER.size);
-    const h = decodeBE(VHD_DYNAMIC_HEADER, hb, 0);
+    const h = VHD_DYNAMIC_HEADER.decode(hb, 0);
     if (!(h.Cookie as Buffer).equals(DYNAMIC_COOKIE)) bad(file, `no "cxsparse" dynamic disk header at ${hdrAt}`);
     if (vhdChecksum(hb, VHD_DYNAMIC_HEADER.offsetOf('Checksum')) !== h.Checksum) bad(file, 'the dynamic disk header has a wrong checksum');
     const blockSize = h.BlockSize as number;

@@ -1,10 +1,12 @@
 // Field tables: each on-disk structure is declared once (name as in its spec,
 // offset, type) and encoded/decoded from that one declaration, so writers and
-// readers cannot drift apart.
+// readers cannot drift apart. Little-endian unless the table says otherwise
+// (qcow2 and VHD are big-endian).
 
 export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'i16' | 'i32' | { bytes: number };
 export type FieldDef = readonly [name: string, offset: number, type: FieldType];
-export type StructValues = Record<string, number | Uint8Array>;
+/** u64 fields also take a bigint, for values such as all-ones that a number cannot hold. */
+export type StructValues = Record<string, number | bigint | Uint8Array>;
 
 export interface Struct {
   readonly size: number;
@@ -15,8 +17,11 @@ export interface Struct {
   offsetOf(name: string): number;
 }
 
-export function defineStruct(size: number, fields: readonly FieldDef[]): Struct {
+export function defineStruct(size: number, fields: readonly FieldDef[], opts: { bigEndian?: boolean } = {}): Struct {
   const byName = new Map(fields.map((f) => [f[0], f]));
+  const be = opts.bigEndian ?? false;
+  // u64 as two u32 halves, high first on big-endian: exact below 2^53.
+  const [hiAt, loAt] = be ? [0, 4] : [4, 0];
   return {
     size,
     fields,
@@ -39,16 +44,24 @@ export function defineStruct(size: number, fields: readonly FieldDef[]): Struct 
           buf.set(b, o);
           continue;
         }
+        if (typeof v === 'bigint') {
+          if (t !== 'u64') throw new Error(`${key}: bigint for a ${t} field`);
+          if (be) buf.writeBigUInt64BE(v, o);
+          else buf.writeBigUInt64LE(v, o);
+          continue;
+        }
         const n = v as number;
         switch (t) {
           case 'u8': buf[o] = n; break;
-          case 'u16': buf.writeUInt16LE(n & 0xffff, o); break;
-          case 'i16': buf.writeInt16LE(n, o); break;
-          case 'u32': buf.writeUInt32LE(n >>> 0, o); break;
-          case 'i32': buf.writeInt32LE(n | 0, o); break;
+          case 'u16': if (be) buf.writeUInt16BE(n & 0xffff, o); else buf.writeUInt16LE(n & 0xffff, o); break;
+          case 'i16': if (be) buf.writeInt16BE(n, o); else buf.writeInt16LE(n, o); break;
+          case 'u32': if (be) buf.writeUInt32BE(n >>> 0, o); else buf.writeUInt32LE(n >>> 0, o); break;
+          case 'i32': if (be) buf.writeInt32BE(n | 0, o); else buf.writeInt32LE(n | 0, o); break;
           case 'u64':
-            buf.writeUInt32LE(n % 0x100000000, o);
-            buf.writeUInt32LE(Math.floor(n / 0x100000000), o + 4);
+            if (be) buf.writeUInt32BE(Math.floor(n / 0x100000000), o + hiAt);
+            else buf.writeUInt32LE(Math.floor(n / 0x100000000), o + hiAt);
+            if (be) buf.writeUInt32BE(n % 0x100000000, o + loAt);
+            else buf.writeUInt32LE(n % 0x100000000, o + loAt);
             break;
         }
       }
@@ -59,11 +72,14 @@ export function defineStruct(size: number, fields: readonly FieldDef[]): Struct 
         const o = at + off;
         if (typeof t === 'object') out[name] = Buffer.from(buf.subarray(o, o + t.bytes));
         else if (t === 'u8') out[name] = buf[o];
-        else if (t === 'u16') out[name] = buf.readUInt16LE(o);
-        else if (t === 'i16') out[name] = buf.readInt16LE(o);
-        else if (t === 'u32') out[name] = buf.readUInt32LE(o);
-        else if (t === 'i32') out[name] = buf.readInt32LE(o);
-        else out[name] = buf.readUInt32LE(o) + buf.readUInt32LE(o + 4) * 0x100000000;
+        else if (t === 'u16') out[name] = be ? buf.readUInt16BE(o) : buf.readUInt16LE(o);
+        else if (t === 'i16') out[name] = be ? buf.readInt16BE(o) : buf.readInt16LE(o);
+        else if (t === 'u32') out[name] = be ? buf.readUInt32BE(o) : buf.readUInt32LE(o);
+        else if (t === 'i32') out[name] = be ? buf.readInt32BE(o) : buf.readInt32LE(o);
+        else {
+          const u32 = (at2: number) => (be ? buf.readUInt32BE(at2) : buf.readUInt32LE(at2));
+          out[name] = u32(o + hiAt) * 0x100000000 + u32(o + loAt);
+        }
       }
       return out;
     },

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { DiskwrightError } from '../../src/api/errors.ts';
 import { type BufferExtent, type FileExtent, type Image, finishImage, isFileExtent } from '../../src/image/extent-map.ts';
 import { emit, streamSink, writeImageFile } from '../../src/format/raw.ts';
-import { VHD_FOOTER, decodeBE, isVhd, readVhd, toVhdDynamic, toVhdFixed, vhdGeometry } from '../../src/format/vhd.ts';
+import { VHD_FOOTER, isVhd, readVhd, toVhdDynamic, toVhdFixed, vhdGeometry } from '../../src/format/vhd.ts';
 import { toVdi } from '../../src/format/vdi.ts';
 
 const MiB = 1 << 20;
@@ -164,7 +164,7 @@ test('dynamic VHD: qemu-img sees the same disk, the exact size, and only the blo
   const fd = fs.openSync(out, 'r');
   fs.readSync(fd, head, 0, 512, 0);
   fs.closeSync(fd);
-  const f = decodeBE(VHD_FOOTER, head, 0);
+  const f = VHD_FOOTER.decode(head, 0);
   assert.equal((f.CreatorApplication as Buffer).toString('latin1'), 'qem2');
   assert.equal(f.CreatorVersion, 0x00050003);
   assert.equal((f.CreatorHostOS as Buffer).toString('latin1'), 'Wi2k');
@@ -192,7 +192,7 @@ test('fixed VHD: the virtual size is rounded up to a whole MiB, as Azure require
   const fd = fs.openSync(out, 'r');
   fs.readSync(fd, tail, 0, 512, rounded);
   fs.closeSync(fd);
-  const f = decodeBE(VHD_FOOTER, tail, 0);
+  const f = VHD_FOOTER.decode(tail, 0);
   assert.equal(f.DiskType, 2);
   assert.equal(f.CurrentSize, rounded);
   assert.equal(f.OriginalSize, rounded);
@@ -208,7 +208,7 @@ test('the CHS geometry is the one qemu writes for the same size', () => {
     const fd = fs.openSync(g, 'r');
     fs.readSync(fd, head, 0, 512, 0);
     fs.closeSync(fd);
-    const f = decodeBE(VHD_FOOTER, head, 0);
+    const f = VHD_FOOTER.decode(head, 0);
     const chs = vhdGeometry((f.CurrentSize as number) / 512);
     assert.deepEqual([chs.cylinders, chs.heads, chs.sectorsPerTrack], [f.DiskGeometryCylinder, f.DiskGeometryHeads, f.DiskGeometrySectorsPerTrack], size);
   }
@@ -246,7 +246,7 @@ test('same seed and epoch give identical bytes; another seed changes only the un
   // Timestamps count from 2000-01-01 and stop at zero before it.
   const early = toVhdFixed({ size: MiB, extents: [] }, { seed: 's', epoch: 0 });
   const footer = early.extents[early.extents.length - 1] as BufferExtent;
-  assert.equal(decodeBE(VHD_FOOTER, footer.buffer, 0).TimeStamp, 0);
+  assert.equal(VHD_FOOTER.decode(footer.buffer, 0).TimeStamp, 0);
 });
 
 test('planning reads no file bytes and slices extents into the blocks', () => {
