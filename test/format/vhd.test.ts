@@ -1,16 +1,15 @@
 // VHD writer and reader against qemu-img 7.2: check, compare, info, map.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DiskwrightError } from '../../src/api/errors.ts';
 import { type BufferExtent, type FileExtent, type Image, finishImage, isFileExtent } from '../../src/image/extent-map.ts';
-import { emit, streamSink, writeImageFile } from '../../src/format/raw.ts';
+import { writeImageFile } from '../../src/format/raw.ts';
 import { VHD_FOOTER, isVhd, readVhd, toVhdDynamic, toVhdFixed, vhdGeometry } from '../../src/format/vhd.ts';
 import { toVdi } from '../../src/format/vdi.ts';
+import { assertOneLine, assertSame, dataBlocks, diffOffsets, info, pseudoRandom, qemu, sameFile, streamTo } from './qemu.ts';
 
 const MiB = 1 << 20;
 const SIZE = 300 * MiB + 1536; // not a whole MiB: the fixed VHD rounds it up to 301 MiB
@@ -21,37 +20,6 @@ let dir: string;
 let raw: string;
 let disk: Image;
 
-function pseudoRandom(n: number, seed: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function qemu(...args: string[]) {
-  const r = spawnSync('qemu-img', args, { encoding: 'utf8' });
-  return { status: r.status, out: r.stdout, err: r.stderr };
-}
-
-function info(file: string, format?: string): { 'virtual-size': number; format: string } {
-  const r = qemu('info', '--output=json', ...(format ? ['-f', format] : []), file);
-  assert.equal(r.status, 0, r.err);
-  return JSON.parse(r.out);
-}
-
-function assertSame(rawFile: string, other: string, format: string) {
-  const r = qemu('compare', '-f', 'raw', '-F', format, rawFile, other);
-  assert.equal(r.status, 0, `${r.out}${r.err}`);
-  assert.match(r.out, /Images are identical/);
-}
-
 function checkOrSkip(t: { diagnostic(s: string): void }, file: string) {
   const r = qemu('check', '-f', 'vpc', file);
   if (/does not support checks/.test(r.err)) {
@@ -61,62 +29,6 @@ function checkOrSkip(t: { diagnostic(s: string): void }, file: string) {
   assert.equal(r.status, 0, r.err);
 }
 
-/** Disk offsets (in blocks of `blockSize`) that qemu-img map reports as data. */
-function dataBlocks(file: string, format: string, blockSize: number): number[] {
-  const r = qemu('map', '--output=json', '-f', format, file);
-  assert.equal(r.status, 0, r.err);
-  const set = new Set<number>();
-  for (const m of JSON.parse(r.out) as { start: number; length: number; data: boolean }[]) {
-    if (!m.data) continue;
-    for (let b = Math.floor(m.start / blockSize); b * blockSize < m.start + m.length; b++) set.add(b);
-  }
-  return [...set].sort((a, b) => a - b);
-}
-
-function sameFile(a: string, b: string): boolean {
-  return spawnSync('cmp', ['-s', a, b]).status === 0;
-}
-
-/** Byte offsets where two files differ (they must have the same length). */
-function diffOffsets(a: string, b: string): number[] {
-  const x = fs.readFileSync(a);
-  const y = fs.readFileSync(b);
-  assert.equal(x.length, y.length);
-  const out: number[] = [];
-  for (let i = 0; i < x.length; i += 65536) {
-    const end = Math.min(x.length, i + 65536);
-    if (x.subarray(i, end).equals(y.subarray(i, end))) continue;
-    for (let j = i; j < end; j++) if (x[j] !== y[j]) out.push(j);
-  }
-  return out;
-}
-
-let fifoCount = 0;
-async function streamTo(image: Image, out: string) {
-  const fifo = path.join(dir, `fifo${fifoCount++}`);
-  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
-  const child = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', fifo, out], { stdio: 'ignore' });
-  const exited = once(child, 'exit');
-  const fd = fs.openSync(fifo, 'w'); // blocks until cat opens the other end
-  try {
-    emit(image, streamSink(fd));
-  } finally {
-    fs.closeSync(fd);
-  }
-  const [code] = await exited;
-  assert.equal(code, 0);
-}
-
-function assertOneLine(fn: () => unknown, file: string, re: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof DiskwrightError, String(e));
-    assert.equal(e.code, 'SOURCE_UNREADABLE');
-    assert.ok(!e.message.includes('\n'), e.message);
-    assert.ok(e.message.includes(file), e.message);
-    assert.match(e.message, re);
-    return true;
-  });
-}
 
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'diskwright-vhd-'));
@@ -219,7 +131,7 @@ test('streaming through a pipe gives the same bytes as the file', async () => {
     const file = path.join(dir, `${name}-file.vhd`);
     const piped = path.join(dir, `${name}-pipe.vhd`);
     writeImageFile(make(disk, IDS), file);
-    await streamTo(make(disk, IDS), piped);
+    await streamTo(make(disk, IDS), piped, dir);
     assert.ok(sameFile(file, piped), name);
     fs.rmSync(piped);
     fs.rmSync(file);
