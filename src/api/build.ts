@@ -8,8 +8,8 @@ import { DiskwrightError } from './errors.ts';
 import { defaultEpoch } from './mkfs.ts';
 import type { ImageConfig } from '../config/schema.ts';
 import type { DirEntry } from '../tree/model.ts';
-import { scanSources } from '../tree/scan.ts';
-import { applyOwners, contentsTree, emptyDir, overlay } from '../tree/contents.ts';
+import { mergeDir, scanSources } from '../tree/scan.ts';
+import { applyOwners, contentsTree, emptyDir } from '../tree/contents.ts';
 import { planExt4, type Ext4Options, type Ext4Plan } from '../fs/ext4/planner.ts';
 import { planFat, type FatStats } from '../fs/fat/planner.ts';
 import { autoDiskSize, layoutShape, MiB, rootEnd as rootEndOf, rootStart, type Role, type Slot } from '../partition/layouts.ts';
@@ -91,7 +91,7 @@ export function rootTree(cfg: ImageConfig, baseDir: string, epoch: number): DirE
   let tree = roots.length ? scanSources(roots.map((r) => path.resolve(baseDir, r)), { owner, clampMtime }) : emptyDir(epoch);
   if (cfg.contents.length) {
     const c = contentsTree(cfg.contents, { what: 'contents', baseDir, epoch, owner: owner ?? { uid: 0, gid: 0 }, clampMtime });
-    tree = overlay(tree, c);
+    tree = mergeDir(tree, c);
     applyOwners(tree, cfg.contents, 'contents');
   }
   return tree;

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DiskwrightError } from '../api/errors.ts';
-import { byteName, type DirEntry, type Entry } from './model.ts';
+import { byteName, placeholderDirs, type DirEntry, type Entry } from './model.ts';
 import { mergeDir, scanPath } from './scan.ts';
 import { expandGlob, hasGlob } from './glob.ts';
 import { idTables, lookup, resolveId } from './owners.ts';
@@ -32,27 +32,11 @@ export interface ContentsOptions {
   clampMtime?: number;
 }
 
-/** Directories made only to hold targets: merged over a real one, they keep its metadata. */
-const IMPLICIT = new WeakSet<DirEntry>();
-
-/** An empty directory as `mkdir -p` makes it in a root-owned image. */
+/** An empty directory as `mkdir -p` makes it in a root-owned image (a placeholder: see mergeDir). */
 export function emptyDir(epoch: number, owner = { uid: 0, gid: 0 }): DirEntry {
   const d: DirEntry = { type: 'dir', mode: 0o755, uid: owner.uid, gid: owner.gid, mtimeSec: epoch, mtimeNsec: 0, xattrs: [], children: new Map() };
-  IMPLICIT.add(d);
+  placeholderDirs.add(d);
   return d;
-}
-
-/**
- * Lays `over` onto `base` (both modified): entries of `over` win, directories
- * merge, and a directory `over` only made as a parent keeps `base`'s metadata.
- */
-export function overlay(base: DirEntry, over: DirEntry): DirEntry {
-  for (const [name, e] of over.children) {
-    const old = base.children.get(name);
-    base.children.set(name, old && old.type === 'dir' && e.type === 'dir' ? overlay(old, e) : e);
-  }
-  if (IMPLICIT.has(over)) return base;
-  return { ...over, children: base.children };
 }
 
 function contentsError(code: 'CONTENTS_INVALID' | 'SOURCE_MISSING' | 'DUPLICATE_ENTRY', message: string): never {
@@ -159,7 +143,7 @@ export function contentsTree(entries: ContentSpec[], opts: ContentsOptions, root
       if (mode) chmodTree(e, mode);
       if (!merge && root.children.size) contentsError('DUPLICATE_ENTRY', `${where}: duplicate entry / -> ${spec.source}`);
       Object.assign(root, mergeDir(root, e));
-      IMPLICIT.delete(root); // `/` now has the source's metadata
+      placeholderDirs.delete(root); // `/` now has the source's metadata
       return;
     }
     const parent = mkdirP(root, parts.slice(0, -1), opts, where);

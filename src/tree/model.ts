@@ -61,6 +61,12 @@ export interface SpecialEntry extends EntryBase {
 
 export type Entry = FileEntry | DirEntry | SymlinkEntry | DeviceEntry | SpecialEntry;
 
+/**
+ * Directories made only to hold something (`mkdir -p` for a contents target):
+ * merged over a real directory they keep its metadata instead of their own.
+ */
+export const placeholderDirs = new WeakSet<DirEntry>();
+
 /** Bytewise order of byte-string names: deterministic and locale-free. */
 export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

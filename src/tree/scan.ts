@@ -3,7 +3,7 @@
 // whose data runs must be known before planning (Node has no SEEK_DATA).
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../api/errors.ts';
-import type { DataRun, DirEntry, Entry, FileEntry, Xattr } from './model.ts';
+import { placeholderDirs, type DataRun, type DirEntry, type Entry, type FileEntry, type Xattr } from './model.ts';
 import { readXattrs } from './xattr.ts';
 
 export interface ScanOptions {
@@ -41,14 +41,16 @@ export function scanSources(sources: string[], opts: ScanOptions = {}): DirEntry
   return root;
 }
 
-/** Merges `from` over `into` (which it modifies): `from` wins, directories merge. */
+/**
+ * Merges `from` over `into` (which it modifies): `from` wins, directories
+ * merge, and a placeholder `from` keeps `into`'s metadata.
+ */
 export function mergeDir(into: DirEntry, from: DirEntry): DirEntry {
   for (const [name, e] of from.children) {
     const old = into.children.get(name);
-    if (old && old.type === 'dir' && e.type === 'dir') into.children.set(name, mergeDir(old, e));
-    else into.children.set(name, e);
+    into.children.set(name, old && old.type === 'dir' && e.type === 'dir' ? mergeDir(old, e) : e);
   }
-  return { ...from, children: into.children };
+  return placeholderDirs.has(from) ? into : { ...from, children: into.children };
 }
 
 function fail(code: 'SOURCE_UNREADABLE', path: Buffer, err: unknown): never {
