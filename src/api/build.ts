@@ -201,6 +201,11 @@ export function planBuild(input: BuildInput): BuildPlan {
   const diskGuid = det ? MAKE_DISK_IMAGE_DISK_GUID : seededGuid(seed, 'gpt:disk');
   const diskSignature = cfg.diskSignature !== undefined ? hex32(cfg.diskSignature) : seededU32(seed, 'mbr:disk_signature');
 
+  // The partitions with an MBR entry: all of them on MBR, all but the BIOS boot partition in a hybrid MBR.
+  const hybridMbr = shape.table === 'hybrid' ? shape.slots.flatMap((s, i) => (s.role === 'bios' ? [] : [i])) : undefined;
+  const inMbr = (i: number) => shape.table === 'mbr' || (hybridMbr?.includes(i) ?? false);
+  const hex = (n: number, digits: number) => `0x${n.toString(16).padStart(digits, '0')}`;
+
   const parts: PartitionSpec[] = [];
   const reports: PartitionReport[] = [];
   const placed: { offset: number; image: Image }[] = [];
@@ -254,7 +259,7 @@ export function planBuild(input: BuildInput): BuildPlan {
       startSector: spec.start / 512,
       sectors: spec.size / 512,
       typeGuid: gpt ? spec.typeGuid : undefined,
-      mbrType: !gpt || (shape.table === 'hybrid' && spec.mbrType !== undefined && slot.role !== 'bios') ? `0x${(spec.mbrType ?? 0).toString(16).padStart(2, '0')}` : undefined,
+      mbrType: inMbr(i) ? hex(spec.mbrType!, 2) : undefined,
       guid: spec.guid,
       bootable: spec.bootable ?? false,
       legacyBiosBootable: spec.legacyBiosBootable ?? false,
@@ -267,11 +272,12 @@ export function planBuild(input: BuildInput): BuildPlan {
   if (shape.table === 'none') {
     disk = ext4.image;
   } else {
-    const hybridMbr = shape.table === 'hybrid' ? shape.slots.map((s, i) => (s.role === 'bios' ? -1 : i)).filter((i) => i >= 0) : undefined;
     const tableExtents = encodeTable({ kind: shape.table, diskSize, diskGuid, diskSignature, partitions: parts, hybridMbr });
     disk = composeDisk(diskSize, placed, tableExtents);
-    layoutTable = shape.table === 'mbr' ? { diskSignature: `0x${diskSignature.toString(16).padStart(8, '0')}` } : { diskGuid };
-    if (shape.table === 'hybrid') layoutTable.diskSignature = `0x${diskSignature.toString(16).padStart(8, '0')}`;
+    layoutTable = {
+      diskGuid: shape.table === 'mbr' ? undefined : diskGuid,
+      diskSignature: shape.table === 'gpt' ? undefined : hex(diskSignature, 8),
+    };
   }
   const layout: DiskLayout = {
     image: `${cfg.baseName}.${extension(cfg)}`,
