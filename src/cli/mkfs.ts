@@ -26,8 +26,8 @@ function bareFsCommand(parent: Command, name: string, description: string, sizeE
     .option('--size <bytes>', `'auto' (smallest that fits) or a size such as ${sizeExample} (IEC: M = MiB)`, 'auto')
     .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0')
     .addOption(new Option('--format <format>', 'output format').choices(FORMATS).default('raw'))
-    .addOption(new Option('--compress <method>', 'compress a raw image as it is written (.zst)').choices(COMPRESSIONS).default('none'))
-    .option('--compress-level <n>', 'zstd level, 1-19', '3');
+    .addOption(new Option('--compress <method>', 'compress a raw image as it is written (.zst, .xz)').choices(COMPRESSIONS).default('none'))
+    .option('--compress-level <n>', 'zstd 1-19 (default 3), xz 0-9 (default 6)');
 }
 
 function commonValues(o: Record<string, string | boolean | undefined>) {
@@ -36,7 +36,7 @@ function commonValues(o: Record<string, string | boolean | undefined>) {
   const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), 2 ** 34 - 1) : defaultEpoch();
   return {
     size, freeBytes, epoch, output: String(o.output), clampMtime: Boolean(o.clampMtime),
-    format: o.format as Format, compress: o.compress as Compression, compressLevel: uint('--compress-level', String(o.compressLevel), 19),
+    format: o.format as Format, compress: o.compress as Compression, compressLevel: o.compressLevel === undefined ? undefined : uint('--compress-level', String(o.compressLevel), 19),
   };
 }
 

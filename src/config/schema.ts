@@ -48,7 +48,8 @@ export const imageConfigSchema = z.strictObject({
   baseName: z.string().regex(/^[^/\0]+$/, 'expected a file name without slashes').default('nixos'),
   format: z.enum(FORMATS).default('raw'),
   compress: z.enum(COMPRESSIONS).default('none'),
-  compressLevel: z.number().int().min(1).max(19).default(3),
+  /** zstd 1-19 (default 3), xz 0-9 (default 6); checked against the method by checkOutput. */
+  compressLevel: z.number().int().min(0).max(19).optional(),
   deterministic: z.boolean().default(true),
   rootGPUID: uuid.default('F222513B-DED1-49FA-B591-20CE86A2FE7F'),
   rootFSUID: uuid.optional(),

@@ -5,8 +5,13 @@
 // the sink stays synchronous like the emitter and output is a standard
 // multi-frame .zst that `zstd -d` reads. Frames make the output independent
 // of thread count and timing: same input, same bytes.
+// xz: liblzma's multi-threaded encoder (through lzma-native: Node has no xz),
+// driven synchronously. It cuts the input into blocks of a size fixed by the
+// preset (3 x the dictionary, as `xz -T` does), so the bytes do not depend on
+// the number of threads either.
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
+import lzma from 'lzma-native';
 import type { Sink } from './raw.ts';
 
 const FRAME = 32 << 20;
@@ -17,45 +22,86 @@ export interface ZstdOptions {
   threads?: number;
 }
 
+/** A compressing sink: takes the image's bytes in order, holes as zeros. */
+function orderedSink(chunk: number, take: (data: Buffer) => void, end: () => void): Sink {
+  const buf = Buffer.alloc(chunk);
+  let fill = 0;
+  let pos = 0;
+  const put = (src: Buffer | null, len: number) => {
+    let done = 0;
+    while (done < len) {
+      const k = Math.min(len - done, chunk - fill);
+      if (src) src.copy(buf, fill, done, done + k);
+      else buf.fill(0, fill, fill + k);
+      fill += k;
+      done += k;
+      if (fill === chunk) {
+        take(buf);
+        fill = 0;
+      }
+    }
+  };
+  return {
+    write(data, len, at) {
+      put(null, at - pos);
+      put(data, len);
+      pos = at + len;
+    },
+    finish(size) {
+      put(null, size - pos);
+      pos = size;
+      if (fill) take(buf.subarray(0, fill));
+      end();
+    },
+  };
+}
+
 export function zstdSink(out: Sink, opts: ZstdOptions = {}): Sink {
   const params = {
     [zlib.constants.ZSTD_c_compressionLevel]: opts.level ?? 3,
     [zlib.constants.ZSTD_c_nbWorkers]: opts.threads ?? os.availableParallelism(),
     [zlib.constants.ZSTD_c_checksumFlag]: 1,
   };
-  const frame = Buffer.alloc(FRAME);
-  let fill = 0;
-  let pos = 0; // uncompressed bytes taken so far
   let outPos = 0;
-  const flush = () => {
-    if (!fill) return;
-    const c = zlib.zstdCompressSync(frame.subarray(0, fill), { params });
+  return orderedSink(FRAME, (frame) => {
+    const c = zlib.zstdCompressSync(frame, { params });
     out.write(c, c.length, outPos);
     outPos += c.length;
-    fill = 0;
-  };
-  const take = (src: Buffer | null, len: number) => {
-    let done = 0;
-    while (done < len) {
-      const k = Math.min(len - done, FRAME - fill);
-      if (src) src.copy(frame, fill, done, done + k);
-      else frame.fill(0, fill, fill + k);
-      fill += k;
-      done += k;
-      if (fill === FRAME) flush();
+  }, () => out.finish(outPos));
+}
+
+export interface XzOptions {
+  /** xz preset, 0-9 (default 6, as the xz tool). */
+  level?: number;
+  /** liblzma threads; default all cores. Does not change the output. */
+  threads?: number;
+}
+
+/** Input handed to liblzma per call; its output arrives synchronously. */
+const XZ_CHUNK = 4 << 20;
+
+export function xzSink(out: Sink, opts: XzOptions = {}): Sink {
+  const stream = new lzma.Stream();
+  // Always the multi-threaded encoder, even on one core: it splits blocks by
+  // size alone, so one thread and many write the same bytes.
+  stream.mtEncoder_({ preset: opts.level ?? 6, filters: null, check: lzma.CHECK_CRC64, threads: opts.threads ?? os.availableParallelism() });
+  let outPos = 0;
+  let failed: Error | null = null;
+  stream.bufferHandler = (buf, _chunks, err) => {
+    if (err) failed = err;
+    else if (buf) {
+      out.write(buf, buf.length, outPos);
+      outPos += buf.length;
     }
   };
-  return {
-    write(buf, len, at) {
-      take(null, at - pos);
-      take(buf, len);
-      pos = at + len;
-    },
-    finish(size) {
-      take(null, size - pos);
-      pos = size;
-      flush();
-      out.finish(outPos);
-    },
+  const code = (chunk: Buffer | null) => {
+    stream.code(chunk, false);
+    if (failed) throw new Error(`xz compression failed: ${(failed as Error).message}`);
   };
+  // liblzma may keep a reference to the chunk until it is consumed, so each
+  // call gets its own copy.
+  return orderedSink(XZ_CHUNK, (data) => code(Buffer.from(data)), () => {
+    code(null);
+    out.finish(outPos);
+  });
 }

@@ -4,20 +4,20 @@
 import { DiskwrightError } from '../api/errors.ts';
 import type { Image } from '../image/extent-map.ts';
 import { emit, fileSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
-import { zstdSink } from './compress.ts';
+import { xzSink, zstdSink } from './compress.ts';
 import { toQcow2 } from './qcow2.ts';
 import { toVdi } from './vdi.ts';
 import { toVhdDynamic, toVhdFixed } from './vhd.ts';
 
 export const FORMATS = ['raw', 'qcow2', 'vdi', 'vpc', 'vhd-fixed'] as const;
 export type Format = (typeof FORMATS)[number];
-export const COMPRESSIONS = ['none', 'zstd'] as const;
+export const COMPRESSIONS = ['none', 'zstd', 'xz'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
 
 export interface OutputOptions {
   format: Format;
   compress?: Compression;
-  /** zstd level (1-19, default 3). */
+  /** Compression level: zstd 1-19 (default 3), xz 0-9 (default 6). */
   level?: number;
   seed: string;
   epoch: number;
@@ -26,7 +26,7 @@ export interface OutputOptions {
 /** make-disk-image's file extension for a format, plus the compressor's. */
 export function extension(o: Pick<OutputOptions, 'format' | 'compress'>): string {
   const base = { raw: 'img', qcow2: 'qcow2', vdi: 'vdi', vpc: 'vhd', 'vhd-fixed': 'vhd' }[o.format];
-  return o.compress === 'zstd' ? `${base}.zst` : base;
+  return o.compress === 'zstd' ? `${base}.zst` : o.compress === 'xz' ? `${base}.xz` : base;
 }
 
 /** The name hydra-build-products gives the output (`file raw-image ...`). */
@@ -38,8 +38,9 @@ export function checkOutput(o: OutputOptions): void {
   if (o.compress && o.compress !== 'none' && o.format !== 'raw') {
     throw new DiskwrightError('OPTION_INVALID', `compress ${o.compress} applies to raw output only; ${o.format} has its own layout (use qcow2-compressed for a compressed qcow2)`, {});
   }
-  if (o.level !== undefined && !(Number.isInteger(o.level) && o.level >= 1 && o.level <= 19)) {
-    throw new DiskwrightError('OPTION_INVALID', `compression level ${o.level}: give a whole number from 1 to 19`, {});
+  const [min, max] = levelRange(o);
+  if (o.level !== undefined && !(Number.isInteger(o.level) && o.level >= min && o.level <= max)) {
+    throw new DiskwrightError('OPTION_INVALID', `compression level ${o.level}: ${levelName(o)} takes a whole number from ${min} to ${max}`, {});
   }
 }
 
@@ -60,8 +61,20 @@ export function encodeOutput(disk: Image, o: OutputOptions): Image {
   }
 }
 
+/** The levels the chosen compressor takes. */
+function levelRange(o: Pick<OutputOptions, 'format' | 'compress'>): [number, number] {
+  if (o.compress === 'xz') return [0, 9];
+  return [1, 19];
+}
+
+function levelName(o: Pick<OutputOptions, 'format' | 'compress'>): string {
+  return o.compress && o.compress !== 'none' ? o.compress : o.format;
+}
+
 function sinkFor(o: OutputOptions, base: Sink): Sink {
-  return o.compress === 'zstd' ? zstdSink(base, { level: o.level }) : base;
+  if (o.compress === 'zstd') return zstdSink(base, { level: o.level });
+  if (o.compress === 'xz') return xzSink(base, { level: o.level });
+  return base;
 }
 
 /** Writes the disk in the chosen format to `out`, or to standard output for '-'. */

@@ -1,5 +1,5 @@
-// zstd output: the zstd tool decompresses it to the raw image's bytes; a
-// stream equals the file; thread count never changes the bytes.
+// zstd and xz output: the zstd and xz tools decompress it to the raw image's
+// bytes; a stream equals the file; thread count never changes the bytes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -10,11 +10,11 @@ import { requireTools, run } from '../oracle/tools.ts';
 import { pseudoRandom } from '../oracle/fixture.ts';
 import { finishImage } from '../../src/image/extent-map.ts';
 import { emit, fileSink } from '../../src/format/raw.ts';
-import { zstdSink } from '../../src/format/compress.ts';
+import { xzSink, zstdSink } from '../../src/format/compress.ts';
 
 let work: string;
 before(() => {
-  requireTools('zstd');
+  requireTools('zstd', 'xz');
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'dw-zstd-'));
   fs.mkdirSync(`${work}/src/d`, { recursive: true });
   fs.writeFileSync(`${work}/src/random.bin`, pseudoRandom('z', 5 << 20));
@@ -62,20 +62,67 @@ test('the number of zstd threads never changes the output', () => {
   assert.ok(outs[0].equals(outs[1]) && outs[1].equals(outs[2]));
 });
 
-test('build with compress: zstd writes <baseName>.img.zst and names it in hydra-build-products', () => {
-  fs.writeFileSync(path.join(work, 'c.json'), JSON.stringify({ partitionTableType: 'efi', bootSize: '16M', additionalSpace: '1M', root: 'src', compress: 'zstd' }));
-  const out = path.join(work, 'out');
-  const r = diskwright(['build', path.join(work, 'c.json'), '-o', out]);
-  assert.equal(r.status, 0, r.stderr);
-  const img = path.join(out, 'nixos.img.zst');
-  assert.equal(fs.readFileSync(path.join(out, 'nix-support/hydra-build-products'), 'utf8'), `file raw-image ${img}\n`);
-  const layout = JSON.parse(fs.readFileSync(path.join(out, 'layout.json'), 'utf8'));
-  assert.equal(run('zstd', ['-d', '-c', '-q', img]).stdout.length, layout.size);
+test('build with compress: zstd/xz writes <baseName>.img.zst/.img.xz and names it in hydra-build-products', () => {
+  for (const [compress, ext, tool] of [['zstd', 'zst', 'zstd'], ['xz', 'xz', 'xz']]) {
+    fs.writeFileSync(path.join(work, 'c.json'), JSON.stringify({ partitionTableType: 'efi', bootSize: '16M', additionalSpace: '1M', root: 'src', compress, compressLevel: 1 }));
+    const out = path.join(work, `out-${ext}`);
+    const r = diskwright(['build', path.join(work, 'c.json'), '-o', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const img = path.join(out, `nixos.img.${ext}`);
+    assert.equal(fs.readFileSync(path.join(out, 'nix-support/hydra-build-products'), 'utf8'), `file raw-image ${img}\n`);
+    const layout = JSON.parse(fs.readFileSync(path.join(out, 'layout.json'), 'utf8'));
+    assert.equal(run(tool, ['-d', '-c', img]).stdout.length, layout.size);
+  }
 });
 
-test('compress applies to raw output only, levels are 1-19', () => {
-  const r = diskwright(['mkfs', 'ext4', `${work}/src`, '-o', path.join(work, 'x'), '--compress', 'zstd', '--compress-level', '25']);
-  assert.notEqual(r.status, 0);
-  assert.equal(r.stderr.trim().split('\n').length, 1);
-  assert.ok(!fs.existsSync(path.join(work, 'x')));
+test('compress applies to raw output only; zstd levels are 1-19, xz 0-9', () => {
+  for (const bad of [['--compress', 'zstd', '--compress-level', '25'], ['--compress', 'xz', '--compress-level', '10'], ['--compress', 'xz', '--format', 'qcow2']]) {
+    const r = diskwright(['mkfs', 'ext4', `${work}/src`, '-o', path.join(work, 'x'), ...bad]);
+    assert.notEqual(r.status, 0, bad.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.ok(!fs.existsSync(path.join(work, 'x')));
+  }
+  assert.match(diskwright(['mkfs', 'ext4', `${work}/src`, '-o', path.join(work, 'x'), '--compress', 'xz', '--compress-level', '10']).stderr, /xz takes a whole number from 0 to 9/);
+});
+
+test('mkfs --compress xz: xz -d gives the raw image; -o - gives the same bytes', () => {
+  const raw = path.join(work, 'x.img');
+  const xz = path.join(work, 'x.img.xz');
+  for (const args of [['-o', raw], ['-o', xz, '--compress', 'xz', '--compress-level', '1']]) {
+    const r = diskwright(['mkfs', 'ext4', `${work}/src`, '--size', '100M', ...args]);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  run('xz', ['-t', xz]);
+  assert.ok(run('xz', ['-d', '-c', xz]).stdout.equals(fs.readFileSync(raw)));
+  // Several blocks (level 1: 3 MiB each), as a multi-threaded xz writes them.
+  assert.match(run('xz', ['-l', xz]).stdout.toString(), /^\s+1\s+(\d\d)\s/m);
+  const streamed = diskwright(['mkfs', 'ext4', `${work}/src`, '--size', '100M', '-o', '-', '--compress', 'xz', '--compress-level', '1']);
+  assert.equal(streamed.status, 0);
+  assert.ok(streamed.stdout.equals(fs.readFileSync(xz)));
+});
+
+test("xz: the default level is 6, as the xz tool's, and the bytes equal `xz -T2 -6` of the raw image", () => {
+  const raw = path.join(work, 's.img');
+  const xz = path.join(work, 's.img.xz');
+  fs.mkdirSync(path.join(work, 'small'), { recursive: true });
+  fs.writeFileSync(path.join(work, 'small/text'), 'hello xz\n'.repeat(50_000));
+  assert.equal(diskwright(['mkfs', 'ext4', `${work}/small`, '--size', '40M', '-o', raw]).status, 0);
+  assert.equal(diskwright(['mkfs', 'ext4', `${work}/small`, '--size', '40M', '-o', xz, '--compress', 'xz']).status, 0);
+  assert.ok(run('xz', ['-T2', '-6', '-c', raw]).stdout.equals(fs.readFileSync(xz)));
+});
+
+test('the number of xz threads never changes the output', () => {
+  const img = finishImage(24 << 20, [
+    { offset: 4096, length: 1 << 20, buffer: pseudoRandom('x', 1 << 20) },
+    { offset: 12 << 20, length: 1 << 20, buffer: Buffer.alloc(1 << 20, 7) },
+  ]);
+  const outs = [1, 2, 3].map((threads) => {
+    const f = path.join(work, `t${threads}.xz`);
+    const fd = fs.openSync(f, 'w');
+    emit(img, xzSink(fileSink(fd), { threads, level: 0 }));
+    fs.closeSync(fd);
+    return fs.readFileSync(f);
+  });
+  assert.ok(outs[0].equals(outs[1]) && outs[1].equals(outs[2]));
+  assert.equal(run('xz', ['-d', '-c', path.join(work, 't1.xz')]).stdout.length, 24 << 20);
 });
