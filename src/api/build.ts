@@ -10,6 +10,7 @@ import type { ImageConfig } from '../config/schema.ts';
 import type { DirEntry } from '../tree/model.ts';
 import { mergeDir, scanSources } from '../tree/scan.ts';
 import { applyOwners, contentsTree, emptyDir } from '../tree/contents.ts';
+import { withStore } from './store.ts';
 import { planExt4, type Ext4Options, type Ext4Plan } from '../fs/ext4/planner.ts';
 import { planFat, type FatStats } from '../fs/fat/planner.ts';
 import { autoDiskSize, layoutShape, MiB, rootEnd as rootEndOf, rootStart, type Role, type Slot } from '../partition/layouts.ts';
@@ -83,12 +84,19 @@ function fatVolumeUuid(id: number): string {
   return `${h.slice(0, 4)}-${h.slice(4)}`;
 }
 
-/** The root tree: `root` directories merged, then `contents` over them, then owners by name. */
+/**
+ * The root tree: `root` directories merged, the store closure added (or, with
+ * onlyNixStore, the store alone), then `contents` over them, then owners by name.
+ */
 export function rootTree(cfg: ImageConfig, baseDir: string, epoch: number): DirEntry {
   const owner = cfg.preserveOwners ? undefined : { uid: 0, gid: 0 };
   const clampMtime = cfg.clampMtime ? epoch : undefined;
   const roots = cfg.root === undefined ? [] : Array.isArray(cfg.root) ? cfg.root : [cfg.root];
-  let tree = roots.length ? scanSources(roots.map((r) => path.resolve(baseDir, r)), { owner, clampMtime }) : emptyDir(epoch);
+  let tree = roots.length ? scanSources(roots.map((r) => path.resolve(baseDir, r)), { owner, clampMtime }) : undefined;
+  if (cfg.onlyNixStore && cfg.contents.length) {
+    throw new DiskwrightError('CONFIG_INVALID', 'onlyNixStore: the image holds only the store; remove contents (make-disk-image refuses them too)', {});
+  }
+  tree = withStore(tree, cfg, baseDir, epoch, owner, clampMtime) ?? emptyDir(epoch);
   if (cfg.contents.length) {
     const c = contentsTree(cfg.contents, { what: 'contents', baseDir, epoch, owner: owner ?? { uid: 0, gid: 0 }, clampMtime });
     tree = mergeDir(tree, c);
@@ -155,7 +163,8 @@ export function planBuild(input: BuildInput): BuildPlan {
 
   // The root filesystem fills the rest of the disk.
   const ext4Opts: Omit<Ext4Options, 'size'> = {
-    label: cfg.label,
+    // make-disk-image's default label is "nix-store" for a store-only image.
+    label: cfg.onlyNixStore && !given.has('label') ? 'nix-store' : cfg.label,
     uuid: fsUuid ? parseUuid(fsUuid)! : undefined,
     hashSeed: hashSeed ? parseUuid(hashSeed)! : undefined,
     seed,
@@ -171,8 +180,13 @@ export function planBuild(input: BuildInput): BuildPlan {
   // it (mke2fs's ratio), so a booted system can create files there.
   const ratio = cfg.bytesPerInode;
   ext4Opts.freeInodes = Math.max(cfg.freeInodes, ratio ? Math.floor(extra / ratio) : 0);
+  if (cfg.exactSize && (shape.table !== 'none' || !auto)) {
+    throw new DiskwrightError('CONFIG_INVALID', 'exactSize: only with partitionTableType none and diskSize auto (partitions are MiB-aligned, a given diskSize is in MiB)', {});
+  }
   if (auto) {
-    diskSize = autoDiskSize(shape, planExt4(tree, { ...ext4Opts, size: 'auto', freeBytes: extra }).stats.bytes);
+    const fsBytes = planExt4(tree, { ...ext4Opts, size: 'auto', freeBytes: extra }).stats.bytes;
+    // make-disk-image rounds up to a whole MiB; make-ext4-fs resizes to the block.
+    diskSize = cfg.exactSize ? fsBytes : autoDiskSize(shape, fsBytes);
   } else {
     diskSize = (cfg.diskSize as number) * MiB;
   }

@@ -25,7 +25,26 @@ export type ErrorCode =
   | 'OWNER_UNKNOWN'
   | 'NAME_INVALID'
   | 'TOO_MANY_FILES'
-  | 'PARTITION_INVALID';
+  | 'PARTITION_INVALID'
+  // Nix stores, NARs and closures (src/nix/).
+  | 'NAR_UNSUPPORTED'
+  | 'STORE_PATH_MISSING'
+  | 'STORE_PATH_INVALID'
+  | 'REGISTRATION_INVALID'
+  | 'REFERENCE_MISSING'
+  | 'NAR_HASH_MISMATCH'
+  // Reading images (src/read/).
+  | 'IMAGE_UNREADABLE'
+  | 'IMAGE_TRUNCATED'
+  | 'IMAGE_CORRUPT'
+  | 'FILESYSTEM_UNKNOWN'
+  | 'PARTITION_NOT_FOUND'
+  | 'PATH_NOT_FOUND'
+  | 'NOT_A_DIRECTORY'
+  | 'NOT_A_FILE'
+  // Converting images (src/format/input.ts, src/api/convert.ts).
+  | 'INPUT_NOT_IMAGE'
+  | 'INPUT_UNSUPPORTED';
 
 export class DiskwrightError extends Error {
   readonly code: ErrorCode;

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.ts';
 import { buildImage, planBuild, type DiskLayout } from '../api/build.ts';
 import { defaultEpoch } from '../api/mkfs.ts';
-import { COMPRESSIONS, FORMATS, writeOutput, type Compression, type Format } from '../format/output.ts';
+import { COMPRESSIONS, FORMATS, checkTarget, writeOutput, type Compression, type Format } from '../format/output.ts';
 import { formatSize } from '../util/sizes.ts';
 
 const ROLE_NAMES = { root: 'root', esp: 'ESP', xbootldr: 'XBOOTLDR', boot: 'boot', bios: 'BIOS boot' } as const;
@@ -38,6 +38,7 @@ export function buildCommand(): Command {
       const input = { config, given: loaded.given, baseDir: loaded.baseDir };
       if (o.out === '-') {
         // Only the image goes to standard output, in one forward pass; the layout goes to stderr.
+        checkTarget(config, '-');
         const plan = planBuild(input);
         writeOutput(plan.disk, { format: config.format, compress: config.compress, level: config.compressLevel, seed: config.seed, epoch: config.epoch ?? defaultEpoch() }, '-');
         process.stderr.write(describeLayout(plan.layout).join('\n') + '\n');

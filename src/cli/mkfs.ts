@@ -11,6 +11,10 @@ function invalid(message: string): never {
   throw new DiskwrightError('OPTION_INVALID', message, {});
 }
 
+function collect(v: string, acc: string[]): string[] {
+  return [...acc, v];
+}
+
 function uint(name: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
   if (!/^\d+$/.test(text) || Number(text) > max) invalid(`${name} ${text}: give a whole number from 0 to ${max}`);
   return Number(text);
@@ -21,16 +25,16 @@ function bareFsCommand(parent: Command, name: string, description: string, sizeE
   return parent
     .command(name)
     .description(description)
-    .argument('<source...>', 'directories to copy into the image root')
+    .argument('[source...]', 'directories to copy into the image root')
     .requiredOption('-o, --output <file>', "image file to write, or '-' for standard output")
     .option('--size <bytes>', `'auto' (smallest that fits) or a size such as ${sizeExample} (IEC: M = MiB)`, 'auto')
     .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0')
     .addOption(new Option('--format <format>', 'output format').choices(FORMATS).default('raw'))
     .addOption(new Option('--compress <method>', 'compress a raw image as it is written (.zst, .xz)').choices(COMPRESSIONS).default('none'))
-    .option('--compress-level <n>', 'zstd 1-19 (default 3), xz 0-9 (default 6)');
+    .option('--compress-level <n>', 'zstd 1-19 (default 3), xz 0-9 (default 6), qcow2-compressed 1-9 (default 6)');
 }
 
-function commonValues(o: Record<string, string | boolean | undefined>) {
+function commonValues(o: Record<string, string | boolean | string[] | undefined>) {
   const size: number | 'auto' = o.size === 'auto' ? 'auto' : parseSize(String(o.size)) ?? invalid(`--size ${o.size}: give 'auto' or a size such as 4096, 512M or 2G`);
   const freeBytes = parseSize(String(o.free)) ?? invalid(`--free ${o.free}: give a size such as 0, 64M or 1G`);
   const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), 2 ** 34 - 1) : defaultEpoch();
@@ -60,7 +64,14 @@ export function mkfsCommand(): Command {
     .addOption(new Option('--journal', 'write an empty journal sized as mke2fs would (default)').default(true))
     .option('--no-journal', 'no journal')
     .option('--reserved-percent <pct>', 'blocks reserved for root, in percent', '0')
-    .action((sources: string[], o: Record<string, string | boolean | undefined>) => {
+    .option('--store-path <path>', 'a closure root (store path or ./result); its closure goes to /nix/store (repeatable)', collect, [])
+    .option('--only-nix-store', 'the store objects are the filesystem root (make-disk-image onlyNixStore)')
+    .option('--nix-path-registration <path>', 'where the registration goes in the image', '/nix-path-registration')
+    .option('--no-nix-path-registration', 'write no registration')
+    .option('--store-dir <dir>', "where the store paths' files are on this machine (default: the nix store dir)")
+    .option('--nix-store-dir <dir>', 'the store directory the paths are named under', '/nix/store')
+    .option('--references-from <file>', 'references from a closureInfo dir, registration, nix-store --dump-db or nix path-info --json output (default: scan)')
+    .action((sources: string[], o: Record<string, string | boolean | string[] | undefined>) => {
       const common = commonValues(o);
       let uuid: Buffer | undefined;
       if (o.uuid !== undefined) {
@@ -86,6 +97,12 @@ export function mkfsCommand(): Command {
         inodeSize: uint('--inode-size', String(o.inodeSize), 65536),
         journal: o.journal !== false,
         reservedPercent: reserved,
+        storePaths: o.storePath as string[],
+        onlyNixStore: Boolean(o.onlyNixStore),
+        nixPathRegistration: o.nixPathRegistration === false ? false : String(o.nixPathRegistration),
+        storeDir: o.storeDir as string | undefined,
+        nixStoreDir: String(o.nixStoreDir),
+        storeReferences: o.referencesFrom as string | undefined,
       });
       const lines = [
         `ext4 ${formatSize(stats.bytes)} (${stats.bytes} bytes, ${stats.blocks} blocks of ${stats.blockSize}) uuid ${formatUuid(stats.uuid)}${stats.label ? ` label ${stats.label}` : ''}`,

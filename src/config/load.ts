@@ -9,6 +9,7 @@ import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
 import { DiskwrightError } from '../api/errors.ts';
 import { imageConfigSchema, type ImageConfig } from './schema.ts';
+import { fromMakeExt4Fs, makeExt4FsSchema } from './make-ext4-fs.ts';
 
 export interface LoadedConfig {
   config: ImageConfig;
@@ -64,16 +65,29 @@ export function describeIssue(file: string, issue: z.core.$ZodIssue): string {
   return `config ${file}: key ${at}: ${issue.message}`;
 }
 
-export function validateConfig(raw: unknown, file: string): ImageConfig {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new DiskwrightError('CONFIG_INVALID', `config ${file}: expected an object of options at the top level`, { file });
-  }
-  const r = imageConfigSchema.safeParse(raw);
+function parsed<T>(r: z.ZodSafeParseResult<T>, file: string): T {
   if (!r.success) {
     const issue = r.error.issues[0];
     throw new DiskwrightError('CONFIG_INVALID', describeIssue(file, issue), { file, path: issue.path.map(String) });
   }
   return r.data;
+}
+
+/** A make-ext4-fs config (`builder: make-ext4-fs`) as the build config it means; others as they are. */
+function translate(raw: object, file: string): object {
+  if (!('builder' in raw)) return raw;
+  if ((raw as { builder: unknown }).builder === 'make-disk-image') {
+    const { builder: _, ...rest } = raw as Record<string, unknown>;
+    return rest;
+  }
+  return fromMakeExt4Fs(parsed(makeExt4FsSchema.safeParse(raw), file));
+}
+
+export function validateConfig(raw: unknown, file: string): ImageConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new DiskwrightError('CONFIG_INVALID', `config ${file}: expected an object of options at the top level`, { file });
+  }
+  return parsed(imageConfigSchema.safeParse(translate(raw, file)), file);
 }
 
 export async function loadConfig(file: string): Promise<LoadedConfig> {
@@ -83,5 +97,6 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
   }
   const raw = await readRaw(abs);
   const config = validateConfig(raw, file);
-  return { config, given: new Set(Object.keys(raw as object)), file: abs, baseDir: path.dirname(abs) };
+  const given = new Set(Object.keys(raw !== null && typeof raw === 'object' ? translate(raw, file) : {}));
+  return { config, given, file: abs, baseDir: path.dirname(abs) };
 }

@@ -55,6 +55,14 @@ export const imageConfigSchema = z.strictObject({
   rootFSUID: uuid.optional(),
   rootFSHashSeed: uuid.optional(),
   contents: z.array(content).default([]),
+  // Nix store closures (make-disk-image, make-ext4-fs)
+  storePaths: z.array(z.string().min(1)).default([]),
+  additionalPaths: z.array(z.string().min(1)).default([]),
+  onlyNixStore: z.boolean().default(false),
+  nixPathRegistration: z.union([z.string().regex(/^\//, 'expected an absolute path in the image such as /nix-path-registration'), z.literal(false)]).default('/nix-path-registration'),
+  storeDir: z.string().min(1).optional(),
+  nixStoreDir: z.string().regex(/^\/./, 'expected an absolute directory such as /nix/store').default('/nix/store'),
+  storeReferences: z.string().min(1).optional(),
   // diskwright
   root: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
   espContents: z.array(bootContent).default([]),
@@ -72,6 +80,8 @@ export const imageConfigSchema = z.strictObject({
   preserveOwners: z.boolean().default(false),
   freeInodes: z.number().int().nonnegative().default(0),
   bytesPerInode: z.number().int().refine((v) => v === 0 || (v >= 1024 && v <= 67108864), { message: 'expected 0 or 1024..67108864 (bytes per inode, as mke2fs -i)' }).default(16384),
+  /** With partitionTableType none and diskSize auto: the filesystem exactly its smallest size plus additionalSpace, in 4 KiB blocks, not rounded up to a MiB (make-ext4-fs). */
+  exactSize: z.boolean().default(false),
 });
 
 /** What a config file may say (defaults not yet applied). */

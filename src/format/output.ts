@@ -6,10 +6,11 @@ import type { Image } from '../image/extent-map.ts';
 import { emit, fileSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
 import { xzSink, zstdSink } from './compress.ts';
 import { toQcow2 } from './qcow2.ts';
+import { notStreamable, writeQcow2Compressed } from './qcow2-compressed.ts';
 import { toVdi } from './vdi.ts';
 import { toVhdDynamic, toVhdFixed } from './vhd.ts';
 
-export const FORMATS = ['raw', 'qcow2', 'vdi', 'vpc', 'vhd-fixed'] as const;
+export const FORMATS = ['raw', 'qcow2', 'qcow2-compressed', 'vdi', 'vpc', 'vhd-fixed'] as const;
 export type Format = (typeof FORMATS)[number];
 export const COMPRESSIONS = ['none', 'zstd', 'xz'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -17,7 +18,7 @@ export type Compression = (typeof COMPRESSIONS)[number];
 export interface OutputOptions {
   format: Format;
   compress?: Compression;
-  /** Compression level: zstd 1-19 (default 3), xz 0-9 (default 6). */
+  /** Compression level: zstd 1-19 (default 3), xz 0-9 (default 6), qcow2-compressed (zlib) 1-9 (default 6). */
   level?: number;
   seed: string;
   epoch: number;
@@ -25,13 +26,19 @@ export interface OutputOptions {
 
 /** make-disk-image's file extension for a format, plus the compressor's. */
 export function extension(o: Pick<OutputOptions, 'format' | 'compress'>): string {
-  const base = { raw: 'img', qcow2: 'qcow2', vdi: 'vdi', vpc: 'vhd', 'vhd-fixed': 'vhd' }[o.format];
+  const base = { raw: 'img', qcow2: 'qcow2', 'qcow2-compressed': 'qcow2', vdi: 'vdi', vpc: 'vhd', 'vhd-fixed': 'vhd' }[o.format];
   return o.compress === 'zstd' ? `${base}.zst` : o.compress === 'xz' ? `${base}.xz` : base;
 }
 
 /** The name hydra-build-products gives the output (`file raw-image ...`). */
 export function productType(o: Pick<OutputOptions, 'format'>): string {
-  return `${o.format}-image`;
+  // make-disk-image turns qcow2-compressed into format qcow2 plus qemu-img -c.
+  return `${o.format === 'qcow2-compressed' ? 'qcow2' : o.format}-image`;
+}
+
+/** Refuses, before any work, an output the format cannot be written to ('-': a stream). */
+export function checkTarget(o: Pick<OutputOptions, 'format'>, out: string): void {
+  if (out === '-' && o.format === 'qcow2-compressed') throw notStreamable();
 }
 
 export function checkOutput(o: OutputOptions): void {
@@ -52,6 +59,9 @@ export function encodeOutput(disk: Image, o: OutputOptions): Image {
       return disk;
     case 'qcow2':
       return toQcow2(disk);
+    case 'qcow2-compressed':
+      // Its L2 entries exist only after compressing: writeOutput writes it.
+      throw new Error('internal: qcow2-compressed has no extent map; use writeOutput');
     case 'vdi':
       return toVdi(disk, o);
     case 'vpc':
@@ -64,6 +74,7 @@ export function encodeOutput(disk: Image, o: OutputOptions): Image {
 /** The levels the chosen compressor takes. */
 function levelRange(o: Pick<OutputOptions, 'format' | 'compress'>): [number, number] {
   if (o.compress === 'xz') return [0, 9];
+  if (o.format === 'qcow2-compressed') return [1, 9];
   return [1, 19];
 }
 
@@ -79,6 +90,11 @@ function sinkFor(o: OutputOptions, base: Sink): Sink {
 
 /** Writes the disk in the chosen format to `out`, or to standard output for '-'. */
 export function writeOutput(disk: Image, o: OutputOptions, out: string): WriteResult | undefined {
+  checkTarget(o, out);
+  if (o.format === 'qcow2-compressed') {
+    checkOutput(o);
+    return writeQcow2Compressed(disk, out, { level: o.level });
+  }
   const file = encodeOutput(disk, o);
   if (out === '-') {
     emit(file, sinkFor(o, streamSink(1)));

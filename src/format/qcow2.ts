@@ -18,11 +18,16 @@
 // L1/L2 entry carries the COPIED flag (bit 63), as qemu writes them.
 //
 // The qcow2 header is big-endian: its field table says so.
+//
+// The header, L1/L2 and refcount encoders and the sizing rules below are
+// shared with the compressed writer (qcow2-compressed.ts), which lays the
+// same structures out in another order (data first, tables after it).
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { DiskwrightError } from '../api/errors.ts';
-import { type FileExtent, type Image, type ImageExtent } from '../image/extent-map.ts';
-import { isAllZero, joinFileRuns, placed, planBlocks } from '../image/blocks.ts';
+import { type FileExtent, type Image, type ImageExtent, type LazyExtent } from '../image/extent-map.ts';
+import { type FileHandles, preadFully } from '../image/random-access.ts';
+import { joinFileRuns, placed, planBlocks } from '../image/blocks.ts';
 import { defineStruct } from '../util/struct.ts';
 
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
@@ -62,15 +67,15 @@ const HEADER_EXTENSION_END_BYTES = 8;
 const INCOMPAT = { dirty: 0, corrupt: 1, externalData: 2, compressionType: 3, extendedL2: 4 } as const;
 
 /** refcount_order 4: 16-bit refcounts (qemu's default, and the only order version 2 knows). */
-const REFCOUNT_ORDER = 4;
-const REFCOUNT_BYTES = (1 << REFCOUNT_ORDER) / 8;
+export const REFCOUNT_ORDER = 4;
+export const REFCOUNT_BYTES = (1 << REFCOUNT_ORDER) / 8;
 
 // L1 / L2 / refcount table entries are big-endian u64; they are handled as two
 // u32 halves so offsets up to 2^53 stay exact numbers.
 /** Bit 63 of an L1 or L2 entry (in the high half): refcount is exactly 1. */
-const OFLAG_COPIED_HI = 0x80000000;
+export const OFLAG_COPIED_HI = 0x80000000;
 /** Bit 62 of an L2 entry (in the high half): compressed cluster. */
-const OFLAG_COMPRESSED_HI = 0x40000000;
+export const OFLAG_COMPRESSED_HI = 0x40000000;
 /** Bit 0 of a standard cluster descriptor (version 3): the cluster reads as zeros. */
 const OFLAG_ZERO_LO = 1;
 /** Bits 9-55: a cluster-aligned host offset, split into halves. */
@@ -88,7 +93,8 @@ const TWO32 = 0x100000000;
 
 // ------------------------------------------------------------------ encoding
 
-function writeU64(buf: Buffer, at: number, v: number, hiFlags = 0): void {
+/** A big-endian u64 entry at buf[at]: `v` (< 2^53) with `hiFlags` or'ed into its high half. */
+export function writeU64(buf: Buffer, at: number, v: number, hiFlags = 0): void {
   buf.writeUInt32BE((Math.floor(v / TWO32) | hiFlags) >>> 0, at);
   buf.writeUInt32BE(v % TWO32, at + 4);
 }
@@ -128,10 +134,9 @@ export interface Qcow2Layout {
 /**
  * What the data area holds: which virtual clusters get an L2 entry, what the
  * entry says, and the output extents. The standard plan below stores each
- * allocated cluster uncompressed; a compressed plan (qcow2-compressed) would
- * supply the same three things (packing deflated clusters, compressed
- * descriptors in the L2 entries) plus per-host-cluster refcounts, and reuse
- * the layout, tables and header code unchanged.
+ * allocated cluster uncompressed. (qcow2-compressed cannot know its entries
+ * before compressing, so it writes its data first and the tables after it,
+ * with its own layout, from the shared encoders below.)
  */
 interface DataPlan {
   /** Virtual cluster numbers with an L2 entry, ascending. */
@@ -153,13 +158,28 @@ function checkOptions(opts: Qcow2Options): number {
 }
 
 /**
- * The standard (uncompressed) data plan: the clusters planBlocks finds data
- * in, stored in virtual order, so runs of allocated clusters are contiguous in
- * the file too and their file pieces join into long reads.
+ * The virtual clusters planBlocks finds data in, ascending, and the disk's
+ * extents cut to them and packed one after another (clusters[i] at i *
+ * cluster size), file pieces that continue each other joined into long reads.
+ */
+export function dataClusters(disk: Image, clusterBits: number): { clusters: number[]; packed: ImageExtent[] } {
+  const cs = 2 ** clusterBits;
+  const { blocks: clusters, pieces } = planBlocks(disk, cs);
+  const out: ImageExtent[] = [];
+  pieces.forEach((ps, i) => {
+    for (const p of ps) out.push(placed(p, i * cs));
+  });
+  return { clusters, packed: joinFileRuns(out) };
+}
+
+/**
+ * The standard (uncompressed) data plan: the clusters with data, stored in
+ * virtual order, so runs of allocated clusters are contiguous in the file too
+ * and their file pieces join into long reads.
  */
 function standardDataPlan(disk: Image, clusterBits: number): DataPlan {
   const cs = 2 ** clusterBits;
-  const { blocks: clusters, pieces } = planBlocks(disk, cs);
+  const { clusters, packed } = dataClusters(disk, clusterBits);
   return {
     clusters,
     hostClusters: clusters.length,
@@ -167,26 +187,29 @@ function standardDataPlan(disk: Image, clusterBits: number): DataPlan {
       writeU64(buf, at, dataOffset + i * cs, OFLAG_COPIED_HI);
     },
     extents(dataOffset) {
-      const out: ImageExtent[] = [];
-      pieces.forEach((ps, i) => {
-        for (const p of ps) out.push(placed(p, dataOffset + i * cs));
-      });
-      return joinFileRuns(out);
+      return packed.map((e) => placed(e, dataOffset));
     },
   };
 }
 
-function computeLayout(virtualSize: number, clusterBits: number, plan: DataPlan, l2Tables: number): Qcow2Layout {
+/** L1 entries (and clusters) a disk of `virtualSize` bytes needs; refuses more than qemu opens. */
+export function l1Geometry(virtualSize: number, clusterBits: number): { l1Size: number; l1Clusters: number } {
   const cs = 2 ** clusterBits;
   const l2Entries = cs / 8;
   const l1Size = Math.ceil(virtualSize / (cs * l2Entries));
-  const l1Clusters = Math.ceil((l1Size * 8) / cs);
   if (l1Size * 8 > QEMU_MAX_L1_BYTES) {
     throw new DiskwrightError('OPTION_INVALID', `a ${virtualSize}-byte qcow2 disk with ${cs}-byte clusters needs a ${l1Size * 8}-byte L1 table, more than qemu's limit of ${QEMU_MAX_L1_BYTES}; use larger clusters`, { virtualSize, clusterBits });
   }
-  // Refcount blocks and table must cover every cluster including themselves:
-  // iterate to the fixed point (it only grows, and settles in a step or two).
-  const fixed = 1 + l1Clusters + l2Tables + plan.hostClusters;
+  return { l1Size, l1Clusters: Math.ceil((l1Size * 8) / cs) };
+}
+
+/**
+ * Refcount blocks and table clusters for a file of `fixed` other clusters:
+ * they must cover every cluster including themselves, so iterate to the fixed
+ * point (it only grows, and settles in a step or two).
+ */
+export function refcountGeometry(fixed: number, clusterBits: number): { refcountBlocks: number; refcountTableClusters: number } {
+  const cs = 2 ** clusterBits;
   const perBlock = (cs * 8) / (1 << REFCOUNT_ORDER);
   let refcountBlocks = 0;
   let refcountTableClusters = 0;
@@ -201,6 +224,14 @@ function computeLayout(virtualSize: number, clusterBits: number, plan: DataPlan,
   if (refcountTableClusters * cs > QEMU_MAX_REFCOUNT_TABLE_BYTES) {
     throw new DiskwrightError('OPTION_INVALID', `a qcow2 file of ${fixed} ${cs}-byte clusters needs a refcount table larger than qemu's limit of ${QEMU_MAX_REFCOUNT_TABLE_BYTES} bytes; use larger clusters`, { clusterBits });
   }
+  return { refcountBlocks, refcountTableClusters };
+}
+
+function computeLayout(virtualSize: number, clusterBits: number, plan: DataPlan, l2Tables: number): Qcow2Layout {
+  const cs = 2 ** clusterBits;
+  const { l1Size, l1Clusters } = l1Geometry(virtualSize, clusterBits);
+  const fixed = 1 + l1Clusters + l2Tables + plan.hostClusters;
+  const { refcountBlocks, refcountTableClusters } = refcountGeometry(fixed, clusterBits);
   const refcountTableOffset = cs;
   const refcountBlocksOffset = refcountTableOffset + refcountTableClusters * cs;
   const l1TableOffset = refcountBlocksOffset + refcountBlocks * cs;
@@ -234,20 +265,100 @@ export function planQcow2(disk: Image, opts: Qcow2Options = {}): Qcow2Layout {
 }
 
 /** qemu keeps virtual sizes in whole 512-byte sectors and rounds a raw file's size up. */
-function virtualSizeOf(disk: Image): number {
+export function virtualSizeOf(disk: Image): number {
   return Math.ceil(disk.size / 512) * 512;
 }
 
-function countL2Tables(clusters: number[], clusterBits: number): number {
+/** L2 tables needed for entries at the (ascending) virtual `clusters`. */
+export function countL2Tables(clusters: ArrayLike<number>, clusterBits: number): number {
   const l2Entries = 2 ** (clusterBits - 3);
   let n = 0;
   let lastL1 = -1;
-  for (const c of clusters) {
-    const l1 = Math.floor(c / l2Entries);
+  for (let i = 0; i < clusters.length; i++) {
+    const l1 = Math.floor(clusters[i] / l2Entries);
     if (l1 !== lastL1) n++;
     lastL1 = l1;
   }
   return n;
+}
+
+/** Where the tables are, for the header. */
+export interface Qcow2HeaderFields {
+  clusterBits: number;
+  virtualSize: number;
+  l1Size: number;
+  l1TableOffset: number;
+  refcountTableOffset: number;
+  refcountTableClusters: number;
+}
+
+/**
+ * The version 3 header as qemu-img 7.2 writes it, then the header extension
+ * end marker (type 0, length 0). No feature name table: it only names feature
+ * bits, and none are set.
+ */
+export function encodeHeader(h: Qcow2HeaderFields): Buffer {
+  const header = Buffer.alloc(QCOW2_V3_HEADER_LENGTH + HEADER_EXTENSION_END_BYTES);
+  QCOW2_HEADER.encode(header, 0, {
+    magic: QCOW2_MAGIC,
+    version: 3,
+    backing_file_offset: 0,
+    backing_file_size: 0,
+    cluster_bits: h.clusterBits,
+    size: h.virtualSize,
+    crypt_method: 0,
+    l1_size: h.l1Size,
+    l1_table_offset: h.l1TableOffset,
+    refcount_table_offset: h.refcountTableOffset,
+    refcount_table_clusters: h.refcountTableClusters,
+    nb_snapshots: 0,
+    snapshots_offset: 0,
+    incompatible_features: 0,
+    compatible_features: 0,
+    autoclear_features: 0,
+    refcount_order: REFCOUNT_ORDER,
+    header_length: QCOW2_V3_HEADER_LENGTH,
+    compression_type: 0, // zlib
+  });
+  return header;
+}
+
+/** The refcount table: one entry per refcount block; the blocks are contiguous from `blocksOffset`. */
+export function encodeRefcountTable(refcountBlocks: number, blocksOffset: number, clusterBits: number): Buffer {
+  const rt = Buffer.alloc(refcountBlocks * 8);
+  for (let i = 0; i < refcountBlocks; i++) writeU64(rt, i * 8, blocksOffset + i * 2 ** clusterBits);
+  return rt;
+}
+
+/**
+ * The L1 table and the L2 tables (one after another from `l2TablesOffset`,
+ * in L1 order, only where an entry exists) for entries at the ascending
+ * virtual `clusters`; `writeEntry` writes the L2 entry of clusters[i].
+ */
+export function encodeL1L2(
+  clusters: ArrayLike<number>,
+  writeEntry: (buf: Buffer, at: number, i: number) => void,
+  l1Size: number,
+  l2TablesOffset: number,
+  clusterBits: number,
+): { l1: Buffer; l2: Buffer } {
+  const cs = 2 ** clusterBits;
+  const l2Entries = cs / 8;
+  const l1 = Buffer.alloc(l1Size * 8);
+  const l2 = Buffer.alloc(countL2Tables(clusters, clusterBits) * cs);
+  let table = -1;
+  let lastL1 = -1;
+  for (let i = 0; i < clusters.length; i++) {
+    const c = clusters[i];
+    const l1Index = Math.floor(c / l2Entries);
+    if (l1Index !== lastL1) {
+      table++;
+      lastL1 = l1Index;
+      writeU64(l1, l1Index * 8, l2TablesOffset + table * cs, OFLAG_COPIED_HI);
+    }
+    writeEntry(l2, table * cs + (c % l2Entries) * 8, i);
+  }
+  return { l1, l2 };
 }
 
 /**
@@ -258,38 +369,12 @@ export function toQcow2(disk: Image, opts: Qcow2Options = {}): Image {
   const clusterBits = checkOptions(opts);
   const plan = standardDataPlan(disk, clusterBits);
   const L = computeLayout(virtualSizeOf(disk), clusterBits, plan, countL2Tables(plan.clusters, clusterBits));
-  const cs = L.clusterSize;
   const extents: ImageExtent[] = [];
 
-  // Header, then the header extension end marker (type 0, length 0). No
-  // feature name table: it only names feature bits, and none are set.
-  const header = Buffer.alloc(QCOW2_V3_HEADER_LENGTH + HEADER_EXTENSION_END_BYTES);
-  QCOW2_HEADER.encode(header, 0, {
-    magic: QCOW2_MAGIC,
-    version: 3,
-    backing_file_offset: 0,
-    backing_file_size: 0,
-    cluster_bits: clusterBits,
-    size: L.virtualSize,
-    crypt_method: 0,
-    l1_size: L.l1Size,
-    l1_table_offset: L.l1TableOffset,
-    refcount_table_offset: L.refcountTableOffset,
-    refcount_table_clusters: L.refcountTableClusters,
-    nb_snapshots: 0,
-    snapshots_offset: 0,
-    incompatible_features: 0,
-    compatible_features: 0,
-    autoclear_features: 0,
-    refcount_order: REFCOUNT_ORDER,
-    header_length: QCOW2_V3_HEADER_LENGTH,
-    compression_type: 0, // zlib
-  });
+  const header = encodeHeader(L);
   extents.push({ offset: 0, length: header.length, buffer: header });
 
-  // Refcount table: one entry per refcount block; the blocks are contiguous.
-  const rt = Buffer.alloc(L.refcountBlocks * 8);
-  for (let i = 0; i < L.refcountBlocks; i++) writeU64(rt, i * 8, L.refcountBlocksOffset + i * cs);
+  const rt = encodeRefcountTable(L.refcountBlocks, L.refcountBlocksOffset, clusterBits);
   extents.push({ offset: L.refcountTableOffset, length: rt.length, buffer: rt });
 
   // Refcount blocks: refcount 1 for clusters [0, total); the rest stay 0.
@@ -297,27 +382,12 @@ export function toQcow2(disk: Image, opts: Qcow2Options = {}): Image {
   for (let i = 0; i < L.totalClusters; i++) rb.writeUInt16BE(1, i * REFCOUNT_BYTES);
   extents.push({ offset: L.refcountBlocksOffset, length: rb.length, buffer: rb });
 
-  // L1 and L2 tables.
-  const l2Entries = cs / 8;
-  const l1 = Buffer.alloc(L.l1Size * 8);
-  const l2 = Buffer.alloc(L.l2Tables * cs);
-  let table = -1;
-  let lastL1 = -1;
-  for (let i = 0; i < plan.clusters.length; i++) {
-    const c = plan.clusters[i];
-    const l1Index = Math.floor(c / l2Entries);
-    if (l1Index !== lastL1) {
-      table++;
-      lastL1 = l1Index;
-      writeU64(l1, l1Index * 8, L.l2TablesOffset + table * cs, OFLAG_COPIED_HI);
-    }
-    plan.writeEntry(l2, table * cs + (c % l2Entries) * 8, i, L.dataOffset);
-  }
+  const { l1, l2 } = encodeL1L2(plan.clusters, (buf, at, i) => plan.writeEntry(buf, at, i, L.dataOffset), L.l1Size, L.l2TablesOffset, clusterBits);
   if (l1.length) extents.push({ offset: L.l1TableOffset, length: l1.length, buffer: l1 });
   if (l2.length) extents.push({ offset: L.l2TablesOffset, length: l2.length, buffer: l2 });
 
   for (const e of plan.extents(L.dataOffset)) extents.push(e);
-  return { size: L.totalClusters * cs, extents };
+  return { size: L.totalClusters * L.clusterSize, extents };
 }
 
 // ------------------------------------------------------------------ reader
@@ -356,11 +426,15 @@ function readFully(fd: number, buf: Buffer, position: number): number {
 /**
  * The virtual disk inside a qcow2 file (version 2 or 3) as an Image:
  * uncompressed clusters become FileExtents into the qcow2 file (adjacent ones
- * merged), compressed (zlib) clusters are inflated into BufferExtents.
- * Unallocated and zero clusters are left out. Backing files, encryption,
- * external data files, extended L2 entries and zstd compression are refused.
+ * merged), compressed (zlib) clusters LazyExtents that inflate the cluster
+ * when its bytes are wanted (the last one inflated is kept, so slices of one
+ * cluster inflate it once). Unallocated and zero clusters are left out.
+ * Backing files, encryption, external data files, extended L2 entries and
+ * zstd compression are refused. Compressed clusters read the file through
+ * `handles` (one descriptor, closed by its owner) or, without it, open the
+ * file for each cluster.
  */
-export function readQcow2(file: string): Image {
+export function readQcow2(file: string, handles?: FileHandles): Image {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -368,13 +442,56 @@ export function readQcow2(file: string): Image {
     throw unreadable(file, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code}; check the path and its permissions`);
   }
   try {
-    return readOpen(file, fd);
+    return readOpen(file, fd, handles);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-function readOpen(file: string, fd: number): Image {
+/** Inflates compressed clusters on demand, keeping the last one. */
+function compressedClusters(file: string, fileSize: number, cs: number, handles: FileHandles | undefined) {
+  let cachedAt = -1;
+  let cached: Buffer = Buffer.alloc(0);
+  const inflate = (off: number, end: number, vOff: number): Buffer => {
+    if (off === cachedAt) return cached;
+    const packed = Buffer.alloc(end - off);
+    if (handles) preadFully(handles.fd(file), packed, 0, packed.length, off);
+    else {
+      const fd = fs.openSync(file, 'r');
+      try {
+        preadFully(fd, packed, 0, packed.length, off);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    let data: Buffer;
+    try {
+      // Sync flush: stop where the input stops instead of insisting on a stream end.
+      data = zlib.inflateRawSync(packed, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: cs });
+    } catch {
+      throw damaged(file, `compressed cluster at ${off} (virtual offset ${vOff}) does not inflate`);
+    }
+    if (data.length < cs) {
+      if (end === fileSize) {
+        throw unreadable(file, `${file} is truncated: compressed cluster at ${off} (virtual offset ${vOff}) runs past the end (${fileSize} bytes); the file is damaged or still being written`, { offset: off, fileSize });
+      }
+      throw damaged(file, `compressed cluster at ${off} (virtual offset ${vOff}) inflates to ${data.length} bytes, not ${cs}`);
+    }
+    cachedAt = off;
+    cached = data;
+    return data;
+  };
+  return (vOff: number, len: number, off: number, end: number): LazyExtent => ({
+    offset: vOff,
+    length: len,
+    from: 0,
+    fill(dst, dstOff, at, n) {
+      inflate(off, end, vOff).copy(dst, dstOff, at, at + n);
+    },
+  });
+}
+
+function readOpen(file: string, fd: number, handles: FileHandles | undefined): Image {
   const fileSize = fs.fstatSync(fd).size;
   const head = Buffer.alloc(Math.min(fileSize, 4096));
   readFully(fd, head, 0);
@@ -439,6 +556,7 @@ function readOpen(file: string, fd: number): Image {
   const cOffsetMask = (1n << cx) - 1n;
   const cSectorsMask = (1n << (62n - cx)) - 1n;
   let prev: FileExtent | null = null;
+  const compressed = compressedClusters(file, fileSize, cs, handles);
 
   for (let i = 0; i < l1Needed; i++) {
     const l2Offset = entryOffset(l1, i * 8);
@@ -460,24 +578,8 @@ function readOpen(file: string, fd: number): Image {
         if (off >= fileSize) throw truncated(file, 'compressed cluster', off, fileSize, ` (virtual offset ${vOff})`);
         // The data runs to the end of its last 512-byte sector (or of the file).
         const end = Math.min((Math.floor(off / 512) + sectors + 1) * 512, fileSize);
-        const packed = Buffer.alloc(end - off);
-        readFully(fd, packed, off);
-        let data: Buffer;
-        try {
-          // Sync flush: stop where the input stops instead of insisting on a stream end.
-          data = zlib.inflateRawSync(packed, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: cs });
-        } catch {
-          throw damaged(file, `compressed cluster at ${off} (virtual offset ${vOff}) does not inflate`);
-        }
-        if (data.length < cs) {
-          if (end === fileSize) {
-            throw unreadable(file, `${file} is truncated: compressed cluster at ${off} (virtual offset ${vOff}) runs past the end (${fileSize} bytes); the file is damaged or still being written`, { offset: off, fileSize });
-          }
-          throw damaged(file, `compressed cluster at ${off} (virtual offset ${vOff}) inflates to ${data.length} bytes, not ${cs}`);
-        }
         prev = null;
-        const buf = data.subarray(0, len);
-        if (!isAllZero(buf)) extents.push({ offset: vOff, length: len, buffer: buf });
+        extents.push(compressed(vOff, len, off, end));
         continue;
       }
       if (version === 3 && lo & OFLAG_ZERO_LO) continue; // reads as zeros

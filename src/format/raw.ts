@@ -1,10 +1,11 @@
 // Raw emitter: walks the extent map once, front to back, gathering adjacent
 // ranges into large writes. To a file, gaps stay holes (never written); to a
-// pipe, gaps are written as zeros. File bytes are read here and only here.
+// pipe, gaps are written as zeros. File bytes are read (and lazy extents'
+// bytes produced) here and only here.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DiskwrightError } from '../api/errors.ts';
-import { type Image, isFileExtent } from '../image/extent-map.ts';
+import { type Image, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 
 const STAGE = 8 << 20;
 /** Gaps shorter than this are written as zeros rather than splitting a write. */
@@ -42,6 +43,17 @@ export function emit(image: Image, sink: Sink): void {
   try {
     for (const e of image.extents) {
       moveTo(e.offset);
+      if (isLazyExtent(e)) {
+        let done = 0;
+        while (done < e.length) {
+          if (fill === STAGE) flush();
+          const k = Math.min(e.length - done, STAGE - fill);
+          e.fill(stage, fill, e.from + done, k);
+          fill += k;
+          done += k;
+        }
+        continue;
+      }
       if (!isFileExtent(e)) {
         let done = 0;
         while (done < e.length) {

@@ -2,7 +2,7 @@
 // cut to each. Every format that allocates storage by block or cluster (qcow2
 // clusters, VHD and VDI blocks) plans its data area from this, so "what counts
 // as data" is decided in one place.
-import { type FileExtent, type Image, type ImageExtent, isFileExtent } from './extent-map.ts';
+import { type FileExtent, type Image, type ImageExtent, type LazyExtent, isFileExtent, isLazyExtent, sliceExtent } from './extent-map.ts';
 
 const ZERO_CHUNK = Buffer.alloc(64 << 10);
 
@@ -40,8 +40,8 @@ export function planBlocks(disk: Image, blockSize: number): BlockPlan {
       const len = Math.min(end, blockStart + blockSize) - pos;
       const rel = pos - e.offset;
       let piece: ImageExtent | null;
-      if (isFileExtent(e)) {
-        piece = { offset: pos - blockStart, length: len, path: e.path, fileOffset: e.fileOffset + rel, expectSize: e.expectSize };
+      if (isFileExtent(e) || isLazyExtent(e)) {
+        piece = sliceExtent(e, rel, len, pos - blockStart);
       } else {
         const sub = e.buffer.subarray(rel, rel + len);
         piece = isAllZero(sub) ? null : { offset: pos - blockStart, length: len, buffer: sub };
@@ -66,8 +66,8 @@ export function placed(p: ImageExtent, base: number): ImageExtent {
 
 /**
  * Joins file extents that continue each other (same file, adjacent in the
- * output and in the source), so the emitter reads long runs instead of one
- * piece per block.
+ * output and in the source), and likewise lazy extents of one producer, so
+ * the emitter reads long runs instead of one piece per block.
  */
 export function joinFileRuns(extents: ImageExtent[]): ImageExtent[] {
   const out: ImageExtent[] = [];
@@ -76,6 +76,9 @@ export function joinFileRuns(extents: ImageExtent[]): ImageExtent[] {
     if (last && isFileExtent(last) && isFileExtent(e) && last.path === e.path
       && last.offset + last.length === e.offset && last.fileOffset + last.length === e.fileOffset) {
       out[out.length - 1] = { ...last, length: last.length + e.length } satisfies FileExtent;
+    } else if (last && isLazyExtent(last) && isLazyExtent(e) && last.fill === e.fill
+      && last.offset + last.length === e.offset && last.from + last.length === e.from) {
+      out[out.length - 1] = { ...last, length: last.length + e.length } satisfies LazyExtent;
     } else out.push(e);
   }
   return out;

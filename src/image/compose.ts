@@ -1,14 +1,11 @@
 // Composition: a disk is an image too. Each part's extents are shifted to
 // where the part sits, the partition table's extents are added, and the result
 // goes through finishImage, which rejects any overlap. See DESIGN.md, "Layout → Disk".
-import { finishImage, type Image, type ImageExtent, isFileExtent } from './extent-map.ts';
+import { finishImage, type Image, type ImageExtent, sliceExtent } from './extent-map.ts';
 
-/** A copy of `e` moved `by` bytes later; buffers and source files are shared, not copied. */
+/** A copy of `e` moved `by` bytes later; buffers, source files and producers are shared, not copied. */
 function shifted(e: ImageExtent, by: number): ImageExtent {
-  if (isFileExtent(e)) {
-    return { offset: e.offset + by, length: e.length, path: e.path, fileOffset: e.fileOffset, expectSize: e.expectSize };
-  }
-  return { offset: e.offset + by, length: e.length, buffer: e.buffer };
+  return sliceExtent(e, 0, e.length, e.offset + by);
 }
 
 /**

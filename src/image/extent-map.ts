@@ -1,7 +1,9 @@
 // An image is a size plus an extent map: sorted, non-overlapping byte ranges
 // that may hold non-zero bytes. Everything outside them reads as zero. Each
-// range is backed by a buffer the planner built or by a range of a source file
-// that the emitter reads later, so planning never touches file data.
+// range is backed by a buffer the planner built, by a range of a source file
+// that the emitter reads later, so planning never touches file data, or by a
+// producer that makes the bytes on demand (a compressed qcow2 cluster inflated,
+// a stretch of a .zst decoded) so a decoded input never sits in memory whole.
 
 export interface BufferExtent {
   offset: number;
@@ -19,7 +21,22 @@ export interface FileExtent {
   expectSize: number;
 }
 
-export type ImageExtent = BufferExtent | FileExtent;
+/**
+ * Bytes made on demand. `fill(dst, dstOff, at, len)` writes the producer's
+ * bytes [at, at + len) to dst[dstOff, dstOff + len); this extent's first byte
+ * is the producer's byte `from`, so a slice is { ...e, offset, length, from:
+ * e.from + rel } and shares the producer. The emitter calls fill in
+ * increasing image order; producers that decode a stream (.zst) rely on that
+ * for speed, and must still answer out-of-order calls (random access).
+ */
+export interface LazyExtent {
+  offset: number;
+  length: number;
+  from: number;
+  fill(dst: Buffer, dstOff: number, at: number, len: number): void;
+}
+
+export type ImageExtent = BufferExtent | FileExtent | LazyExtent;
 
 export interface Image {
   size: number;
@@ -28,6 +45,18 @@ export interface Image {
 
 export function isFileExtent(e: ImageExtent): e is FileExtent {
   return (e as FileExtent).path !== undefined;
+}
+
+export function isLazyExtent(e: ImageExtent): e is LazyExtent {
+  return typeof (e as LazyExtent).fill === 'function';
+}
+
+/** Bytes [rel, rel + length) of `e` as an extent of their own at `offset`; shares the buffer, file or producer. */
+export function sliceExtent(e: ImageExtent, rel: number, length: number, offset: number): ImageExtent {
+  if (isFileExtent(e)) return { offset, length, path: e.path, fileOffset: e.fileOffset + rel, expectSize: e.expectSize };
+  if (isLazyExtent(e)) return { offset, length, from: e.from + rel, fill: e.fill };
+  const whole = rel === 0 && length === e.buffer.length;
+  return { offset, length, buffer: whole ? e.buffer : e.buffer.subarray(rel, rel + length) };
 }
 
 /** Sorts by offset and checks that ranges do not overlap and stay inside the image. */

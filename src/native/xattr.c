@@ -1,28 +1,40 @@
 // Reads every extended attribute of a path without following symlinks, in one
 // call, so the tree scan crosses into native code once per entry. Node has no
 // xattr API; this is syscall plumbing only, all format work stays in TypeScript.
+// `diskwright extract` also needs what Node lacks for writing a tree back:
+// lsetxattr, mknod (devices, FIFOs, sockets) and utimensat without following
+// symlinks and with exact nanoseconds (fs.lutimesSync takes doubles).
 #include <node_api.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#ifdef __linux__
+#include <sys/sysmacros.h>
+#endif
 
 #ifdef __APPLE__
 #define LIST(p, b, n) listxattr(p, b, n, XATTR_NOFOLLOW)
 #define GET(p, a, b, n) getxattr(p, a, b, n, 0, XATTR_NOFOLLOW)
+#define SET(p, a, v, n) setxattr(p, a, v, n, 0, XATTR_NOFOLLOW)
 #else
 #define LIST(p, b, n) llistxattr(p, b, n)
 #define GET(p, a, b, n) lgetxattr(p, a, b, n)
+#define SET(p, a, v, n) lsetxattr(p, a, v, n, 0)
 #endif
 
 static napi_value throw_errno(napi_env env, int err, const char *path) {
   napi_value code, msg, error, errnum;
   char text[4200];
   snprintf(text, sizeof text, "%s: %s", strerror(err), path);
-  const char *name = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == EPERM ? "EPERM" : "EIO";
+  const char *name = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == EPERM ? "EPERM"
+                   : err == ENOTSUP ? "ENOTSUP" : err == EEXIST ? "EEXIST" : err == ENOSPC ? "ENOSPC"
+                   : err == E2BIG ? "E2BIG" : err == ERANGE ? "ERANGE" : err == EINVAL ? "EINVAL" : "EIO";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
   napi_create_error(env, code, msg, &error);
@@ -97,10 +109,94 @@ static napi_value read_xattrs(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// A path argument (string or Buffer) into buf; false (with a pending exception) when it is not one.
+static bool get_path(napi_env env, napi_value v, char *buf, size_t size) {
+  bool isbuf = false;
+  size_t len;
+  napi_is_buffer(env, v, &isbuf);
+  if (isbuf) {
+    void *data;
+    napi_get_buffer_info(env, v, &data, &len);
+    if (len >= size) {
+      throw_errno(env, ENAMETOOLONG, "(path)");
+      return false;
+    }
+    memcpy(buf, data, len);
+    buf[len] = 0;
+    return true;
+  }
+  if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "path must be a string or Buffer");
+    return false;
+  }
+  return true;
+}
+
+static double get_number(napi_env env, napi_value v) {
+  double d = 0;
+  napi_get_value_double(env, v, &d);
+  return d;
+}
+
+// setXattr(path, name: string, value: Buffer): lsetxattr, not following symlinks.
+static napi_value set_xattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  char path[4097], name[256];
+  size_t len;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!get_path(env, argv[0], path, sizeof path)) return NULL;
+  if (napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "name must be a string");
+    return NULL;
+  }
+  void *data;
+  size_t vlen;
+  napi_get_buffer_info(env, argv[2], &data, &vlen);
+  if (SET(path, name, vlen ? data : "", vlen) != 0) return throw_errno(env, errno, path);
+  return NULL;
+}
+
+// mknod(path, mode (type and permission bits), major, minor).
+static napi_value make_node(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  char path[4097];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!get_path(env, argv[0], path, sizeof path)) return NULL;
+  mode_t mode = (mode_t)get_number(env, argv[1]);
+  unsigned int major = (unsigned int)get_number(env, argv[2]);
+  unsigned int minor = (unsigned int)get_number(env, argv[3]);
+  if (mknod(path, mode, makedev(major, minor)) != 0) return throw_errno(env, errno, path);
+  return NULL;
+}
+
+// utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec): utimensat(AT_SYMLINK_NOFOLLOW).
+static napi_value set_times(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  char path[4097];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!get_path(env, argv[0], path, sizeof path)) return NULL;
+  struct timespec ts[2];
+  ts[0].tv_sec = (time_t)get_number(env, argv[1]);
+  ts[0].tv_nsec = (long)get_number(env, argv[2]);
+  ts[1].tv_sec = (time_t)get_number(env, argv[3]);
+  ts[1].tv_nsec = (long)get_number(env, argv[4]);
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0) return throw_errno(env, errno, path);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "readXattrs", NAPI_AUTO_LENGTH, read_xattrs, NULL, &fn);
   napi_set_named_property(env, exports, "readXattrs", fn);
+  napi_create_function(env, "setXattr", NAPI_AUTO_LENGTH, set_xattr, NULL, &fn);
+  napi_set_named_property(env, exports, "setXattr", fn);
+  napi_create_function(env, "mknod", NAPI_AUTO_LENGTH, make_node, NULL, &fn);
+  napi_set_named_property(env, exports, "mknod", fn);
+  napi_create_function(env, "utimens", NAPI_AUTO_LENGTH, set_times, NULL, &fn);
+  napi_set_named_property(env, exports, "utimens", fn);
   return exports;
 }
 

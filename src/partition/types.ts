@@ -84,3 +84,64 @@ export function mbrTypeForGpt(typeGuid: string): number | undefined {
   if (same(typeGuid, GPT_TYPE.linuxData) || Object.values(GPT_ROOT_TYPE).some((t) => same(typeGuid, t))) return MBR_TYPE.linux;
   return undefined;
 }
+
+// Friendly names, as util-linux fdisk/sfdisk print them (for readers: inspect, ls).
+const GPT_TYPE_NAMES: Record<string, string> = {
+  [GPT_TYPE.esp]: 'EFI System',
+  [GPT_TYPE.biosBoot]: 'BIOS boot',
+  [GPT_TYPE.xbootldr]: 'Linux extended boot',
+  [GPT_TYPE.linuxData]: 'Linux filesystem',
+  [GPT_TYPE.microsoftBasicData]: 'Microsoft basic data',
+  [GPT_ROOT_TYPE['x86-64']]: 'Linux root (x86-64)',
+  [GPT_ROOT_TYPE.arm64]: 'Linux root (ARM-64)',
+  [GPT_ROOT_TYPE.x86]: 'Linux root (x86)',
+  [GPT_ROOT_TYPE.arm]: 'Linux root (ARM)',
+  [GPT_ROOT_TYPE.riscv64]: 'Linux root (RISC-V-64)',
+  [GPT_ROOT_TYPE.loongarch64]: 'Linux root (LoongArch-64)',
+  [GPT_ROOT_TYPE['ppc64-le']]: 'Linux root (PPC64LE)',
+  [GPT_ROOT_TYPE.s390x]: 'Linux root (S390X)',
+  '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F': 'Linux swap',
+  'E6D6D379-F507-44C2-A23C-238F2A3DF928': 'Linux LVM',
+  'A19D880F-05FC-4D3B-A006-743F0F84911E': 'Linux RAID',
+  '933AC7E1-2EB4-4F13-B844-0E14E2AEF915': 'Linux home',
+  '3B8F8425-20E0-4F3B-907F-1A25A76F98E8': 'Linux server data',
+  '8DA63339-0007-60C0-C436-083AC8230908': 'Linux reserved',
+  'E3C9E316-0B5C-4DB8-817D-F92DF00215AE': 'Microsoft reserved',
+  'DE94BBA4-06D1-4D40-A16A-BFD50179D6AC': 'Windows recovery environment',
+  '024DEE41-33E7-11D3-9D69-0008C781F39F': 'MBR partition scheme',
+};
+
+const MBR_TYPE_NAMES: Record<number, string> = {
+  0x00: 'Empty',
+  0x01: 'FAT12',
+  0x04: 'FAT16 <32M',
+  0x05: 'Extended',
+  0x06: 'FAT16',
+  0x07: 'HPFS/NTFS/exFAT',
+  0x0b: 'W95 FAT32',
+  0x0c: 'W95 FAT32 (LBA)',
+  0x0e: 'W95 FAT16 (LBA)',
+  0x0f: "W95 Ext'd (LBA)",
+  0x82: 'Linux swap / Solaris',
+  0x83: 'Linux',
+  0x85: 'Linux extended',
+  0x8e: 'Linux LVM',
+  0xa5: 'FreeBSD',
+  0xa6: 'OpenBSD',
+  0xa9: 'NetBSD',
+  0xda: 'Non-FS data',
+  0xea: 'Linux extended boot',
+  0xee: 'GPT',
+  0xef: 'EFI (FAT-12/16/32)',
+  0xfd: 'Linux raid autodetect',
+};
+
+/** A GPT type GUID's name ("EFI System"), or "unknown". */
+export function gptTypeName(typeGuid: string): string {
+  return GPT_TYPE_NAMES[typeGuid.toUpperCase()] ?? 'unknown';
+}
+
+/** An MBR type byte's name ("Linux"), or "unknown". */
+export function mbrTypeName(type: number): string {
+  return MBR_TYPE_NAMES[type] ?? 'unknown';
+}

@@ -31,6 +31,11 @@ export interface FileEntry extends EntryBase {
   size: number;
   /** Where the bytes come from on the build machine (raw bytes: host names need not be UTF-8). */
   sourcePath: Buffer;
+  /**
+   * Bytes diskwright made itself (e.g. /nix-path-registration): then they are
+   * the content and sourcePath only names the file in messages.
+   */
+  content?: Buffer;
   /** Data runs in block-aligned form; undefined means the whole file is data. */
   runs?: DataRun[];
 }

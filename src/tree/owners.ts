@@ -43,7 +43,7 @@ function readIdFile(root: DirEntry, file: string): Map<string, number> {
   const ids = new Map<string, number>();
   const e = lookup(root, file);
   if (!e || e.type !== 'file') return ids;
-  const text = fs.readFileSync(e.sourcePath, 'utf8');
+  const text = (e.content ?? fs.readFileSync(e.sourcePath)).toString('utf8');
   for (const line of text.split('\n')) {
     const f = line.split(':');
     if (f.length >= 3 && /^\d+$/.test(f[2]) && !ids.has(f[0])) ids.set(f[0], Number(f[2]));

@@ -1,11 +1,14 @@
 // The FAT oracle: fsck.fat (dosfstools) and mtools, run with an argument vector
 // in a UTF-8 C locale and UTC (mtools prints names in the locale's charset and
-// times in local time). Plus readFat, a small independent reader for what the
-// tools cannot show: mtools 4.0.32 keeps only the low 16 bits of characters
-// outside the BMP (U+1F980 becomes U+F980), so emoji names are checked here.
+// times in local time). Plus readFat, diskwright's own reader (src/read/fat.ts)
+// for what the tools cannot show: mtools 4.0.32 keeps only the low 16 bits of
+// characters outside the BMP (U+1F980 becomes U+F980), so emoji names are checked there.
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FsEntry } from '../../src/read/entry.ts';
+import { type FatInfo, FatReader } from '../../src/read/fat.ts';
+import { bufferSource, fileSource } from '../../src/read/source.ts';
 import { run, type RunResult } from './tools.ts';
 
 export const MTOOLS_ENV: NodeJS.ProcessEnv = { ...process.env, MTOOLS_SKIP_CHECK: '1', LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', TZ: 'UTC' };
@@ -95,145 +98,22 @@ export function mlabel(image: string): string {
 
 // ---------------------------------------------------------------- readFat
 
-export interface FatNode {
-  name: string;
-  short: string;
-  attr: number;
-  cluster: number;
-  size: number;
-  wrtDate: number;
-  wrtTime: number;
-  crtTenth: number;
-  /** Directories: '.' and '..' cluster numbers as stored. */
-  dot?: number;
-  dotdot?: number;
-  /** Clusters of the chain, in order. */
-  chain: number[];
-  children?: FatNode[];
-}
-
-export interface FatImage {
-  type: 12 | 16 | 32;
-  bpb: Buffer;
-  fat: (n: number) => number;
-  clusterBytes: number;
-  clusters: number;
-  root: FatNode;
-  label: string | null;
-  read(node: FatNode): Buffer;
-  fsinfo?: { free: number; nextFree: number };
-}
-
-/** A minimal FAT reader, written apart from the writer, from fatgen103. */
-export function readFat(image: string): FatImage {
-  const img = readFileSync(image);
-  const bs = img.subarray(0, 512);
-  const bps = bs.readUInt16LE(11);
-  const spc = bs[13];
-  const rsvd = bs.readUInt16LE(14);
-  const nfats = bs[16];
-  const rootEnt = bs.readUInt16LE(17);
-  const tot = bs.readUInt16LE(19) || bs.readUInt32LE(32);
-  const fatSz = bs.readUInt16LE(22) || bs.readUInt32LE(36);
-  const rootSecs = Math.ceil((rootEnt * 32) / bps);
-  const dataStart = rsvd + nfats * fatSz + rootSecs;
-  const clusters = Math.floor((tot - dataStart) / spc);
-  const type = clusters < 4085 ? 12 : clusters < 65525 ? 16 : 32;
-  const fatOff = rsvd * bps;
-  const fat = (n: number): number => {
-    if (type === 32) return img.readUInt32LE(fatOff + n * 4) & 0x0fffffff;
-    if (type === 16) return img.readUInt16LE(fatOff + n * 2);
-    const v = img.readUInt16LE(fatOff + ((n * 3) >> 1));
-    return n & 1 ? v >> 4 : v & 0xfff;
-  };
-  const eoc = type === 32 ? 0x0ffffff8 : type === 16 ? 0xfff8 : 0xff8;
-  const cb = spc * bps;
-  const chainOf = (first: number): number[] => {
-    const out: number[] = [];
-    for (let c = first; c >= 2 && c < eoc; c = fat(c)) {
-      if (out.length > clusters) throw new Error(`readFat: chain from ${first} loops`);
-      out.push(c);
-    }
-    return out;
-  };
-  const clusterAt = (c: number) => (dataStart * bps) + (c - 2) * cb;
-  const bytesOf = (chain: number[]) => Buffer.concat(chain.map((c) => img.subarray(clusterAt(c), clusterAt(c) + cb)));
-  let label: string | null = null;
-  const parseDir = (raw: Buffer, isRoot: boolean): { kids: FatNode[]; dot?: number; dotdot?: number } => {
-    const kids: FatNode[] = [];
-    let lfn: string[] = [];
-    let sum = -1;
-    let dot: number | undefined;
-    let dotdot: number | undefined;
-    for (let o = 0; o + 32 <= raw.length; o += 32) {
-      const e = raw.subarray(o, o + 32);
-      if (e[0] === 0) break;
-      if (e[0] === 0xe5) { lfn = []; continue; }
-      const attr = e[11];
-      if (attr === 0x0f) {
-        const ord = e[0] & 0x3f;
-        const units = Buffer.concat([e.subarray(1, 11), e.subarray(14, 26), e.subarray(28, 32)]);
-        if (e[0] & 0x40) { lfn = new Array(ord); sum = e[13]; }
-        if (e[13] !== sum) throw new Error('readFat: long entries with different checksums');
-        lfn[ord - 1] = units.toString('utf16le');
-        continue;
-      }
-      const shortRaw = e.subarray(0, 11);
-      const cluster = (e.readUInt16LE(20) << 16) | e.readUInt16LE(26);
-      if (attr & 0x08) { if (isRoot) label = shortRaw.toString('latin1').trimEnd(); lfn = []; continue; }
-      const sn = shortRaw.toString('latin1');
-      if (sn === '.          ') { dot = cluster; continue; }
-      if (sn === '..         ') { dotdot = cluster; continue; }
-      let cs = 0;
-      for (let i = 0; i < 11; i++) cs = (((cs & 1) << 7) + (cs >> 1) + shortRaw[i]) & 0xff;
-      let name: string;
-      const short = sn.slice(0, 8).trimEnd() + (sn.slice(8).trim() ? '.' + sn.slice(8).trimEnd() : '');
-      if (lfn.length) {
-        if (cs !== sum) throw new Error(`readFat: long name checksum mismatch at ${short}`);
-        const full = lfn.join('');
-        const end = full.indexOf('\0');
-        name = end >= 0 ? full.slice(0, end) : full;
-      } else {
-        name = short;
-      }
-      lfn = [];
-      kids.push({ name, short, attr, cluster, size: e.readUInt32LE(28), wrtTime: e.readUInt16LE(22), wrtDate: e.readUInt16LE(24), crtTenth: e[13], chain: chainOf(cluster) });
-    }
-    return { kids, dot, dotdot };
-  };
-  const walk = (n: FatNode, raw: Buffer, isRoot: boolean) => {
-    const { kids, dot, dotdot } = parseDir(raw, isRoot);
-    n.children = kids;
-    n.dot = dot;
-    n.dotdot = dotdot;
-    for (const k of kids) if (k.attr & 0x10) walk(k, bytesOf(k.chain), false);
-  };
-  const rootCluster = type === 32 ? bs.readUInt32LE(44) : 0;
-  const root: FatNode = { name: '', short: '', attr: 0x10, cluster: rootCluster, size: 0, wrtDate: 0, wrtTime: 0, crtTenth: 0, chain: type === 32 ? chainOf(rootCluster) : [] };
-  const rootRaw = type === 32 ? bytesOf(root.chain) : img.subarray((rsvd + nfats * fatSz) * bps, dataStart * bps);
-  walk(root, rootRaw, true);
-  let fsinfo: FatImage['fsinfo'];
-  if (type === 32) {
-    const s = bs.readUInt16LE(48) * bps;
-    fsinfo = { free: img.readUInt32LE(s + 488), nextFree: img.readUInt32LE(s + 492) };
+/**
+ * The image through diskwright's FAT reader (src/read/fat.ts; it replaced the
+ * small reader that lived here): what mtools cannot show, i.e. names outside
+ * the BMP, 8.3 aliases, '.'/'..' clusters, chains, FSInfo, raw times. `nodes`:
+ * every entry below the root by its path as text ('/a', '/a/b').
+ */
+export function readFat(image: string): { reader: FatReader; info: FatInfo; nodes: Map<string, FsEntry> } {
+  const src = fileSource(image);
+  try {
+    const reader = new FatReader(bufferSource(src.read(0, src.size)));
+    const nodes = new Map<string, FsEntry>();
+    for (const e of reader.walk()) if (e.path !== '/') nodes.set(Buffer.from(e.path, 'latin1').toString('utf8'), e);
+    return { reader, info: reader.info, nodes };
+  } finally {
+    src.close();
   }
-  return {
-    type, bpb: Buffer.from(bs), fat, clusterBytes: cb, clusters, root, label, fsinfo,
-    read: (node) => bytesOf(node.chain).subarray(0, node.size),
-  };
-}
-
-/** path -> node for every entry below the root ('/a', '/a/b'). */
-export function flatten(root: FatNode): Map<string, FatNode> {
-  const out = new Map<string, FatNode>();
-  const go = (n: FatNode, p: string) => {
-    for (const k of n.children ?? []) {
-      out.set(`${p}/${k.name}`, k);
-      go(k, `${p}/${k.name}`);
-    }
-  };
-  go(root, '');
-  return out;
 }
 
 /** A directory on the host as path -> {dir, bytes} (names as UTF-8 text). */

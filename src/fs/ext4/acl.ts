@@ -37,3 +37,37 @@ export function aclToDisk(vfs: Buffer): Buffer | null {
   }
   return Buffer.concat(parts);
 }
+
+/** ACL_UNDEFINED_ID: the id the kernel reports for entries that have none (USER_OBJ, GROUP_OBJ, MASK, OTHER). */
+const UNDEFINED_ID = 0xffffffff;
+
+/**
+ * The reverse of aclToDisk: ext4's on-disk ACL (version 1) as the VFS xattr
+ * value getxattr returns (version 2, 8-byte entries, ACL_UNDEFINED_ID where an
+ * entry has no id); null when it is not a valid on-disk ACL.
+ */
+export function aclFromDisk(disk: Buffer): Buffer | null {
+  if (disk.length < 4 || disk.readUInt32LE(0) !== EXT4_VERSION) return null;
+  const parts: Buffer[] = [Buffer.alloc(4)];
+  parts[0].writeUInt32LE(VFS_VERSION);
+  for (let at = 4; at < disk.length; ) {
+    if (at + 4 > disk.length) return null;
+    const tag = disk.readUInt16LE(at);
+    const perm = disk.readUInt16LE(at + 2);
+    const e = Buffer.alloc(8);
+    e.writeUInt16LE(tag, 0);
+    e.writeUInt16LE(perm, 2);
+    if (tag === USER || tag === GROUP) {
+      if (at + 8 > disk.length) return null;
+      e.writeUInt32LE(disk.readUInt32LE(at + 4), 4);
+      at += 8;
+    } else if (tag === USER_OBJ || tag === GROUP_OBJ || tag === MASK || tag === OTHER) {
+      e.writeUInt32LE(UNDEFINED_ID, 4);
+      at += 4;
+    } else {
+      return null;
+    }
+    parts.push(e);
+  }
+  return Buffer.concat(parts);
+}

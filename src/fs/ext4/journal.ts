@@ -3,8 +3,8 @@
 import { defineStruct } from '../../util/struct.ts';
 import { BLOCK_SIZE, JBD2_MAGIC } from './constants.ts';
 
-// JBD2 is big-endian; the struct helper is little-endian, so this table is only
-// documentation of offsets and the encoder below writes BE by hand.
+// JBD2 is big-endian. The encoder below writes BE by hand at these offsets;
+// readers (src/read/ext4.ts) decode with the table.
 export const journalSuperblock = defineStruct(1024, [
   ['h_magic', 0x0, 'u32'],
   ['h_blocktype', 0x4, 'u32'],
@@ -20,7 +20,14 @@ export const journalSuperblock = defineStruct(1024, [
   ['s_feature_ro_compat', 0x2c, 'u32'],
   ['s_uuid', 0x30, { bytes: 16 }],
   ['s_nr_users', 0x40, 'u32'],
-]);
+  ['s_dynsuper', 0x44, 'u32'],
+  ['s_max_transaction', 0x48, 'u32'],
+  ['s_max_trans_data', 0x4c, 'u32'],
+  ['s_checksum_type', 0x50, 'u8'],
+  ['s_num_fc_blks', 0x54, 'u32'],
+  ['s_head', 0x58, 'u32'],
+  ['s_checksum', 0xfc, 'u32'],
+], { bigEndian: true });
 
 const SUPERBLOCK_V2 = 4;
 

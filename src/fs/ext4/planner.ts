@@ -225,7 +225,8 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
           for (const r of ib.runs) {
             const from = r.logical * BLOCK_SIZE;
             const length = Math.min(r.length * BLOCK_SIZE, e.size - from);
-            extents.push({ offset: r.physical * BLOCK_SIZE, length, path: e.sourcePath, fileOffset: from, expectSize: e.size });
+            const offset = r.physical * BLOCK_SIZE;
+            extents.push(e.content ? { offset, length, buffer: e.content.subarray(from, from + length) } : { offset, length, path: e.sourcePath, fileOffset: from, expectSize: e.size });
           }
         }
         break;

@@ -309,7 +309,8 @@ function materialize(prep: Prepared, g: FatGeometry, ids: Ids, used: number): Fa
         for (const r of runs) {
           if (r.length === 0) continue;
           // Holes of sparse sources stay gaps in the extent map: the clusters are allocated and read as zeros.
-          extents.push({ offset: clusterOffset(it.cluster) + r.offset, length: r.length, path: f.sourcePath, fileOffset: r.offset, expectSize: f.size });
+          const offset = clusterOffset(it.cluster) + r.offset;
+          extents.push(f.content ? { offset, length: r.length, buffer: f.content.subarray(r.offset, r.offset + r.length) } : { offset, length: r.length, path: f.sourcePath, fileOffset: r.offset, expectSize: f.size });
         }
       }
     }

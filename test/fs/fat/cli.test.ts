@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { diskwright } from '../../cli/run.ts';
-import { flatten, fsckFat, readFat, tempDir } from '../../oracle/fat-tools.ts';
+import { fsckFat, readFat, tempDir } from '../../oracle/fat-tools.ts';
 import { fatTime } from '../../../src/fs/fat/dir-entry.ts';
 import { makeFatFixture, TIMES } from './fixture.ts';
 
@@ -54,16 +54,16 @@ test('--volume-id and --seed set the volume ID and nothing else', () => {
   assert.notEqual(ib.readUInt32LE(39), ic.readUInt32LE(39));
   const diff = (x: Buffer, y: Buffer) => [...x.keys()].filter((i) => x[i] !== y[i]);
   assert.ok(diff(ib, ic).every((i) => i >= 39 && i < 43), 'only BS_VolID differs');
-  assert.equal(readFat(a).type, 12);
+  assert.equal(readFat(a).info.type, 12);
 });
 
 test('--fat-type 32 and --free', () => {
   const p = join(out, 'f32.img');
   const r = diskwright(['mkfs', 'vfat', src, '-o', p, '--fat-type', '32', '--free', '64M']);
   assert.equal(r.status, 0, r.stderr);
-  const f = readFat(p);
+  const f = readFat(p).info;
   assert.equal(f.type, 32);
-  assert.ok(f.fsinfo!.free * f.clusterBytes >= 64 << 20);
+  assert.ok(f.fsinfo!.freeCount * f.clusterSize >= 64 << 20);
   assert.ok(fsckFat(p).clean);
 });
 
@@ -120,9 +120,9 @@ test('creation order and listing order do not reach the image', () => {
 test('--clamp-mtime: later times become the epoch, earlier ones stay', () => {
   const p = join(out, 'clamp.img');
   assert.equal(diskwright(['mkfs', 'vfat', src, '-o', p, '--clamp-mtime', '--epoch', '1000000000']).status, 0);
-  const nodes = flatten(readFat(p).root);
+  const { nodes } = readFat(p);
   const epoch = fatTime(1_000_000_000);
-  const at = (n: string) => [nodes.get(n)!.wrtDate, nodes.get(n)!.wrtTime];
+  const at = (n: string) => [nodes.get(n)!.fat!.wrtDate, nodes.get(n)!.fat!.wrtTime];
   assert.deepEqual(at('/data/odd.bin'), [epoch.date, epoch.time]);
   assert.deepEqual(at('/bigdir'), [epoch.date, epoch.time]);
   const early = fatTime(TIMES.plain.sec, TIMES.plain.nsec);

@@ -1,7 +1,7 @@
 // FAT12, FAT16, FAT32 and auto-typed images of one feature tree, checked by
 // the real consumers: fsck.fat -n must be clean; mdir must list and mcopy read
 // back every entry with its name and bytes; mattrib and mlabel see attributes
-// and label. readFat (test/oracle/fat-tools.ts) checks what mtools cannot show:
+// and label. readFat (diskwright's reader, src/read/fat.ts) checks what mtools cannot show:
 // names outside the BMP, '.'/'..' clusters, FSInfo, the FAT copies, times.
 // The kernel's vfat, where the kernel has it, mounts the image read-only.
 import { test, before, after } from 'node:test';
@@ -13,7 +13,7 @@ import { planVfatImage } from '../../../src/api/mkfs.ts';
 import { writeImageFile } from '../../../src/format/raw.ts';
 import { fatTime } from '../../../src/fs/fat/dir-entry.ts';
 import {
-  flatten, fsckFat, hostTree, mattrib, mcopyRead, mcopyTree, mdirAll, mlabel, readFat, tempDir,
+  fsckFat, hostTree, mattrib, mcopyRead, mcopyTree, mdirAll, mlabel, readFat, tempDir,
 } from '../../oracle/fat-tools.ts';
 import { requireRoot, requireTools, run, withLoopMount } from '../../oracle/tools.ts';
 import { makeFatFixture, mtoolsName, NAMES, TIMES } from './fixture.ts';
@@ -75,55 +75,58 @@ for (const v of variants) {
   });
 }
 
-/** What mtools cannot show, through the test's own reader. */
+/** What mtools cannot show, through diskwright's reader. */
 function checkStructure(img: string, stats: ReturnType<typeof planVfatImage>['stats']) {
-  const fat = readFat(img);
-  assert.equal(fat.type, stats.fatType);
-  const nodes = flatten(fat.root);
+  const { reader, info, nodes } = readFat(img);
+  assert.equal(info.type, stats.fatType);
+  const short = (p: string) => nodes.get(p)!.fat!.shortName;
   // Exact names, also outside the BMP, and 8.3 names as Linux's vfat makes them.
   assert.ok(nodes.has(`/${NAMES.astral}`), 'emoji name');
   assert.ok(nodes.has(`/${NAMES.longest}`), '254-unit name');
-  assert.equal(nodes.get('/README.TXT')!.short, 'README.TXT');
-  assert.equal(nodes.get('/readme2.txt')!.short, 'README2.TXT', 'lower case: long name and the plain 8.3 alias');
-  assert.equal(nodes.get('/.hidden')!.short, 'HIDDEN~1');
-  assert.equal(nodes.get('/a.b.c.d')!.short, 'ABC~1.D');
-  assert.equal(nodes.get('/x+y=z;[1],2.txt')!.short, 'X_Y_Z_~1.TXT');
-  assert.equal(nodes.get('/Sub/LONGFI~1.TXT')!.short, 'LONGFI~1.TXT');
-  assert.equal(nodes.get('/Sub/longfilename-01.txt')!.short, 'LONGFI~2.TXT', 'an 8.3 name in the way keeps its name');
-  assert.equal(nodes.get('/Sub/longfilename-09.txt')!.short, 'LONGF~10.TXT');
+  assert.equal(short('/README.TXT'), 'README.TXT');
+  assert.equal(short('/readme2.txt'), 'README2.TXT', 'lower case: long name and the plain 8.3 alias');
+  assert.equal(short('/.hidden'), 'HIDDEN~1');
+  assert.equal(short('/a.b.c.d'), 'ABC~1.D');
+  assert.equal(short('/x+y=z;[1],2.txt'), 'X_Y_Z_~1.TXT');
+  assert.equal(short('/Sub/LONGFI~1.TXT'), 'LONGFI~1.TXT');
+  assert.equal(short('/Sub/longfilename-01.txt'), 'LONGFI~2.TXT', 'an 8.3 name in the way keeps its name');
+  assert.equal(short('/Sub/longfilename-09.txt'), 'LONGF~10.TXT');
   // '.' is the directory's own cluster; '..' its parent's, 0 for the root.
   for (const [p, n] of nodes) {
-    if (!(n.attr & 0x10)) continue;
-    assert.equal(n.dot, n.cluster, `. of ${p}`);
+    if (n.type !== 'dir') continue;
+    const { dot, dotdot } = reader.dots(n);
+    assert.equal(dot, n.fat!.firstCluster, `. of ${p}`);
     const parent = p.slice(0, p.lastIndexOf('/'));
-    assert.equal(n.dotdot, parent === '' ? 0 : nodes.get(parent)!.cluster, `.. of ${p}`);
+    assert.equal(dotdot, parent === '' ? 0 : nodes.get(parent)!.fat!.firstCluster, `.. of ${p}`);
   }
   // Chains are contiguous; bigdir spans several clusters.
-  for (const [p, n] of nodes) n.chain.forEach((c, i) => assert.equal(c, n.chain[0] + i, `contiguous chain of ${p}`));
-  assert.ok(nodes.get('/bigdir')!.chain.length > 1, 'bigdir spans more than one cluster');
-  assert.ok(fat.read(nodes.get('/data/sparse.bin')!).subarray(0, 1 << 20).every((b) => b === 0), 'hole reads as zeros');
+  for (const [p, n] of nodes) {
+    const chain = reader.clustersOf(n);
+    chain.forEach((c, i) => assert.equal(c, chain[0] + i, `contiguous chain of ${p}`));
+  }
+  assert.ok(reader.clustersOf(nodes.get('/bigdir')!).length > 1, 'bigdir spans more than one cluster');
+  assert.ok(reader.read(nodes.get('/data/sparse.bin')!).subarray(0, 1 << 20).every((b) => b === 0), 'hole reads as zeros');
   // FAT[0] and FAT[1] as mkfs.fat writes them; both copies identical.
-  const mask = { 12: 0xfff, 16: 0xffff, 32: 0x0fffffff }[fat.type];
-  assert.equal(fat.fat(0), (mask & ~0xff) | 0xf8);
-  assert.equal(fat.fat(1), mask);
-  const bpb = fat.bpb;
-  const rsvd = bpb.readUInt16LE(14);
-  const fatSz = bpb.readUInt16LE(22) || bpb.readUInt32LE(36);
+  const mask = { 12: 0xfff, 16: 0xffff, 32: 0x0fffffff }[info.type];
+  assert.deepEqual(info.fatHead, [(mask & ~0xff) | 0xf8, mask]);
+  const rsvd = info.reservedSectors;
+  const fatSz = info.fatSectors;
   const image = fs.readFileSync(img);
   assert.ok(image.subarray(rsvd * 512, (rsvd + fatSz) * 512).equals(image.subarray((rsvd + fatSz) * 512, (rsvd + 2 * fatSz) * 512)), 'FAT copies identical');
-  if (fat.type === 32) {
-    assert.deepEqual(fat.fsinfo, { free: stats.freeClusters, nextFree: stats.usedClusters + 2 });
+  if (info.type === 32) {
+    assert.deepEqual(info.fsinfo, { valid: true, freeCount: stats.freeClusters, nextFree: stats.usedClusters + 2 });
     assert.ok(image.subarray(0, 512).equals(image.subarray(6 * 512, 7 * 512)), 'backup boot sector');
   }
   // Times: UTC, 2-second write time, 10 ms creation part, clamped to 1980..2107.
   for (const t of Object.values(TIMES)) {
-    const n = nodes.get(`/${t.path}`)!;
+    const n = nodes.get(`/${t.path}`)!.fat!;
     const want = fatTime(t.sec, t.nsec);
-    assert.deepEqual([n.wrtDate, n.wrtTime, n.crtTenth], [want.date, want.time, want.centis], t.path);
+    assert.deepEqual([n.wrtDate, n.wrtTime, n.crtTimeTenth], [want.date, want.time, want.centis], t.path);
   }
-  assert.deepEqual([nodes.get('/README.TXT')!.wrtTime, nodes.get('/README.TXT')!.crtTenth], [(4 << 11) | (5 << 5) | 3, 189]);
-  assert.equal(nodes.get('/readme2.txt')!.wrtDate, (0 << 9) | (1 << 5) | 1, '1970 clamps to 1980-01-01');
-  assert.equal(nodes.get('/MixedCase.Txt')!.wrtDate, (127 << 9) | (12 << 5) | 31, '2200 clamps to 2107-12-31');
+  const readme = nodes.get('/README.TXT')!.fat!;
+  assert.deepEqual([readme.wrtTime, readme.crtTimeTenth], [(4 << 11) | (5 << 5) | 3, 189]);
+  assert.equal(nodes.get('/readme2.txt')!.fat!.wrtDate, (0 << 9) | (1 << 5) | 1, '1970 clamps to 1980-01-01');
+  assert.equal(nodes.get('/MixedCase.Txt')!.fat!.wrtDate, (127 << 9) | (12 << 5) | 31, '2200 clamps to 2107-12-31');
 }
 
 const KERNEL_VFAT = fs.readFileSync('/proc/filesystems', 'utf8').includes('vfat');

@@ -1,0 +1,44 @@
+// `diskwright convert IN OUT`: option parsing and the summary only.
+import { Command, Option } from 'commander';
+import { convertImage } from '../api/convert.ts';
+import { DiskwrightError } from '../api/errors.ts';
+import { defaultEpoch } from '../api/mkfs.ts';
+import { COMPRESSIONS, FORMATS, type Compression, type Format } from '../format/output.ts';
+import { INPUT_FORMATS } from '../format/input.ts';
+import { formatSize } from '../util/sizes.ts';
+
+function uint(name: string, text: string, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) > max) throw new DiskwrightError('OPTION_INVALID', `${name} ${text}: give a whole number from 0 to ${max}`, {});
+  return Number(text);
+}
+
+export function convertCommand(): Command {
+  return new Command('convert')
+    .description('convert a disk image between raw, qcow2, VDI, VHD and compressed raw')
+    .argument('<in>', `image to read: ${INPUT_FORMATS.join(', ')} (detected from its contents)`)
+    .argument('<out>', "file to write (its extension picks the format: .img, .qcow2, .vdi, .vhd, .img.zst, .img.xz), or '-' for standard output")
+    .addOption(new Option('--format <format>', 'output format (default: from the extension of OUT; required for -)').choices(FORMATS))
+    .addOption(new Option('--compress <method>', 'compress a raw output as it is written (default: from the extension of OUT)').choices(COMPRESSIONS))
+    .option('--compress-level <n>', 'compression level (zstd 1-19, xz 0-9, qcow2-compressed 1-9)')
+    .option('--input-format <format>', `read IN as this format instead of detecting it (${INPUT_FORMATS.join(', ')}); raw accepts any file`)
+    .option('--seed <seed>', 'seed for the ids in the output (VDI and VHD UUIDs)', 'diskwright')
+    .option('--epoch <seconds>', 'timestamps in the output (VHD) (default: SOURCE_DATE_EPOCH, else 1)')
+    .action((input: string, output: string, o: { format?: Format; compress?: Compression; compressLevel?: string; inputFormat?: string; seed: string; epoch?: string }) => {
+      const r = convertImage({
+        input,
+        output,
+        format: o.format,
+        compress: o.compress,
+        compressLevel: o.compressLevel === undefined ? undefined : uint('--compress-level', o.compressLevel, 19),
+        inputFormat: o.inputFormat,
+        seed: o.seed,
+        epoch: o.epoch === undefined ? defaultEpoch() : uint('--epoch', o.epoch, 2 ** 34 - 1),
+      });
+      const i = r.input;
+      const target = r.compress === 'none' ? r.format : `${r.format}, ${r.compress}-compressed`;
+      const lines = [`${i.path}: ${i.description}, virtual size ${formatSize(i.size)} (${i.size} bytes), ${formatSize(i.dataBytes)} of data -> ${target}`];
+      // The image may be on stdout: the summary always goes to stderr.
+      if (r.write) lines.push(`wrote ${output}: ${r.write.apparentBytes} bytes apparent, ${r.write.allocatedBytes} allocated`);
+      process.stderr.write(lines.join('\n') + '\n');
+    });
+}

@@ -1,0 +1,68 @@
+// `diskwright ls IMAGE[:PART] [PATH] [-l] [-R]`: a directory listing from the
+// filesystem readers. -l is ls -l's shape with numeric owners and UTC ISO
+// times; -R lists everything below PATH as paths relative to it.
+import { Command } from 'commander';
+import { openVolume, withInput } from '../api/volume.ts';
+import type { FsEntry } from '../read/entry.ts';
+import { IMAGE_ARG, inputFormatOption, isoTime, showName, warn } from './reading.ts';
+
+const TYPE_CHAR: Record<FsEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', chr: 'c', blk: 'b', fifo: 'p', sock: 's' };
+
+/** "drwxr-sr-t" from the type and the 07777 bits, as ls -l prints it. */
+export function modeString(type: FsEntry['type'], mode: number): string {
+  const rwx = (bits: number, special: boolean, lower: string, upper: string) =>
+    (bits & 4 ? 'r' : '-') + (bits & 2 ? 'w' : '-') + (special ? (bits & 1 ? lower : upper) : bits & 1 ? 'x' : '-');
+  return (
+    TYPE_CHAR[type] +
+    rwx((mode >> 6) & 7, (mode & 0o4000) !== 0, 's', 'S') +
+    rwx((mode >> 3) & 7, (mode & 0o2000) !== 0, 's', 'S') +
+    rwx(mode & 7, (mode & 0o1000) !== 0, 't', 'T')
+  );
+}
+
+/** The columns of one -l line: mode, links, uid, gid, size (or major, minor), mtime, name [-> target]. */
+export function longColumns(e: FsEntry, name: string): string[] {
+  const size = e.type === 'chr' || e.type === 'blk' ? `${e.major}, ${e.minor}` : String(e.size);
+  const shown = showName(name) + (e.type === 'symlink' && e.target ? ` -> ${showName(e.target.toString('latin1'))}` : '');
+  return [modeString(e.type, e.mode), String(e.nlink), String(e.uid), String(e.gid), size, isoTime(e.mtimeSec, e.mtimeNsec), shown];
+}
+
+function align(rows: string[][]): string[] {
+  const w: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (w[i] = Math.max(w[i] ?? 0, c.length)));
+  // Numbers right-aligned, the rest left-aligned; the name is last and not padded.
+  const right = new Set([1, 2, 3, 4]);
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : right.has(i) ? c.padStart(w[i]) : c.padEnd(w[i]))).join(' '));
+}
+
+export function lsCommand(): Command {
+  return new Command('ls')
+    .description('list a directory (or one entry) of a filesystem inside an image')
+    .argument('<image>', IMAGE_ARG)
+    .argument('[path]', 'path inside the filesystem', '/')
+    .option('-l, --long', 'long format: mode, links, uid, gid, size, mtime (UTC), name -> target')
+    .option('-R, --recursive', 'everything below PATH, as paths relative to it')
+    .addOption(inputFormatOption())
+    .action((image: string, path: string, o: { long?: boolean; recursive?: boolean; inputFormat?: string }) => {
+      const vol = openVolume(image, { inputFormat: o.inputFormat });
+      try {
+        warn(vol.warnings);
+        const r = vol.fs;
+        const rows: Array<{ e: FsEntry; name: string }> = [];
+        withInput(vol.what, () => {
+          const top = r.lookup(path);
+          if (top.type !== 'dir') rows.push({ e: top, name: path });
+          else if (o.recursive) {
+            const base = top.path === '/' ? 1 : top.path.length + 1;
+            for (const e of r.walk(top)) if (e !== top && e.path !== top.path) rows.push({ e, name: e.path.slice(base) });
+          } else {
+            for (const e of r.readdir(top)) rows.push({ e, name: e.name });
+          }
+        });
+        const out = o.long ? align(rows.map(({ e, name }) => longColumns(e, name))) : rows.map(({ name }) => showName(name));
+        if (out.length) process.stdout.write(out.join('\n') + '\n');
+      } finally {
+        vol.close();
+      }
+    });
+}

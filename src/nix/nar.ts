@@ -1,0 +1,294 @@
+// The Nix ARchive (NAR) format, written as a stream.
+//
+// A NAR is a sequence of byte strings, each a little-endian u64 length, the
+// bytes, and zeros up to a multiple of 8:
+//
+//   nar      = "nix-archive-1" node
+//   node     = "(" "type" ( "regular" ["executable" ""] "contents" <bytes>
+//                        | "symlink" "target" <target>
+//                        | "directory" { "entry" "(" "name" <name> "node" node ")" } ) ")"
+//
+// Directory entries come in bytewise order of their names. Nothing else is
+// recorded: no owners, times, permissions other than the owner-execute bit,
+// hard links (a file linked twice is written twice) or empty-directory
+// distinctions beyond the node itself. See Eelco Dolstra's thesis, figure 5.2,
+// and nix's src/libutil/archive.cc.
+//
+// The writer stages output in one reusable buffer and hands it out in chunks;
+// file contents are read straight into that buffer, so memory stays constant
+// whatever the file sizes.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { DiskwrightError } from '../api/errors.ts';
+import type { Entry } from '../tree/model.ts';
+
+export type NarNode =
+  | { type: 'regular'; executable: boolean; size: number; path: Buffer }
+  | { type: 'symlink'; target: Buffer }
+  /** `entries` may come in any order; the writer sorts them bytewise. */
+  | { type: 'directory'; path: Buffer; entries(): Array<[name: Buffer, node: () => NarNode]> };
+
+/**
+ * Receives the NAR in order. The chunk is only valid during the call (the
+ * writer reuses its buffer), so consume or copy it before returning.
+ */
+export type NarChunkSink = (chunk: Buffer) => void;
+
+const STAGE = 1 << 20;
+const S_IFMT = 0o170000;
+
+function unreadable(path: Buffer, err: unknown): never {
+  const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+  throw new DiskwrightError('SOURCE_UNREADABLE', `cannot read ${path.toString()}: ${reason}; fix its permissions or leave it out`, { path: path.toString(), reason });
+}
+
+function changed(path: Buffer): never {
+  throw new DiskwrightError('SOURCE_CHANGED', `${path.toString()} changed size while being read; hash a tree nobody is writing to`, { path: path.toString() });
+}
+
+/** A node for what is at `path` on this machine (lstat: a symlink stays a symlink). Directories are read when the writer reaches them. */
+export function narNodeOfPath(path: string | Buffer): NarNode {
+  const p = typeof path === 'string' ? Buffer.from(path) : path;
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new DiskwrightError('SOURCE_MISSING', `${p.toString()} does not exist; give an existing file, directory or symlink`, { path: p.toString() });
+    }
+    unreadable(p, err);
+  }
+  switch (st.mode & S_IFMT) {
+    case 0o100000:
+      return { type: 'regular', executable: (st.mode & 0o100) !== 0, size: st.size, path: p };
+    case 0o120000: {
+      let target: Buffer;
+      try {
+        target = fs.readlinkSync(p, { encoding: 'buffer' });
+      } catch (err) {
+        unreadable(p, err);
+      }
+      return { type: 'symlink', target };
+    }
+    case 0o040000:
+      return {
+        type: 'directory',
+        path: p,
+        entries() {
+          let names: Buffer[];
+          try {
+            names = fs.readdirSync(p, { encoding: 'buffer' });
+          } catch (err) {
+            unreadable(p, err);
+          }
+          return names.map((name) => [name, () => narNodeOfPath(Buffer.concat([p, SLASH, name]))]);
+        },
+      };
+    default:
+      throw new DiskwrightError('NAR_UNSUPPORTED', `${p.toString()} is a ${kindName(st.mode)}; a NAR holds only regular files, directories and symlinks, so remove it from the tree`, { path: p.toString() });
+  }
+}
+
+const SLASH = Buffer.from('/');
+
+function kindName(mode: number): string {
+  switch (mode & S_IFMT) {
+    case 0o020000: return 'character device';
+    case 0o060000: return 'block device';
+    case 0o010000: return 'fifo';
+    case 0o140000: return 'socket';
+    default: return `file of type ${(mode & S_IFMT).toString(8)}`;
+  }
+}
+
+/** A node for a FileTree entry (names are latin1 byte strings there); `at` names it in errors. */
+export function narNodeOfEntry(entry: Entry, at: Buffer = Buffer.from('.')): NarNode {
+  switch (entry.type) {
+    case 'file':
+      return { type: 'regular', executable: (entry.mode & 0o100) !== 0, size: entry.size, path: entry.sourcePath };
+    case 'symlink':
+      return { type: 'symlink', target: entry.target };
+    case 'dir':
+      return {
+        type: 'directory',
+        path: at,
+        entries: () =>
+          [...entry.children].map(([key, child]) => {
+            const name = Buffer.from(key, 'latin1');
+            return [name, () => narNodeOfEntry(child, Buffer.concat([at, SLASH, name]))] as [Buffer, () => NarNode];
+          }),
+      };
+    default:
+      throw new DiskwrightError('NAR_UNSUPPORTED', `${at.toString()} is a ${entry.type} entry; a NAR holds only regular files, directories and symlinks, so remove it from the tree`, { path: at.toString() });
+  }
+}
+
+const ZERO8 = Buffer.alloc(8);
+const tok = (s: string) => Buffer.from(s, 'latin1');
+const T = {
+  magic: tok('nix-archive-1'),
+  open: tok('('),
+  close: tok(')'),
+  type: tok('type'),
+  regular: tok('regular'),
+  executable: tok('executable'),
+  empty: tok(''),
+  contents: tok('contents'),
+  symlink: tok('symlink'),
+  target: tok('target'),
+  directory: tok('directory'),
+  entry: tok('entry'),
+  name: tok('name'),
+  node: tok('node'),
+};
+
+class NarWriter {
+  private stage = Buffer.allocUnsafe(STAGE);
+  private fill = 0;
+  size = 0;
+  private sink: NarChunkSink;
+  constructor(sink: NarChunkSink) {
+    this.sink = sink;
+  }
+
+  flush(): void {
+    if (this.fill === 0) return;
+    this.sink(this.stage.subarray(0, this.fill));
+    this.size += this.fill;
+    this.fill = 0;
+  }
+
+  private room(n: number): void {
+    if (this.fill + n > STAGE) this.flush();
+  }
+
+  u64(n: number): void {
+    this.room(8);
+    this.stage.writeUInt32LE(n >>> 0, this.fill);
+    this.stage.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.fill + 4);
+    this.fill += 8;
+  }
+
+  private pad(len: number): void {
+    const p = (8 - (len % 8)) % 8;
+    if (p === 0) return;
+    this.room(p);
+    ZERO8.copy(this.stage, this.fill, 0, p);
+    this.fill += p;
+  }
+
+  /** A byte string: length, bytes, padding. */
+  str(b: Buffer): void {
+    this.u64(b.length);
+    let done = 0;
+    while (done < b.length) {
+      if (this.fill === STAGE) this.flush();
+      const k = Math.min(b.length - done, STAGE - this.fill);
+      b.copy(this.stage, this.fill, done, done + k);
+      this.fill += k;
+      done += k;
+    }
+    this.pad(b.length);
+  }
+
+  /** A file's bytes as one string, read straight into the stage. */
+  contents(path: Buffer, size: number): void {
+    this.u64(size);
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (err) {
+      unreadable(path, err);
+    }
+    try {
+      if (fs.fstatSync(fd).size !== size) changed(path);
+      let pos = 0;
+      while (pos < size) {
+        if (this.fill === STAGE) this.flush();
+        let n: number;
+        try {
+          n = fs.readSync(fd, this.stage, this.fill, Math.min(size - pos, STAGE - this.fill), pos);
+        } catch (err) {
+          unreadable(path, err);
+        }
+        if (n <= 0) changed(path);
+        this.fill += n;
+        pos += n;
+      }
+      // One more byte would mean the file grew after the fstat.
+      if (fs.readSync(fd, ZERO_PROBE, 0, 1, size) !== 0) changed(path);
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.pad(size);
+  }
+
+  node(n: NarNode): void {
+    this.str(T.open);
+    this.str(T.type);
+    switch (n.type) {
+      case 'regular':
+        this.str(T.regular);
+        if (n.executable) {
+          this.str(T.executable);
+          this.str(T.empty);
+        }
+        this.str(T.contents);
+        this.contents(n.path, n.size);
+        break;
+      case 'symlink':
+        this.str(T.symlink);
+        this.str(T.target);
+        this.str(n.target);
+        break;
+      case 'directory': {
+        this.str(T.directory);
+        const entries = n.entries().sort((a, b) => Buffer.compare(a[0], b[0]));
+        for (let i = 1; i < entries.length; i++) {
+          if (entries[i][0].equals(entries[i - 1][0])) {
+            throw new DiskwrightError('DUPLICATE_ENTRY', `${n.path.toString()} holds two entries named ${entries[i][0].toString()}; a NAR directory needs unique names`, { path: n.path.toString() });
+          }
+        }
+        for (const [name, child] of entries) {
+          this.str(T.entry);
+          this.str(T.open);
+          this.str(T.name);
+          this.str(name);
+          this.str(T.node);
+          this.node(child());
+          this.str(T.close);
+        }
+        break;
+      }
+    }
+    this.str(T.close);
+  }
+}
+
+const ZERO_PROBE = Buffer.alloc(1);
+
+/** Writes the NAR of `node` to `sink` in chunks of at most 1 MiB; returns its size in bytes. */
+export function writeNar(node: NarNode, sink: NarChunkSink): number {
+  const w = new NarWriter(sink);
+  w.str(T.magic);
+  w.node(node);
+  w.flush();
+  return w.size;
+}
+
+export interface NarDigest {
+  /** sha256 of the NAR (32 bytes). */
+  narHash: Buffer;
+  /** Length of the NAR in bytes. */
+  narSize: number;
+}
+
+/**
+ * sha256 and size of the NAR of `node`, in one pass; `also` sees the same
+ * bytes (the reference scanner reads the NAR stream, as Nix's does).
+ */
+export function narDigest(node: NarNode, also?: NarChunkSink): NarDigest {
+  const h = createHash('sha256');
+  const narSize = writeNar(node, also ? (c) => { h.update(c); also(c); } : (c) => { h.update(c); });
+  return { narHash: h.digest(), narSize };
+}

@@ -1,0 +1,1124 @@
+// ext2/ext3/ext4 reader: superblock, group descriptors, inodes of every type,
+// extent trees of any depth and old block maps, linear and htree directories,
+// inline data, xattrs in the inode and in blocks (POSIX ACLs converted back to
+// the system.posix_acl_* xattr form), the journal superblock, and a map of
+// which byte ranges each inode and each metadata structure owns.
+// Reference: https://www.kernel.org/doc/html/latest/filesystems/ext4/ (super.rst,
+// group_descr.rst, inodes.rst, ifork.rst, directory.rst, attributes.rst,
+// inlinedata.rst, journal.rst); the field tables are the writer's (src/fs/ext4/).
+import { DiskwrightError } from '../api/errors.ts';
+import { aclFromDisk } from '../fs/ext4/acl.ts';
+import { dirhash, type DirhashVersion } from '../fs/ext4/dirhash.ts';
+import { extentHeader, extentIndex, extentLeaf } from '../fs/ext4/extent-tree.ts';
+import { groupDescriptor } from '../fs/ext4/group-descriptor.ts';
+import { inode as inodeTable } from '../fs/ext4/inode.ts';
+import { journalSuperblock } from '../fs/ext4/journal.ts';
+import { superblock } from '../fs/ext4/superblock.ts';
+import { EXTENT_MAGIC, JBD2_MAGIC, SUPER_MAGIC, XATTR_MAGIC } from '../fs/ext4/constants.ts';
+import { crc32c } from '../util/crc32c.ts';
+import { formatUuid } from '../util/ids.ts';
+import {
+  childPath, coalesce, compareKeys, type DataRun, displayKey, type EntryType, type FsEntry, type FsReader, type FsSummary,
+  type FsTime, keyParts, type OwnedRange, pathKey, type Xattr,
+} from './entry.ts';
+import { BlockCache, type ByteSource, checkRange } from './source.ts';
+
+// ---------------------------------------------------------------- features
+
+const COMPAT_NAMES: Record<number, string> = {
+  0x1: 'dir_prealloc', 0x2: 'imagic_inodes', 0x4: 'has_journal', 0x8: 'ext_attr', 0x10: 'resize_inode', 0x20: 'dir_index',
+  0x40: 'lazy_bg', 0x100: 'snapshot_bitmap', 0x200: 'sparse_super2', 0x400: 'fast_commit', 0x800: 'stable_inodes',
+  0x1000: 'orphan_file',
+};
+const INCOMPAT_NAMES: Record<number, string> = {
+  0x1: 'compression', 0x2: 'filetype', 0x4: 'needs_recovery', 0x8: 'journal_dev', 0x10: 'meta_bg', 0x40: 'extent',
+  0x80: '64bit', 0x100: 'mmp', 0x200: 'flex_bg', 0x400: 'ea_inode', 0x1000: 'dirdata', 0x2000: 'metadata_csum_seed',
+  0x4000: 'large_dir', 0x8000: 'inline_data', 0x10000: 'encrypt', 0x20000: 'casefold',
+};
+const RO_COMPAT_NAMES: Record<number, string> = {
+  0x1: 'sparse_super', 0x2: 'large_file', 0x8: 'huge_file', 0x10: 'uninit_bg', 0x20: 'dir_nlink', 0x40: 'extra_isize',
+  0x100: 'quota', 0x200: 'bigalloc', 0x400: 'metadata_csum', 0x800: 'replica', 0x1000: 'read-only', 0x2000: 'project',
+  0x4000: 'shared_blocks', 0x8000: 'verity', 0x10000: 'orphan_present',
+};
+
+/** Feature names in dumpe2fs's order (compat, incompat, ro_compat; bit order); unknown bits as FEATURE_C12 etc. */
+export function featureNames(compat: number, incompat: number, roCompat: number): string[] {
+  const out: string[] = [];
+  const add = (bits: number, names: Record<number, string>, letter: string) => {
+    for (let b = 0; b < 32; b++) {
+      const m = 2 ** b;
+      if (Math.floor(bits / m) % 2) out.push(names[m] ?? `FEATURE_${letter}${b}`);
+    }
+  };
+  add(compat, COMPAT_NAMES, 'C');
+  add(incompat, INCOMPAT_NAMES, 'I');
+  add(roCompat, RO_COMPAT_NAMES, 'R');
+  return out;
+}
+
+const COMPAT_HAS_JOURNAL = 0x4;
+const COMPAT_SPARSE_SUPER2 = 0x200;
+const INCOMPAT_FILETYPE = 0x2;
+const INCOMPAT_META_BG = 0x10;
+const INCOMPAT_64BIT = 0x80;
+const INCOMPAT_INLINE_DATA = 0x8000;
+const RO_COMPAT_SPARSE_SUPER = 0x1;
+const RO_COMPAT_HUGE_FILE = 0x8;
+const RO_COMPAT_METADATA_CSUM = 0x400;
+/** What ext3 knows (as blkid decides): any other incompat or ro_compat feature makes it ext4. */
+const EXT3_INCOMPAT = 0x2 | 0x4 | 0x10; // filetype, needs_recovery, meta_bg
+const EXT3_RO_COMPAT = 0x1 | 0x2 | 0x4; // sparse_super, large_file, btree_dir
+
+const FLAG_SIGNED_HASH = 0x1;
+const FLAG_UNSIGNED_HASH = 0x2;
+
+const FL_INDEX = 0x1000;
+const FL_HUGE_FILE = 0x40000;
+const FL_EXTENTS = 0x80000;
+const FL_EA_INODE = 0x200000;
+const FL_INLINE_DATA = 0x10000000;
+
+const HASH_NAMES = ['legacy', 'half_md4', 'tea', 'legacy_unsigned', 'half_md4_unsigned', 'tea_unsigned', 'siphash'];
+
+// ---------------------------------------------------------------- public types
+
+export interface Ext4Info {
+  /** ext2, ext3 or ext4, decided from the features as blkid does. */
+  kind: 'ext2' | 'ext3' | 'ext4';
+  label: string;
+  labelBytes: Buffer;
+  uuid: string;
+  hashSeed: string;
+  /** "half_md4", "tea", ... (s_def_hash_version). */
+  defaultHash: string;
+  /** s_flags names: signed_directory_hash, unsigned_directory_hash, test_filesystem. */
+  flags: string[];
+  features: { compat: number; incompat: number; roCompat: number; names: string[] };
+  blockSize: number;
+  blocksCount: number;
+  reservedBlocks: number;
+  freeBlocks: number;
+  inodesCount: number;
+  freeInodes: number;
+  firstDataBlock: number;
+  blocksPerGroup: number;
+  inodesPerGroup: number;
+  inodeSize: number;
+  descSize: number;
+  groups: number;
+  reservedGdtBlocks: number;
+  firstIno: number;
+  journalInum: number;
+  journalUuid: string;
+  lastMounted: string;
+  state: number;
+  errors: number;
+  creatorOs: number;
+  revLevel: number;
+  minorRevLevel: number;
+  mountCount: number;
+  maxMountCount: number;
+  checkInterval: number;
+  defaultMountOpts: number;
+  minExtraIsize: number;
+  wantExtraIsize: number;
+  logGroupsPerFlex: number;
+  overheadClusters: number;
+  kbytesWritten: number;
+  /** Seconds since 1970 (with the _hi bytes), 0 for never. */
+  times: { mkfs: number; mount: number; write: number; lastCheck: number };
+  /** metadata_csum: the stored superblock checksum and whether it matches. */
+  checksum?: { stored: number; valid: boolean };
+  /** Sums over the group descriptors (the superblock's free counts may lag behind them). */
+  groupTotals: { freeBlocks: number; freeInodes: number; usedDirs: number };
+  /** Every superblock field by its spec name, as decoded. */
+  raw: Record<string, number | Buffer>;
+}
+
+export interface Ext4GroupDesc {
+  group: number;
+  blockBitmap: number;
+  inodeBitmap: number;
+  inodeTable: number;
+  freeBlocks: number;
+  freeInodes: number;
+  usedDirs: number;
+  flags: number;
+  itableUnused: number;
+  checksum: number;
+  blockBitmapCsum: number;
+  inodeBitmapCsum: number;
+}
+
+export interface JournalInfo {
+  blockType: number;
+  blockSize: number;
+  maxLen: number;
+  first: number;
+  sequence: number;
+  start: number;
+  errno: number;
+  featureCompat: number;
+  featureIncompat: number;
+  featureRoCompat: number;
+  uuid: string;
+  nrUsers: number;
+  maxTransaction: number;
+  checksumType: number;
+  fastCommitBlocks: number;
+}
+
+export interface Ext4Inode {
+  ino: number;
+  /** Type and permission bits. */
+  mode: number;
+  type: EntryType | 'unknown';
+  uid: number;
+  gid: number;
+  size: number;
+  links: number;
+  /** Bytes the inode's blocks take (i_blocks in 512-byte or, with HUGE_FILE, filesystem-block units). */
+  allocatedBytes: number;
+  flags: number;
+  generation: number;
+  /** The xattr block, 0 for none. */
+  fileAcl: number;
+  extraIsize: number;
+  atime: FsTime;
+  ctime: FsTime;
+  mtime: FsTime;
+  dtime: number;
+  crtime?: FsTime;
+  projid?: number;
+  /** i_block: extent root, block map, inline data, fast symlink target or device number. */
+  iBlock: Buffer;
+  /** The whole on-disk inode. */
+  raw: Buffer;
+}
+
+/** A run of file blocks mapped to disk blocks. */
+export interface Ext4Extent {
+  logical: number;
+  physical: number;
+  length: number;
+  /** Unwritten (preallocated): reads as zeros. */
+  unwritten: boolean;
+}
+
+export interface Ext4Mapping {
+  extents: Ext4Extent[];
+  /** Extent-tree index/leaf blocks or indirect blocks, in the order met. */
+  treeBlocks: number[];
+  /** Inline data (INLINE_DATA_FL): i_block followed by the system.data xattr. */
+  inline?: Buffer;
+}
+
+export interface Ext4DiskXattr {
+  index: number;
+  /** The name after the prefix, raw bytes. */
+  suffix: Buffer;
+  /** Full name (prefix + suffix) as the kernel lists it. */
+  name: string;
+  /** The stored value (ACLs in ext4's on-disk form). */
+  stored: Buffer;
+  /** The value getxattr returns (ACLs converted to the VFS form). */
+  value: Buffer;
+  where: 'inode' | 'block';
+  /** ea_inode: the inode holding the value. */
+  valueInode?: number;
+}
+
+export interface Ext4DirItem {
+  name: Buffer;
+  ino: number;
+  fileType: number;
+}
+
+/** ext4-specific detail on FsEntry.ext4. */
+export interface Ext4EntryDetail {
+  inode: Ext4Inode;
+  /** The directory entry's file type byte (0 without the filetype feature). */
+  fileType: number;
+  /** Every xattr as stored, including system.data (inline data). */
+  diskXattrs: Ext4DiskXattr[];
+}
+
+// ---------------------------------------------------------------- helpers
+
+function corrupt(message: string, data: Record<string, unknown> = {}): never {
+  throw new DiskwrightError('IMAGE_CORRUPT', `ext4: ${message}`, data);
+}
+
+const PREFIXES: Record<number, string> = {
+  1: 'user.', 2: 'system.posix_acl_access', 3: 'system.posix_acl_default', 4: 'trusted.', 6: 'security.', 7: 'system.', 8: 'system.richacl',
+};
+
+function typeOfMode(mode: number): EntryType | 'unknown' {
+  switch (mode & 0o170000) {
+    case 0o100000: return 'file';
+    case 0o040000: return 'dir';
+    case 0o120000: return 'symlink';
+    case 0o020000: return 'chr';
+    case 0o060000: return 'blk';
+    case 0o010000: return 'fifo';
+    case 0o140000: return 'sock';
+    default: return 'unknown';
+  }
+}
+
+const IO = Object.fromEntries(inodeTable.fields.map((f) => [f[0], f[1]])) as Record<string, number>;
+
+/** Seconds and nanoseconds from a signed 32-bit i_*time and its _extra word (epoch bits, ns << 2). */
+function decodeTime(base: number, extra: number | undefined): FsTime {
+  if (extra === undefined) return { sec: base, nsec: 0 };
+  return { sec: base + (extra & 3) * 2 ** 32, nsec: extra >>> 2 };
+}
+
+const isPowerOf = (n: number, b: number) => {
+  let x = b;
+  while (x < n) x *= b;
+  return x === n;
+};
+
+// ---------------------------------------------------------------- the reader
+
+export class Ext4Reader implements FsReader {
+  readonly source: ByteSource;
+  readonly info: Ext4Info;
+  readonly blockSize: number;
+  private readonly cache: BlockCache;
+  private readonly descs: Ext4GroupDesc[] = [];
+  private readonly seed: Uint32Array;
+  private readonly mappingCache = new Map<number, Ext4Mapping>();
+
+  /** Reads and checks the superblock and group descriptors. Throws FILESYSTEM_UNKNOWN, IMAGE_TRUNCATED, IMAGE_CORRUPT. */
+  constructor(source: ByteSource) {
+    this.source = source;
+    if (source.size < 2048) {
+      throw new DiskwrightError('FILESYSTEM_UNKNOWN', `not an ext2/3/4 filesystem: only ${source.size} bytes`, { size: source.size });
+    }
+    const sbBuf = source.read(1024, 1024);
+    const sb = superblock.decode(sbBuf, 0);
+    if (sb.s_magic !== SUPER_MAGIC) {
+      throw new DiskwrightError('FILESYSTEM_UNKNOWN', 'not an ext2/3/4 filesystem (no 0xEF53 magic at byte 1080)', {});
+    }
+    const n = (k: string) => sb[k] as number;
+    const logBlock = n('s_log_block_size');
+    if (logBlock > 6) corrupt(`s_log_block_size ${logBlock} is out of range`);
+    const blockSize = 1024 << logBlock;
+    this.blockSize = blockSize;
+    const compat = n('s_feature_compat');
+    const incompat = n('s_feature_incompat');
+    const roCompat = n('s_feature_ro_compat');
+    const is64 = (incompat & INCOMPAT_64BIT) !== 0;
+    const blocksCount = n('s_blocks_count_lo') + (is64 ? n('s_blocks_count_hi') * 2 ** 32 : 0);
+    const firstDataBlock = n('s_first_data_block');
+    const blocksPerGroup = n('s_blocks_per_group');
+    const inodesPerGroup = n('s_inodes_per_group');
+    const revLevel = n('s_rev_level');
+    const inodeSize = revLevel === 0 ? 128 : n('s_inode_size');
+    if (blocksPerGroup === 0 || inodesPerGroup === 0 || blocksCount <= firstDataBlock) corrupt('superblock counts are zero or inconsistent');
+    if (inodeSize < 128 || inodeSize > blockSize || (inodeSize & (inodeSize - 1)) !== 0) corrupt(`inode size ${inodeSize} is invalid`);
+    const fsBytes = blocksCount * blockSize;
+    if (fsBytes > source.size) {
+      throw new DiskwrightError(
+        'IMAGE_TRUNCATED',
+        `ext4: the filesystem spans ${fsBytes} bytes (${blocksCount} blocks of ${blockSize}) but the image holds only ${source.size}; is it truncated?`,
+        { expected: fsBytes, actual: source.size },
+      );
+    }
+    const groups = Math.ceil((blocksCount - firstDataBlock) / blocksPerGroup);
+    const descSize = is64 ? n('s_desc_size') || 32 : 32;
+    const uuid = formatUuid(sb.s_uuid as Buffer);
+    const labelBytes = sb.s_volume_name as Buffer;
+    const nul = labelBytes.indexOf(0);
+    const label = (nul < 0 ? labelBytes : labelBytes.subarray(0, nul));
+    const lastMountedRaw = sb.s_last_mounted as Buffer;
+    const lmNul = lastMountedRaw.indexOf(0);
+    const hashSeedBuf = sb.s_hash_seed as Buffer;
+    this.seed = new Uint32Array(4);
+    for (let i = 0; i < 4; i++) this.seed[i] = hashSeedBuf.readUInt32LE(4 * i);
+    const t = (lo: string, hi: string) => n(lo) + n(hi) * 2 ** 32;
+    const sFlags = n('s_flags');
+    const flags: string[] = [];
+    if (sFlags & FLAG_SIGNED_HASH) flags.push('signed_directory_hash');
+    if (sFlags & FLAG_UNSIGNED_HASH) flags.push('unsigned_directory_hash');
+    if (sFlags & 0x4) flags.push('test_filesystem');
+    const kind = incompat & ~EXT3_INCOMPAT || roCompat & ~EXT3_RO_COMPAT ? 'ext4' : compat & COMPAT_HAS_JOURNAL ? 'ext3' : 'ext2';
+    this.info = {
+      kind,
+      label: label.toString('utf8'),
+      labelBytes: Buffer.from(label),
+      uuid,
+      hashSeed: formatUuid(hashSeedBuf),
+      defaultHash: HASH_NAMES[n('s_def_hash_version')] ?? `unknown (${n('s_def_hash_version')})`,
+      flags,
+      features: { compat, incompat, roCompat, names: featureNames(compat, incompat, roCompat) },
+      blockSize,
+      blocksCount,
+      reservedBlocks: n('s_r_blocks_count_lo') + (is64 ? n('s_r_blocks_count_hi') * 2 ** 32 : 0),
+      freeBlocks: n('s_free_blocks_count_lo') + (is64 ? n('s_free_blocks_count_hi') * 2 ** 32 : 0),
+      inodesCount: n('s_inodes_count'),
+      freeInodes: n('s_free_inodes_count'),
+      firstDataBlock,
+      blocksPerGroup,
+      inodesPerGroup,
+      inodeSize,
+      descSize,
+      groups,
+      reservedGdtBlocks: n('s_reserved_gdt_blocks'),
+      firstIno: revLevel === 0 ? 11 : n('s_first_ino'),
+      journalInum: compat & COMPAT_HAS_JOURNAL ? n('s_journal_inum') : 0,
+      journalUuid: formatUuid(sb.s_journal_uuid as Buffer),
+      lastMounted: (lmNul < 0 ? lastMountedRaw : lastMountedRaw.subarray(0, lmNul)).toString('utf8'),
+      state: n('s_state'),
+      errors: n('s_errors'),
+      creatorOs: n('s_creator_os'),
+      revLevel,
+      minorRevLevel: n('s_minor_rev_level'),
+      mountCount: n('s_mnt_count'),
+      maxMountCount: n('s_max_mnt_count'),
+      checkInterval: n('s_checkinterval'),
+      defaultMountOpts: n('s_default_mount_opts'),
+      minExtraIsize: n('s_min_extra_isize'),
+      wantExtraIsize: n('s_want_extra_isize'),
+      logGroupsPerFlex: n('s_log_groups_per_flex'),
+      overheadClusters: n('s_overhead_clusters'),
+      kbytesWritten: n('s_kbytes_written'),
+      times: {
+        mkfs: t('s_mkfs_time', 's_mkfs_time_hi'),
+        mount: t('s_mtime', 's_mtime_hi'),
+        write: t('s_wtime', 's_wtime_hi'),
+        lastCheck: t('s_lastcheck', 's_lastcheck_hi'),
+      },
+      groupTotals: { freeBlocks: 0, freeInodes: 0, usedDirs: 0 },
+      raw: sb,
+    };
+    if (roCompat & RO_COMPAT_METADATA_CSUM) {
+      const stored = n('s_checksum');
+      this.info.checksum = { stored, valid: crc32c(0xffffffff, sbBuf, 0, 0x3fc) >>> 0 === stored };
+    }
+    this.cache = new BlockCache(source, blockSize, 8192, 'ext4');
+    this.readGroupDescriptors();
+  }
+
+  // ------------------------------------------------------------ geometry
+
+  /** True when group g holds a superblock backup (and group descriptor copies). */
+  hasSuper(g: number): boolean {
+    if (g === 0) return true;
+    const { compat, roCompat } = this.info.features;
+    if (compat & COMPAT_SPARSE_SUPER2) {
+      const b = this.info.raw.s_backup_bgs as Buffer;
+      return g === b.readUInt32LE(0) || g === b.readUInt32LE(4);
+    }
+    if (!(roCompat & RO_COMPAT_SPARSE_SUPER)) return true;
+    if (g === 1) return true;
+    return isPowerOf(g, 3) || isPowerOf(g, 5) || isPowerOf(g, 7);
+  }
+
+  groupFirstBlock(g: number): number {
+    return this.info.firstDataBlock + g * this.info.blocksPerGroup;
+  }
+
+  groupBlockCount(g: number): number {
+    return Math.min(this.info.blocksPerGroup, this.info.blocksCount - this.groupFirstBlock(g));
+  }
+
+  private get descPerBlock(): number {
+    return this.blockSize / this.info.descSize;
+  }
+
+  /** Group descriptor blocks: how many, and where block i of the table lives. */
+  private descBlockLocation(i: number): number {
+    const meta = (this.info.features.incompat & INCOMPAT_META_BG) !== 0;
+    const firstMeta = this.info.raw.s_first_meta_bg as number;
+    if (!meta || i < firstMeta) return this.info.firstDataBlock + 1 + i;
+    const g = i * this.descPerBlock;
+    return this.groupFirstBlock(g) + (this.hasSuper(g) ? 1 : 0);
+  }
+
+  private readGroupDescriptors(): void {
+    const { groups, descSize } = this.info;
+    const nBlocks = Math.ceil(groups / this.descPerBlock);
+    const tmp = Buffer.alloc(64);
+    for (let i = 0; i < nBlocks; i++) {
+      const b = this.block(this.descBlockLocation(i), 'group descriptors');
+      for (let j = 0; j < this.descPerBlock && i * this.descPerBlock + j < groups; j++) {
+        const g = i * this.descPerBlock + j;
+        tmp.fill(0);
+        b.copy(tmp, 0, j * descSize, j * descSize + Math.min(descSize, 64));
+        const d = groupDescriptor.decode(tmp, 0) as Record<string, number>;
+        const hi = (lo: string, h: string, shift: number) => d[lo] + d[h] * shift;
+        const gd: Ext4GroupDesc = {
+          group: g,
+          blockBitmap: hi('bg_block_bitmap_lo', 'bg_block_bitmap_hi', 2 ** 32),
+          inodeBitmap: hi('bg_inode_bitmap_lo', 'bg_inode_bitmap_hi', 2 ** 32),
+          inodeTable: hi('bg_inode_table_lo', 'bg_inode_table_hi', 2 ** 32),
+          freeBlocks: hi('bg_free_blocks_count_lo', 'bg_free_blocks_count_hi', 65536),
+          freeInodes: hi('bg_free_inodes_count_lo', 'bg_free_inodes_count_hi', 65536),
+          usedDirs: hi('bg_used_dirs_count_lo', 'bg_used_dirs_count_hi', 65536),
+          flags: d.bg_flags,
+          itableUnused: hi('bg_itable_unused_lo', 'bg_itable_unused_hi', 65536),
+          checksum: d.bg_checksum,
+          blockBitmapCsum: hi('bg_block_bitmap_csum_lo', 'bg_block_bitmap_csum_hi', 65536),
+          inodeBitmapCsum: hi('bg_inode_bitmap_csum_lo', 'bg_inode_bitmap_csum_hi', 65536),
+        };
+        if (gd.inodeTable === 0 || gd.inodeTable >= this.info.blocksCount) corrupt(`group ${g}: inode table at block ${gd.inodeTable} is outside the filesystem`);
+        this.descs.push(gd);
+        this.info.groupTotals.freeBlocks += gd.freeBlocks;
+        this.info.groupTotals.freeInodes += gd.freeInodes;
+        this.info.groupTotals.usedDirs += gd.usedDirs;
+      }
+    }
+  }
+
+  get groupDescriptors(): readonly Ext4GroupDesc[] {
+    return this.descs;
+  }
+
+  /** One filesystem block (cached; do not modify). */
+  block(n: number, what = 'block'): Buffer {
+    if (!Number.isSafeInteger(n) || n < 0 || n >= this.info.blocksCount) corrupt(`${what}: block ${n} is outside the filesystem (${this.info.blocksCount} blocks)`);
+    return this.cache.block(n);
+  }
+
+  summary(): FsSummary {
+    const i = this.info;
+    return {
+      type: i.kind,
+      label: i.label,
+      uuid: i.uuid,
+      size: i.blocksCount * i.blockSize,
+      blockSize: i.blockSize,
+      blocks: i.blocksCount,
+      freeBlocks: i.freeBlocks,
+      inodes: i.inodesCount,
+      freeInodes: i.freeInodes,
+      features: i.features.names,
+    };
+  }
+
+  // ------------------------------------------------------------ inodes
+
+  inode(ino: number): Ext4Inode {
+    const { inodesCount, inodesPerGroup, inodeSize } = this.info;
+    if (!Number.isInteger(ino) || ino < 1 || ino > inodesCount) corrupt(`inode ${ino} is out of range (1..${inodesCount})`);
+    const g = Math.floor((ino - 1) / inodesPerGroup);
+    const idx = (ino - 1) % inodesPerGroup;
+    const at = this.descs[g].inodeTable * this.blockSize + idx * inodeSize;
+    checkRange(this.source, at, inodeSize, `ext4 inode ${ino}`);
+    const raw = Buffer.from(this.cache.bytes(at, inodeSize));
+    return this.decodeInode(ino, raw);
+  }
+
+  private decodeInode(ino: number, raw: Buffer): Ext4Inode {
+    const extraIsize = raw.length > 128 ? raw.readUInt16LE(IO.i_extra_isize) : 0;
+    // Fields of the extra part count only where i_extra_isize covers them.
+    const has = (field: string) => raw.length > 128 && IO[field] + 4 <= 128 + extraIsize && IO[field] + 4 <= raw.length;
+    const u32 = (f: string) => raw.readUInt32LE(IO[f]);
+    const u16 = (f: string) => raw.readUInt16LE(IO[f]);
+    const s32 = (f: string) => raw.readInt32LE(IO[f]);
+    const mode = u16('i_mode');
+    const flags = u32('i_flags');
+    const blocksRaw = u32('i_blocks_lo') + ((this.info.features.roCompat & RO_COMPAT_HUGE_FILE) ? u16('l_i_blocks_high') * 2 ** 32 : 0);
+    const allocatedBytes = flags & FL_HUGE_FILE ? blocksRaw * this.blockSize : blocksRaw * 512;
+    return {
+      ino,
+      mode,
+      type: typeOfMode(mode),
+      uid: u16('i_uid') + u16('l_i_uid_high') * 65536,
+      gid: u16('i_gid') + u16('l_i_gid_high') * 65536,
+      size: u32('i_size_lo') + u32('i_size_high') * 2 ** 32,
+      links: u16('i_links_count'),
+      allocatedBytes,
+      flags,
+      generation: u32('i_generation'),
+      fileAcl: u32('i_file_acl_lo') + u16('l_i_file_acl_high') * 2 ** 32,
+      extraIsize,
+      atime: decodeTime(s32('i_atime'), has('i_atime_extra') ? u32('i_atime_extra') : undefined),
+      ctime: decodeTime(s32('i_ctime'), has('i_ctime_extra') ? u32('i_ctime_extra') : undefined),
+      mtime: decodeTime(s32('i_mtime'), has('i_mtime_extra') ? u32('i_mtime_extra') : undefined),
+      dtime: u32('i_dtime'),
+      crtime: has('i_crtime') ? decodeTime(s32('i_crtime'), has('i_crtime_extra') ? u32('i_crtime_extra') : undefined) : undefined,
+      projid: has('i_projid') ? u32('i_projid') : undefined,
+      iBlock: raw.subarray(IO.i_block, IO.i_block + 60),
+      raw,
+    };
+  }
+
+  // ------------------------------------------------------------ block mapping
+
+  /** Which disk blocks hold the inode's content, and which blocks its mapping itself takes. */
+  mapping(node: Ext4Inode): Ext4Mapping {
+    const hit = this.mappingCache.get(node.ino);
+    if (hit) return hit;
+    const m = this.computeMapping(node);
+    this.mappingCache.set(node.ino, m);
+    if (this.mappingCache.size > 256) this.mappingCache.delete(this.mappingCache.keys().next().value as number);
+    return m;
+  }
+
+  private computeMapping(node: Ext4Inode): Ext4Mapping {
+    const out: Ext4Mapping = { extents: [], treeBlocks: [] };
+    if (node.flags & FL_INLINE_DATA) {
+      const data = this.diskXattrs(node).find((x) => x.index === 7 && x.suffix.toString('latin1') === 'data');
+      out.inline = Buffer.concat([node.iBlock, data?.stored ?? Buffer.alloc(0)]);
+      return out;
+    }
+    if (node.type === 'chr' || node.type === 'blk' || node.type === 'fifo' || node.type === 'sock' || node.type === 'unknown') return out;
+    if (node.type === 'symlink' && this.isFastSymlink(node)) return out;
+    if (node.flags & FL_EXTENTS) {
+      this.walkExtentNode(node, node.iBlock, -1, out, 0);
+    } else {
+      this.walkBlockMap(node, out);
+    }
+    out.extents.sort((a, b) => a.logical - b.logical);
+    for (let i = 1; i < out.extents.length; i++) {
+      const p = out.extents[i - 1];
+      if (out.extents[i].logical < p.logical + p.length) corrupt(`inode ${node.ino}: extents overlap at file block ${out.extents[i].logical}`);
+    }
+    return out;
+  }
+
+  private walkExtentNode(node: Ext4Inode, buf: Buffer, expectDepth: number, out: Ext4Mapping, level: number): void {
+    const h = extentHeader.decode(buf, 0) as Record<string, number>;
+    if (h.eh_magic !== EXTENT_MAGIC) corrupt(`inode ${node.ino}: extent header magic 0x${h.eh_magic.toString(16)} is not 0xf30a`);
+    if (expectDepth >= 0 && h.eh_depth !== expectDepth) corrupt(`inode ${node.ino}: extent tree depth ${h.eh_depth} where ${expectDepth} was expected`);
+    if (h.eh_depth > 5 || level > 5) corrupt(`inode ${node.ino}: extent tree deeper than 5`);
+    const max = (buf.length - 12) / 12;
+    if (h.eh_entries > max) corrupt(`inode ${node.ino}: ${h.eh_entries} extents in a node that holds ${max}`);
+    for (let i = 0; i < h.eh_entries; i++) {
+      const at = 12 + 12 * i;
+      if (h.eh_depth === 0) {
+        const e = extentLeaf.decode(buf, at) as Record<string, number>;
+        const unwritten = e.ee_len > 32768;
+        const length = unwritten ? e.ee_len - 32768 : e.ee_len;
+        const physical = e.ee_start_lo + e.ee_start_hi * 2 ** 32;
+        if (length === 0) continue;
+        if (physical + length > this.info.blocksCount) corrupt(`inode ${node.ino}: extent at block ${physical} (+${length}) is outside the filesystem`);
+        out.extents.push({ logical: e.ee_block, physical, length, unwritten });
+      } else {
+        const x = extentIndex.decode(buf, at) as Record<string, number>;
+        const child = x.ei_leaf_lo + x.ei_leaf_hi * 2 ** 32;
+        out.treeBlocks.push(child);
+        this.walkExtentNode(node, this.block(child, `inode ${node.ino} extent tree`), h.eh_depth - 1, out, level + 1);
+      }
+    }
+  }
+
+  private walkBlockMap(node: Ext4Inode, out: Ext4Mapping): void {
+    const per = this.blockSize / 4;
+    const nBlocks = Math.ceil(node.size / this.blockSize);
+    const add = (logical: number, physical: number) => {
+      if (physical >= this.info.blocksCount) corrupt(`inode ${node.ino}: block ${physical} is outside the filesystem`);
+      const last = out.extents[out.extents.length - 1];
+      if (last && last.logical + last.length === logical && last.physical + last.length === physical) last.length++;
+      else out.extents.push({ logical, physical, length: 1, unwritten: false });
+    };
+    const indirect = (blk: number, level: number, first: number) => {
+      if (blk === 0 || first >= nBlocks) return;
+      out.treeBlocks.push(blk);
+      const b = this.block(blk, `inode ${node.ino} indirect block`);
+      const span = per ** (level - 1);
+      for (let i = 0; i < per; i++) {
+        const p = b.readUInt32LE(i * 4);
+        const logical = first + i * span;
+        if (logical >= nBlocks) break;
+        if (p === 0) continue;
+        if (level === 1) add(logical, p);
+        else indirect(p, level - 1, logical);
+      }
+    };
+    for (let i = 0; i < 12 && i < nBlocks; i++) {
+      const p = node.iBlock.readUInt32LE(i * 4);
+      if (p) add(i, p);
+    }
+    indirect(node.iBlock.readUInt32LE(48), 1, 12);
+    indirect(node.iBlock.readUInt32LE(52), 2, 12 + per);
+    indirect(node.iBlock.readUInt32LE(56), 3, 12 + per + per * per);
+  }
+
+  private isFastSymlink(node: Ext4Inode): boolean {
+    if (node.flags & FL_INLINE_DATA) return false;
+    if (node.flags & FL_EA_INODE) return false;
+    // The kernel's test: no blocks besides an xattr block.
+    const eaBytes = node.fileAcl ? this.blockSize : 0;
+    return node.allocatedBytes - eaBytes === 0;
+  }
+
+  // ------------------------------------------------------------ xattrs
+
+  /** Every xattr as stored: in-inode entries first, then the xattr block's. */
+  diskXattrs(node: Ext4Inode): Ext4DiskXattr[] {
+    const out: Ext4DiskXattr[] = [];
+    const raw = node.raw;
+    const base = 128 + node.extraIsize;
+    if (node.extraIsize > 0 && base + 4 <= raw.length && raw.readUInt32LE(base) === XATTR_MAGIC) {
+      this.parseXattrEntries(node, raw.subarray(0, raw.length), base + 4, raw.length, base + 4, 'inode', out);
+    }
+    if (node.fileAcl) {
+      const b = this.block(node.fileAcl, `inode ${node.ino} xattr block`);
+      if (b.readUInt32LE(0) !== XATTR_MAGIC) corrupt(`inode ${node.ino}: xattr block ${node.fileAcl} has no 0xEA020000 magic`);
+      this.parseXattrEntries(node, b, 32, b.length, 0, 'block', out);
+    }
+    return out;
+  }
+
+  private parseXattrEntries(node: Ext4Inode, buf: Buffer, start: number, end: number, valueBase: number, where: 'inode' | 'block', out: Ext4DiskXattr[]): void {
+    let at = start;
+    while (at + 4 <= end && buf.readUInt32LE(at) !== 0) {
+      if (at + 16 > end) corrupt(`inode ${node.ino}: xattr entry runs past its area`);
+      const nameLen = buf[at];
+      const index = buf[at + 1];
+      const valueOffs = buf.readUInt16LE(at + 2);
+      const valueInum = buf.readUInt32LE(at + 4);
+      const valueSize = buf.readUInt32LE(at + 8);
+      if (at + 16 + nameLen > end) corrupt(`inode ${node.ino}: xattr name runs past its area`);
+      const suffix = Buffer.from(buf.subarray(at + 16, at + 16 + nameLen));
+      let stored: Buffer;
+      if (valueInum) {
+        stored = this.readNode(this.inode(valueInum), 0, valueSize);
+      } else {
+        const v = valueBase + valueOffs;
+        if (v + valueSize > end) corrupt(`inode ${node.ino}: xattr value runs past its area`);
+        stored = Buffer.from(buf.subarray(v, v + valueSize));
+      }
+      const prefix = PREFIXES[index] ?? `unknown${index}.`;
+      const name = prefix + suffix.toString('latin1');
+      let value = stored;
+      if (index === 2 || index === 3) value = aclFromDisk(stored) ?? stored;
+      out.push({ index, suffix, name, stored, value, where, valueInode: valueInum || undefined });
+      at += (16 + nameLen + 3) & ~3;
+    }
+  }
+
+  /** The xattrs getxattr would list (system.data of inline data left out), sorted by name bytes. */
+  xattrs(node: Ext4Inode): Xattr[] {
+    return this.toXattrs(this.diskXattrs(node));
+  }
+
+  private toXattrs(disk: Ext4DiskXattr[]): Xattr[] {
+    return disk
+      .filter((x) => !(x.index === 7 && x.suffix.toString('latin1') === 'data'))
+      .map((x) => ({ name: Buffer.from(x.name, 'latin1').toString('utf8'), value: x.value, key: x.name }))
+      .sort((a, b) => compareKeys(a.key, b.key))
+      .map(({ name, value }) => ({ name, value }));
+  }
+
+  // ------------------------------------------------------------ directories
+
+  /** The entries of a directory inode in on-disk order, without '.' and '..'. */
+  dirItems(dir: Ext4Inode): Ext4DirItem[] {
+    if (dir.type !== 'dir') throw new DiskwrightError('NOT_A_DIRECTORY', `ext4: inode ${dir.ino} is not a directory`, { ino: dir.ino });
+    const items: Ext4DirItem[] = [];
+    const m = this.mapping(dir);
+    if (m.inline) {
+      // Inline directory: the parent's inode number, then entries in the rest of i_block and in system.data.
+      this.parseDirBlock(dir, m.inline.subarray(4, 60), items, false);
+      if (m.inline.length > 60) this.parseDirBlock(dir, m.inline.subarray(60), items, false);
+      return items;
+    }
+    const nBlocks = Math.ceil(dir.size / this.blockSize);
+    for (const e of m.extents) {
+      if (e.unwritten) continue;
+      for (let i = 0; i < e.length && e.logical + i < nBlocks; i++) {
+        this.parseDirBlock(dir, this.block(e.physical + i, `directory inode ${dir.ino}`), items, true);
+      }
+    }
+    return items;
+  }
+
+  private parseDirBlock(dir: Ext4Inode, b: Buffer, items: Ext4DirItem[], whole: boolean): void {
+    const filetype = (this.info.features.incompat & INCOMPAT_FILETYPE) !== 0;
+    let at = 0;
+    while (at + 8 <= b.length) {
+      const ino = b.readUInt32LE(at);
+      let rec = b.readUInt16LE(at + 4);
+      if (this.blockSize >= 65536) rec = rec === 65535 || rec === 0 ? 65536 : (rec & 65532) | ((rec & 3) << 16);
+      const nameLen = filetype ? b[at + 6] : b.readUInt16LE(at + 6) & 0xff;
+      if (rec < 8 || rec % 4 !== 0 || at + rec > b.length) {
+        if (!whole && rec === 0 && ino === 0) return; // unused tail of inline data
+        corrupt(`directory inode ${dir.ino}: entry at ${at} has rec_len ${rec}`);
+      }
+      if (ino !== 0 && nameLen > 0 && 8 + nameLen <= rec) {
+        const name = b.subarray(at + 8, at + 8 + nameLen);
+        const dot = nameLen <= 2 && name.every((c) => c === 0x2e);
+        if (!dot) items.push({ name: Buffer.from(name), ino, fileType: filetype ? b[at + 7] : 0 });
+      }
+      at += rec;
+    }
+  }
+
+  /** Logical block `n` of a directory. */
+  private dirBlock(dir: Ext4Inode, n: number): Buffer | null {
+    for (const e of this.mapping(dir).extents) {
+      if (n >= e.logical && n < e.logical + e.length) return e.unwritten ? null : this.block(e.physical + (n - e.logical), `directory inode ${dir.ino}`);
+    }
+    return null;
+  }
+
+  /**
+   * Looks `name` up through the directory's hash index. Returns the inode
+   * number, 0 when the index says the name is absent, or null when the
+   * directory has no usable index (the caller then scans linearly).
+   */
+  htreeLookup(dir: Ext4Inode, name: Buffer): number | null {
+    if (!(dir.flags & FL_INDEX) || (dir.flags & FL_INLINE_DATA)) return null;
+    const root = this.dirBlock(dir, 0);
+    if (!root) return null;
+    const hashVersion = root[0x1c];
+    const infoLen = root[0x1d];
+    const levels = root[0x1e];
+    const maxLevels = this.info.features.incompat & 0x4000 ? 3 : 2; // large_dir: one level more
+    if (hashVersion > 2 || infoLen !== 8 || levels > maxLevels) return null;
+    const sFlags = this.info.raw.s_flags as number;
+    const unsigned = (sFlags & FLAG_UNSIGNED_HASH) !== 0 && (sFlags & FLAG_SIGNED_HASH) === 0;
+    const hash = dirhash(name, hashVersion as DirhashVersion, unsigned, this.seed).hash;
+    let node = root;
+    let at = 0x18 + infoLen;
+    for (let level = 0; ; level++) {
+      const count = node.readUInt16LE(at + 2);
+      const limit = node.readUInt16LE(at);
+      if (count === 0 || count > limit) return null;
+      let i = 0;
+      for (let k = 1; k < count; k++) {
+        if (node.readUInt32LE(at + k * 8) <= hash) i = k;
+        else break;
+      }
+      const blockAt = (k: number) => node.readUInt32LE(at + k * 8 + 4) & 0x0fffffff;
+      if (level < levels) {
+        const child = this.dirBlock(dir, blockAt(i));
+        if (!child) return null;
+        node = child;
+        at = 8;
+        continue;
+      }
+      // Leaf: scan it, and the following leaves while they continue a run of this hash.
+      for (let k = i; k < count; k++) {
+        if (k > i) {
+          const h = node.readUInt32LE(at + k * 8);
+          if ((h & 1) === 0 || (h & ~1) >>> 0 !== hash) break;
+        }
+        const leaf = this.dirBlock(dir, blockAt(k));
+        if (!leaf) continue;
+        const items: Ext4DirItem[] = [];
+        this.parseDirBlock(dir, leaf, items, true);
+        const hit = items.find((it) => it.name.equals(name));
+        if (hit) return hit.ino;
+      }
+      return 0;
+    }
+  }
+
+  /** Looks one name up in a directory: through its htree when it has one, else by scanning. 0 when absent. */
+  lookupName(dir: Ext4Inode, name: Buffer): number {
+    const viaIndex = this.htreeLookup(dir, name);
+    if (viaIndex !== null) return viaIndex;
+    return this.dirItems(dir).find((it) => it.name.equals(name))?.ino ?? 0;
+  }
+
+  // ------------------------------------------------------------ entries
+
+  private entryForIno(ino: number, path = `<${ino}>`, name = '', fileType = 0): FsEntry {
+    const node = this.inode(ino);
+    const disk = this.diskXattrs(node);
+    const type = node.type === 'unknown' ? corrupt(`inode ${ino} (${displayKey(path)}) has an unknown file type (mode 0${node.mode.toString(8)})`) : node.type;
+    const e: FsEntry = {
+      path,
+      name,
+      type,
+      mode: node.mode & 0o7777,
+      uid: node.uid,
+      gid: node.gid,
+      mtimeSec: node.mtime.sec,
+      mtimeNsec: node.mtime.nsec,
+      atime: node.atime,
+      ctime: node.ctime,
+      crtime: node.crtime,
+      size: node.size,
+      nlink: node.links,
+      ino,
+      linkKey: type === 'dir' ? undefined : `ext4:${ino}`,
+      xattrs: this.toXattrs(disk),
+      flags: node.flags,
+      ext4: { inode: node, fileType, diskXattrs: disk },
+    };
+    if (type === 'symlink') e.target = this.symlinkTarget(node);
+    if (type === 'chr' || type === 'blk') Object.assign(e, this.deviceNumber(node));
+    return e;
+  }
+
+  private symlinkTarget(node: Ext4Inode): Buffer {
+    const m = this.mapping(node);
+    if (m.inline) return Buffer.from(m.inline.subarray(0, node.size));
+    if (this.isFastSymlink(node)) {
+      if (node.size > 60) corrupt(`inode ${node.ino}: fast symlink of ${node.size} bytes`);
+      return Buffer.from(node.iBlock.subarray(0, node.size));
+    }
+    return this.readNode(node, 0, node.size);
+  }
+
+  /** Linux device numbers from i_block: old 16-bit form in word 0, new 32-bit form in word 1. */
+  private deviceNumber(node: Ext4Inode): { major: number; minor: number } {
+    const old = node.iBlock.readUInt32LE(0);
+    if (old !== 0) return { major: (old >> 8) & 0xff, minor: old & 0xff };
+    const dev = node.iBlock.readUInt32LE(4);
+    return { major: (dev & 0xfff00) >>> 8, minor: (dev & 0xff) | ((dev >>> 12) & 0xfff00) };
+  }
+
+  root(): FsEntry {
+    return this.entryForIno(2, '/', '', 2);
+  }
+
+  lookup(path: string | Buffer): FsEntry {
+    const key = pathKey(path);
+    let cur = this.root();
+    for (const part of keyParts(key)) {
+      if (cur.type !== 'dir') {
+        throw new DiskwrightError('NOT_A_DIRECTORY', `${displayKey(cur.path)} is not a directory (looking up ${displayKey(key)})`, { path: displayKey(key) });
+      }
+      const ino = this.lookupName(cur.ext4!.inode, Buffer.from(part, 'latin1'));
+      if (!ino) throw new DiskwrightError('PATH_NOT_FOUND', `${displayKey(key)}: no such file or directory`, { path: displayKey(key) });
+      cur = this.entryForIno(ino, childPath(cur.path, part), part);
+    }
+    return cur;
+  }
+
+  stat(path: string | Buffer): FsEntry {
+    return this.lookup(path);
+  }
+
+  readdir(dir: FsEntry | string | Buffer): FsEntry[] {
+    const d = typeof dir === 'string' || Buffer.isBuffer(dir) ? this.lookup(dir) : dir;
+    if (d.type !== 'dir') throw new DiskwrightError('NOT_A_DIRECTORY', `${displayKey(d.path)} is not a directory`, { path: displayKey(d.path) });
+    const items = this.dirItems(d.ext4?.inode ?? this.inode(d.ino));
+    const named = items.map((it) => ({ key: it.name.toString('latin1'), it }));
+    named.sort((a, b) => compareKeys(a.key, b.key));
+    return named.map(({ key, it }) => this.entryForIno(it.ino, childPath(d.path, key), key, it.fileType));
+  }
+
+  *walk(from?: FsEntry | string | Buffer): Generator<FsEntry> {
+    const start = from === undefined ? this.root() : typeof from === 'string' || Buffer.isBuffer(from) ? this.lookup(from) : from;
+    const seenDirs = new Set<number>();
+    const stack: FsEntry[] = [start];
+    while (stack.length > 0) {
+      const e = stack.pop()!;
+      yield e;
+      if (e.type !== 'dir') continue;
+      if (seenDirs.has(e.ino)) corrupt(`directory inode ${e.ino} (${displayKey(e.path)}) is reachable twice`);
+      seenDirs.add(e.ino);
+      const kids = this.readdir(e);
+      for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]);
+    }
+  }
+
+  // ------------------------------------------------------------ content
+
+  private nodeOf(entry: FsEntry): Ext4Inode {
+    return entry.ext4?.inode ?? this.inode(entry.ino);
+  }
+
+  read(entry: FsEntry, offset = 0, length?: number): Buffer {
+    const node = this.nodeOf(entry);
+    return this.readNode(node, offset, length ?? Math.max(0, node.size - offset));
+  }
+
+  private readNode(node: Ext4Inode, offset: number, length: number): Buffer {
+    const end = Math.min(node.size, offset + length);
+    if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    const m = this.mapping(node);
+    if (m.inline) {
+      m.inline.copy(out, 0, offset, Math.min(end, m.inline.length));
+      return out;
+    }
+    const bs = this.blockSize;
+    for (const e of m.extents) {
+      if (e.unwritten) continue;
+      const s = Math.max(offset, e.logical * bs);
+      const t = Math.min(end, (e.logical + e.length) * bs);
+      if (s >= t) continue;
+      const src = e.physical * bs + (s - e.logical * bs);
+      this.readInto(out, s - offset, src, t - s);
+    }
+    return out;
+  }
+
+  private readInto(out: Buffer, at: number, src: number, n: number): void {
+    const CH = 8 << 20;
+    for (let d = 0; d < n; d += CH) {
+      const k = Math.min(CH, n - d);
+      this.source.read(src + d, k).copy(out, at + d);
+    }
+  }
+
+  *chunks(entry: FsEntry, opts: { offset?: number; length?: number; chunkSize?: number } = {}): Generator<{ offset: number; data: Buffer }> {
+    const node = this.nodeOf(entry);
+    const from = opts.offset ?? 0;
+    const to = Math.min(node.size, opts.length === undefined ? node.size : from + opts.length);
+    const chunk = opts.chunkSize ?? 1 << 20;
+    const m = this.mapping(node);
+    if (m.inline) {
+      if (to > from) yield { offset: from, data: Buffer.from(m.inline.subarray(from, Math.min(to, m.inline.length))) };
+      return;
+    }
+    const bs = this.blockSize;
+    for (const e of m.extents) {
+      if (e.unwritten) continue;
+      const s = Math.max(from, e.logical * bs);
+      const t = Math.min(to, (e.logical + e.length) * bs);
+      for (let p = s; p < t; p += chunk) {
+        const n = Math.min(chunk, t - p);
+        yield { offset: p, data: this.source.read(e.physical * bs + (p - e.logical * bs), n) };
+      }
+    }
+  }
+
+  dataRuns(entry: FsEntry): DataRun[] {
+    const node = this.nodeOf(entry);
+    const m = this.mapping(node);
+    if (m.inline) return node.size > 0 ? [{ offset: 0, length: Math.min(node.size, m.inline.length) }] : [];
+    const out: DataRun[] = [];
+    const bs = this.blockSize;
+    for (const e of m.extents) {
+      if (e.unwritten) continue;
+      const s = e.logical * bs;
+      const t = Math.min(node.size, (e.logical + e.length) * bs);
+      if (t <= s) continue;
+      const last = out[out.length - 1];
+      if (last && last.offset + last.length === s) last.length += t - s;
+      else out.push({ offset: s, length: t - s });
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------ journal
+
+  /** The journal superblock (internal journal), or null when there is none. */
+  journal(): JournalInfo | null {
+    const inum = this.info.journalInum;
+    if (!inum) return null;
+    const node = this.inode(inum);
+    const m = this.mapping(node);
+    const first = m.extents.find((e) => e.logical === 0);
+    if (!first) corrupt(`journal inode ${inum} has no first block`);
+    const b = this.block(first.physical, 'journal superblock');
+    const j = journalSuperblock.decode(b, 0) as Record<string, number | Buffer>;
+    if (j.h_magic !== JBD2_MAGIC) corrupt(`journal superblock magic 0x${(j.h_magic as number).toString(16)} is not 0xc03b3998`);
+    return {
+      blockType: j.h_blocktype as number,
+      blockSize: j.s_blocksize as number,
+      maxLen: j.s_maxlen as number,
+      first: j.s_first as number,
+      sequence: j.s_sequence as number,
+      start: j.s_start as number,
+      errno: j.s_errno as number,
+      featureCompat: j.s_feature_compat as number,
+      featureIncompat: j.s_feature_incompat as number,
+      featureRoCompat: j.s_feature_ro_compat as number,
+      uuid: formatUuid(j.s_uuid as Buffer),
+      nrUsers: j.s_nr_users as number,
+      maxTransaction: j.s_max_transaction as number,
+      checksumType: j.s_checksum_type as number,
+      fastCommitBlocks: j.s_num_fc_blks as number,
+    };
+  }
+
+  // ------------------------------------------------------------ allocation map
+
+  /** Byte ranges of every metadata structure, per group. */
+  metadataRanges(): OwnedRange[] {
+    const bs = this.blockSize;
+    const out: OwnedRange[] = [];
+    const meta = (block: number, count: number, what: string) => {
+      if (count > 0) out.push({ offset: block * bs, length: count * bs, kind: 'metadata', what });
+    };
+    const { firstDataBlock, groups, reservedGdtBlocks, inodesPerGroup, inodeSize } = this.info;
+    if (firstDataBlock === 1) out.push({ offset: 0, length: 1024, kind: 'metadata', what: 'boot block' });
+    const metaBg = (this.info.features.incompat & INCOMPAT_META_BG) !== 0;
+    const firstMeta = metaBg ? (this.info.raw.s_first_meta_bg as number) : Infinity;
+    const descBlocks = Math.ceil(groups / this.descPerBlock);
+    const itBlocks = Math.ceil((inodesPerGroup * inodeSize) / bs);
+    for (let g = 0; g < groups; g++) {
+      const first = this.groupFirstBlock(g);
+      if (this.hasSuper(g)) {
+        if (g === 0 && firstDataBlock === 0) out.push({ offset: 0, length: bs, kind: 'metadata', what: 'superblock' });
+        else meta(first, 1, g === 0 ? 'superblock' : `superblock backup (group ${g})`);
+        const gdt = Math.min(descBlocks, firstMeta);
+        meta(first + 1, gdt, g === 0 ? 'group descriptors' : `group descriptors backup (group ${g})`);
+        meta(first + 1 + gdt, reservedGdtBlocks, `reserved GDT blocks (group ${g})`);
+      }
+      if (metaBg) {
+        const dpb = this.descPerBlock;
+        const mg = Math.floor(g / dpb);
+        const inMeta = g % dpb;
+        if (mg >= firstMeta && (inMeta === 0 || inMeta === 1 || inMeta === dpb - 1)) {
+          meta(first + (this.hasSuper(g) ? 1 : 0), 1, `group descriptors (meta group ${mg})`);
+        }
+      }
+      const d = this.descs[g];
+      meta(d.blockBitmap, 1, `block bitmap (group ${g})`);
+      meta(d.inodeBitmap, 1, `inode bitmap (group ${g})`);
+      meta(d.inodeTable, itBlocks, `inode table (group ${g})`);
+    }
+    return out;
+  }
+
+  /** Ranges one inode owns: its content ('data'; the journal's counts as metadata) and its mapping and xattr blocks. */
+  inodeRanges(node: Ext4Inode, path?: string): OwnedRange[] {
+    const bs = this.blockSize;
+    const out: OwnedRange[] = [];
+    const special = node.ino < this.info.firstIno && node.ino !== 2;
+    const what = node.ino === this.info.journalInum ? 'journal' : special ? `reserved inode ${node.ino}` : node.type === 'dir' ? 'directory' : node.type;
+    const kind = special ? 'metadata' : 'data';
+    if (node.ino === 7) {
+      // The resize inode maps the reserved GDT blocks (already listed) through one double-indirect block.
+      const dind = node.iBlock.readUInt32LE(52);
+      if (dind) out.push({ offset: dind * bs, length: bs, kind: 'metadata', what: 'resize inode', ino: 7 });
+    } else {
+      const m = this.mapping(node);
+      for (const e of m.extents) out.push({ offset: e.physical * bs, length: e.length * bs, kind, what, path, ino: node.ino });
+      const treeWhat = node.flags & FL_EXTENTS ? 'extent tree' : 'indirect block';
+      for (const b of m.treeBlocks) out.push({ offset: b * bs, length: bs, kind: 'metadata', what: treeWhat, path, ino: node.ino });
+    }
+    if (node.fileAcl) out.push({ offset: node.fileAcl * bs, length: bs, kind: 'metadata', what: 'xattr block', path, ino: node.ino });
+    return out;
+  }
+
+  allocation(): OwnedRange[] {
+    const out = this.metadataRanges();
+    const seen = new Set<number>();
+    const xattrBlocks = new Set<number>();
+    const add = (node: Ext4Inode, path?: string) => {
+      if (seen.has(node.ino)) return;
+      seen.add(node.ino);
+      for (const r of this.inodeRanges(node, path)) {
+        if (r.what === 'xattr block') {
+          if (xattrBlocks.has(r.offset)) continue; // shared by several inodes: listed once, for the first
+          xattrBlocks.add(r.offset);
+        }
+        out.push(r);
+      }
+    };
+    for (let ino = 1; ino < this.info.firstIno; ino++) {
+      if (ino === 2) continue;
+      const node = this.inode(ino);
+      if (node.mode === 0 && node.links === 0 && node.allocatedBytes === 0) continue;
+      if (node.type === 'unknown' && node.ino !== 7 && node.ino !== 1) continue;
+      add(node);
+    }
+    for (const e of this.walk()) {
+      add(e.ext4!.inode, e.path);
+      for (const x of e.ext4!.diskXattrs) {
+        if (x.valueInode && !seen.has(x.valueInode)) add(this.inode(x.valueInode), `${e.path} (xattr ${x.name})`);
+      }
+    }
+    return coalesce(out);
+  }
+}
+
+/** Opens an ext2/3/4 filesystem. */
+export function openExt4(source: ByteSource): Ext4Reader {
+  return new Ext4Reader(source);
+}
