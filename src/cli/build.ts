@@ -32,7 +32,9 @@ export function buildCommand(): Command {
     .option('-o, --out <dir>', "output directory: <baseName>.img, layout.json, nix-support/; '-' streams the image to standard output", 'result')
     .addOption(new Option('--format <format>', "output format (overrides the config's format)").choices(FORMATS))
     .addOption(new Option('--compress <method>', "compression of a raw image (overrides the config's compress)").choices(COMPRESSIONS))
-    .action(async (file: string, o: { out: string; format?: Format; compress?: Compression }) => {
+    .option('--stream', "write the image to standard output (same as -o -)")
+    .action(async (file: string, o: { out: string; stream?: boolean; format?: Format; compress?: Compression }) => {
+      if (o.stream) o.out = '-';
       const loaded = await loadConfig(file);
       const config = { ...loaded.config, format: o.format ?? loaded.config.format, compress: o.compress ?? loaded.config.compress };
       const input = { config, given: loaded.given, baseDir: loaded.baseDir };

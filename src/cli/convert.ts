@@ -16,14 +16,19 @@ export function convertCommand(): Command {
   return new Command('convert')
     .description('convert a disk image between raw, qcow2, VDI, VHD and compressed raw')
     .argument('<in>', `image to read: ${INPUT_FORMATS.join(', ')} (detected from its contents)`)
-    .argument('<out>', "file to write (its extension picks the format: .img, .qcow2, .vdi, .vhd, .img.zst, .img.xz), or '-' for standard output")
+    .argument('[out]', "file to write (its extension picks the format: .img, .qcow2, .vdi, .vhd, .img.zst, .img.xz), or '-' for standard output")
     .addOption(new Option('--format <format>', 'output format (default: from the extension of OUT; required for -)').choices(FORMATS))
     .addOption(new Option('--compress <method>', 'compress a raw output as it is written (default: from the extension of OUT)').choices(COMPRESSIONS))
     .option('--compress-level <n>', 'compression level (zstd 1-19, xz 0-9, qcow2-compressed 1-9)')
     .option('--input-format <format>', `read IN as this format instead of detecting it (${INPUT_FORMATS.join(', ')}); raw accepts any file`)
     .option('--seed <seed>', 'seed for the ids in the output (VDI and VHD UUIDs)', 'diskwright')
     .option('--epoch <seconds>', 'timestamps in the output (VHD) (default: SOURCE_DATE_EPOCH, else 1)')
-    .action((input: string, output: string, o: { format?: Format; compress?: Compression; compressLevel?: string; inputFormat?: string; seed: string; epoch?: string }) => {
+    .option('--stream', 'write to standard output (same as OUT -)')
+    .action((input: string, output: string | undefined, o: { stream?: boolean; format?: Format; compress?: Compression; compressLevel?: string; inputFormat?: string; seed: string; epoch?: string }) => {
+      if (o.stream) output = '-';
+      if (output === undefined) {
+        throw new DiskwrightError('OPTION_INVALID', `convert ${input}: give OUT, the file to write, or --stream (or -) for standard output`, {});
+      }
       const r = convertImage({
         input,
         output,

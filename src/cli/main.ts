@@ -42,6 +42,9 @@ export async function main(argv: string[]): Promise<number> {
     return exitStatus();
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    // The reader of standard output went away (`| head`): stop as a killed
+    // writer would, quietly, with the status a shell gives SIGPIPE.
+    if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return 141;
     if (err instanceof DiskwrightError) {
       process.stderr.write(`diskwright: ${err.message}\n`);
       return ERROR_STATUS[running] ?? 1;

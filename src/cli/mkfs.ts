@@ -11,6 +11,13 @@ function invalid(message: string): never {
   throw new DiskwrightError('OPTION_INVALID', message, {});
 }
 
+/** -o FILE, -o - or --stream: exactly one place for the image. */
+function outputOf(o: Record<string, unknown>): string {
+  if (o.stream) return '-';
+  if (o.output === undefined) invalid("no output given; add -o FILE for the image, or --stream (or -o -) for standard output");
+  return String(o.output);
+}
+
 function collect(v: string, acc: string[]): string[] {
   return [...acc, v];
 }
@@ -26,7 +33,8 @@ function bareFsCommand(parent: Command, name: string, description: string, sizeE
     .command(name)
     .description(description)
     .argument('[source...]', 'directories to copy into the image root')
-    .requiredOption('-o, --output <file>', "image file to write, or '-' for standard output")
+    .option('-o, --output <file>', "image file to write, or '-' for standard output")
+    .option('--stream', 'write the image to standard output (same as -o -)')
     .option('--size <bytes>', `'auto' (smallest that fits) or a size such as ${sizeExample} (IEC: M = MiB)`, 'auto')
     .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0')
     .addOption(new Option('--format <format>', 'output format').choices(FORMATS).default('raw'))
@@ -39,7 +47,7 @@ function commonValues(o: Record<string, string | boolean | string[] | undefined>
   const freeBytes = parseSize(String(o.free)) ?? invalid(`--free ${o.free}: give a size such as 0, 64M or 1G`);
   const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), 2 ** 34 - 1) : defaultEpoch();
   return {
-    size, freeBytes, epoch, output: String(o.output), clampMtime: Boolean(o.clampMtime),
+    size, freeBytes, epoch, output: outputOf(o), clampMtime: Boolean(o.clampMtime),
     format: o.format as Format, compress: o.compress as Compression, compressLevel: o.compressLevel === undefined ? undefined : uint('--compress-level', String(o.compressLevel), 19),
   };
 }
