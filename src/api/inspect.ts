@@ -7,32 +7,17 @@ import { Ext4Reader } from '../read/ext4.ts';
 import { FatReader } from '../read/fat.ts';
 import { findPartition, type PartitionEntry, partitionSource, type PartitionTable } from '../read/partition.ts';
 import type { ByteSource } from '../read/source.ts';
-import type { FsReader } from '../read/entry.ts';
+import type { FsReader, FsSummary } from '../read/entry.ts';
 import { openDisk, parseImageArg, type ReadOptions, withInput } from './volume.ts';
 
-export interface InspectPartition {
+/** A partition as the reader sees it (PartitionEntry), numbers written for JSON. */
+export interface InspectPartition extends Omit<PartitionEntry, 'index' | 'typeGuid' | 'attributes' | 'mbrType'> {
+  /** PartitionEntry.index: as Linux numbers it. */
   number: number;
-  /** Bytes from the start of the disk. */
-  start: number;
-  size: number;
-  startLba: number;
-  sectors: number;
-  /** GPT: the type GUID; MBR: the type byte in hex ("83", "c"). */
-  type: string;
-  typeName: string;
-  /** GPT partition name. */
-  name?: string;
-  /** GPT unique partition GUID. */
-  guid?: string;
-  /** GPT attribute bits as 0x + 16 hex digits, and their names as sfdisk prints them. */
+  /** GPT attribute bits as 0x + 16 hex digits. */
   attributes?: string;
-  attributeNames: string[];
-  /** MBR boot flag (on a hybrid disk: of the MBR entry that mirrors the partition). */
-  bootable: boolean;
   /** The MBR type byte on MBR and hybrid disks, e.g. "0x83". */
   mbrType?: string;
-  extended?: boolean;
-  logical?: boolean;
 }
 
 export interface InspectTable {
@@ -94,23 +79,12 @@ export interface InspectFat {
   fsinfoFree?: number;
 }
 
-export interface InspectFilesystem {
+/** The reader's summary (FsSummary) with used counts and per-filesystem detail. */
+export interface InspectFilesystem extends FsSummary {
   /** The partition number, null for a bare filesystem. */
   partition: number | null;
-  type: 'ext2' | 'ext3' | 'ext4' | 'fat12' | 'fat16' | 'fat32';
-  label: string;
-  /** ext4: the UUID; FAT: the volume ID as XXXX-XXXX. */
-  uuid: string;
-  size: number;
-  /** ext4 block or FAT cluster. */
-  blockSize: number;
-  blocks: number;
   usedBlocks: number;
-  freeBlocks: number;
-  inodes?: number;
   usedInodes?: number;
-  freeInodes?: number;
-  features: string[];
   ext4?: InspectExt4;
   fat?: InspectFat;
 }

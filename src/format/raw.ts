@@ -3,9 +3,9 @@
 // pipe, gaps are written as zeros. File bytes are read (and lazy extents'
 // bytes produced) here and only here.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { DiskwrightError } from '../api/errors.ts';
 import { type Image, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
+import { writeFileAtomically } from './atomic-file.ts';
 
 const STAGE = 8 << 20;
 /** Gaps shorter than this are written as zeros rather than splitting a write. */
@@ -147,53 +147,30 @@ export function streamSink(fd: number): Sink {
   };
 }
 
+/**
+ * Writes to standard output through a stream sink. A reader that went away
+ * (`... | head`) ends the write quietly, as SIGPIPE would for a C tool.
+ */
+export function writeToStdout(write: (sink: Sink) => void): void {
+  try {
+    write(streamSink(1));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+  }
+}
+
 export interface WriteResult {
   apparentBytes: number;
   allocatedBytes: number;
 }
 
 /**
- * Writes the image to `out` through a temporary name in the same directory,
- * renamed into place only when complete: a failed build leaves no file at `out`.
- * `sinkFor` turns the file into a sink: positional writes with holes by
- * default, or a compressing stream.
+ * Writes the image to `out`, renamed into place only when complete: a failed
+ * build leaves no file at `out` (format/atomic-file.ts). `sinkFor` turns the
+ * file into a sink: positional writes with holes by default, or a compressing stream.
  */
 export function writeImageFile(image: Image, out: string, sinkFor: (fd: number) => Sink = fileSink): WriteResult {
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.statSync(out);
-  } catch {
-    st = undefined;
-  }
-  if (st?.isDirectory()) throw new DiskwrightError('OUTPUT_IS_DIR', `output ${out} is a directory; give a file name for the image`, { path: out });
-  const dir = path.dirname(path.resolve(out));
-  const tmp = path.join(dir, `.${path.basename(out)}.diskwright-${process.pid}.tmp`);
-  let fd: number;
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    fd = fs.openSync(tmp, 'w', 0o644);
-  } catch (err) {
-    throw new DiskwrightError('OUTPUT_WRITE', `cannot create ${out}: ${(err as NodeJS.ErrnoException).code}; check that ${dir} exists and is writable`, { path: out });
-  }
-  try {
-    try {
-      emit(image, sinkFor(fd));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (err instanceof DiskwrightError) throw err;
-      if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' || code === 'EIO') {
-        throw new DiskwrightError('OUTPUT_WRITE', `cannot write ${out}: ${code === 'ENOSPC' ? 'no space left on device' : code}; free space or choose another output`, { path: out, code });
-      }
-      throw err;
-    }
-    fs.closeSync(fd);
-    fd = -1;
-    fs.renameSync(tmp, out);
-  } catch (err) {
-    if (fd >= 0) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeFileAtomically(out, 'image', (fd) => emit(image, sinkFor(fd)));
   const done = fs.statSync(out);
   return { apparentBytes: done.size, allocatedBytes: done.blocks * 512 };
 }

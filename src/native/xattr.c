@@ -44,25 +44,39 @@ static napi_value throw_errno(napi_env env, int err, const char *path) {
   return NULL;
 }
 
-// readXattrs(path: string | Buffer): Array<[name: string, value: Buffer]>
-static napi_value read_xattrs(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
-  char path[4097];
-  size_t len;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+#define PATH_BUF 4097
+
+// Every function takes a path (string or Buffer) first: the call's n arguments
+// into argv and the path into path[PATH_BUF]; false (with a pending exception)
+// when it is not one.
+static bool path_args(napi_env env, napi_callback_info info, napi_value *argv, size_t n, char *path) {
+  size_t argc = n, len;
   bool isbuf = false;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   napi_is_buffer(env, argv[0], &isbuf);
   if (isbuf) {
     void *data;
     napi_get_buffer_info(env, argv[0], &data, &len);
-    if (len >= sizeof path) return throw_errno(env, ENAMETOOLONG, "(path)");
+    if (len >= PATH_BUF) {
+      throw_errno(env, ENAMETOOLONG, "(path)");
+      return false;
+    }
     memcpy(path, data, len);
     path[len] = 0;
-  } else if (napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "path must be a string or Buffer");
-    return NULL;
+    return true;
   }
+  if (napi_get_value_string_utf8(env, argv[0], path, PATH_BUF, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "path must be a string or Buffer");
+    return false;
+  }
+  return true;
+}
+
+// readXattrs(path: string | Buffer): Array<[name: string, value: Buffer]>
+static napi_value read_xattrs(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  char path[PATH_BUF];
+  if (!path_args(env, info, argv, 1, path)) return NULL;
   napi_create_array(env, &result);
   char stackbuf[4096];
   char *names = stackbuf;
@@ -80,24 +94,20 @@ static napi_value read_xattrs(napi_env env, napi_callback_info info) {
     return throw_errno(env, err, path);
   }
   uint32_t idx = 0;
+  int err = 0;
   for (char *p = names; p < names + n; p += strlen(p) + 1) {
     ssize_t vlen = GET(path, p, NULL, 0);
     if (vlen < 0) {
       if (errno == ENODATA) continue;
-      int err = errno;
-      if (names != stackbuf) free(names);
-      return throw_errno(env, err, path);
+      err = errno;
+      break;
     }
     void *data;
     napi_value buf, pair, name;
     napi_create_buffer(env, vlen, &data, &buf);
-    if (vlen > 0) {
-      vlen = GET(path, p, data, vlen);
-      if (vlen < 0) {
-        int err = errno;
-        if (names != stackbuf) free(names);
-        return throw_errno(env, err, path);
-      }
+    if (vlen > 0 && GET(path, p, data, vlen) < 0) {
+      err = errno;
+      break;
     }
     napi_create_string_utf8(env, p, NAPI_AUTO_LENGTH, &name);
     napi_create_array_with_length(env, 2, &pair);
@@ -106,30 +116,7 @@ static napi_value read_xattrs(napi_env env, napi_callback_info info) {
     napi_set_element(env, result, idx++, pair);
   }
   if (names != stackbuf) free(names);
-  return result;
-}
-
-// A path argument (string or Buffer) into buf; false (with a pending exception) when it is not one.
-static bool get_path(napi_env env, napi_value v, char *buf, size_t size) {
-  bool isbuf = false;
-  size_t len;
-  napi_is_buffer(env, v, &isbuf);
-  if (isbuf) {
-    void *data;
-    napi_get_buffer_info(env, v, &data, &len);
-    if (len >= size) {
-      throw_errno(env, ENAMETOOLONG, "(path)");
-      return false;
-    }
-    memcpy(buf, data, len);
-    buf[len] = 0;
-    return true;
-  }
-  if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "path must be a string or Buffer");
-    return false;
-  }
-  return true;
+  return err ? throw_errno(env, err, path) : result;
 }
 
 static double get_number(napi_env env, napi_value v) {
@@ -140,12 +127,10 @@ static double get_number(napi_env env, napi_value v) {
 
 // setXattr(path, name: string, value: Buffer): lsetxattr, not following symlinks.
 static napi_value set_xattr(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  char path[4097], name[256];
+  char path[PATH_BUF], name[256];
   size_t len;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (!get_path(env, argv[0], path, sizeof path)) return NULL;
+  if (!path_args(env, info, argv, 3, path)) return NULL;
   if (napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len) != napi_ok) {
     napi_throw_type_error(env, NULL, "name must be a string");
     return NULL;
@@ -159,11 +144,9 @@ static napi_value set_xattr(napi_env env, napi_callback_info info) {
 
 // mknod(path, mode (type and permission bits), major, minor).
 static napi_value make_node(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  char path[4097];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (!get_path(env, argv[0], path, sizeof path)) return NULL;
+  char path[PATH_BUF];
+  if (!path_args(env, info, argv, 4, path)) return NULL;
   mode_t mode = (mode_t)get_number(env, argv[1]);
   unsigned int major = (unsigned int)get_number(env, argv[2]);
   unsigned int minor = (unsigned int)get_number(env, argv[3]);
@@ -173,11 +156,9 @@ static napi_value make_node(napi_env env, napi_callback_info info) {
 
 // utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec): utimensat(AT_SYMLINK_NOFOLLOW).
 static napi_value set_times(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  char path[4097];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (!get_path(env, argv[0], path, sizeof path)) return NULL;
+  char path[PATH_BUF];
+  if (!path_args(env, info, argv, 5, path)) return NULL;
   struct timespec ts[2];
   ts[0].tv_sec = (time_t)get_number(env, argv[1]);
   ts[0].tv_nsec = (long)get_number(env, argv[2]);
@@ -188,15 +169,13 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "readXattrs", NAPI_AUTO_LENGTH, read_xattrs, NULL, &fn);
-  napi_set_named_property(env, exports, "readXattrs", fn);
-  napi_create_function(env, "setXattr", NAPI_AUTO_LENGTH, set_xattr, NULL, &fn);
-  napi_set_named_property(env, exports, "setXattr", fn);
-  napi_create_function(env, "mknod", NAPI_AUTO_LENGTH, make_node, NULL, &fn);
-  napi_set_named_property(env, exports, "mknod", fn);
-  napi_create_function(env, "utimens", NAPI_AUTO_LENGTH, set_times, NULL, &fn);
-  napi_set_named_property(env, exports, "utimens", fn);
+  napi_property_descriptor fns[] = {
+    { "readXattrs", NULL, read_xattrs, NULL, NULL, NULL, napi_default, NULL },
+    { "setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_default, NULL },
+    { "mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL },
+    { "utimens", NULL, set_times, NULL, NULL, NULL, napi_default, NULL },
+  };
+  napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   return exports;
 }
 

@@ -84,6 +84,13 @@ export interface FsSummary {
   features: string[];
 }
 
+/** A byte range of an entry's content to read, and the largest piece to hand out (default 1 MiB). */
+export interface ChunkOptions {
+  offset?: number;
+  length?: number;
+  chunkSize?: number;
+}
+
 /** The reader interface both filesystems implement. */
 export interface FsReader {
   readonly source: ByteSource;
@@ -96,7 +103,7 @@ export interface FsReader {
   /** Bytes [offset, offset+length) of a file (or symlink/directory content), holes as zeros, cut at its size. */
   read(entry: FsEntry, offset?: number, length?: number): Buffer;
   /** The content in order as pieces of at most `chunkSize` bytes; holes are left out (the gaps between offsets). */
-  chunks(entry: FsEntry, opts?: { offset?: number; length?: number; chunkSize?: number }): Generator<{ offset: number; data: Buffer }>;
+  chunks(entry: FsEntry, opts?: ChunkOptions): Generator<{ offset: number; data: Buffer }>;
   /** Byte ranges of the content that hold data (everything else reads as zeros), cut at the size. */
   dataRuns(entry: FsEntry): DataRun[];
   /** Every entry from `from` (default the root) down, parents before children, names in bytewise order. */

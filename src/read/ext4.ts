@@ -10,7 +10,7 @@ import { DiskwrightError } from '../api/errors.ts';
 import { aclFromDisk } from '../fs/ext4/acl.ts';
 import { dirhash, type DirhashVersion } from '../fs/ext4/dirhash.ts';
 import { extentHeader, extentIndex, extentLeaf } from '../fs/ext4/extent-tree.ts';
-import { groupDescriptor } from '../fs/ext4/group-descriptor.ts';
+import { decodeGroupDescriptor, type GroupStats } from '../fs/ext4/group-descriptor.ts';
 import { inode as inodeTable } from '../fs/ext4/inode.ts';
 import { journalSuperblock } from '../fs/ext4/journal.ts';
 import { superblock } from '../fs/ext4/superblock.ts';
@@ -18,9 +18,9 @@ import { EXTENT_MAGIC, JBD2_MAGIC, SUPER_MAGIC, XATTR_MAGIC } from '../fs/ext4/c
 import { crc32c } from '../util/crc32c.ts';
 import { formatUuid } from '../util/ids.ts';
 import {
-  childPath, coalesce, compareKeys, type DataRun, displayKey, type EntryType, type FsEntry, type FsReader, type FsSummary,
-  type FsTime, keyParts, type OwnedRange, pathKey, type Xattr,
+  childPath, coalesce, compareKeys, displayKey, type EntryType, type FsEntry, type FsSummary, type FsTime, type OwnedRange, type Xattr,
 } from './entry.ts';
+import { type ContentRun, FsReaderBase, readContent } from './fs-reader.ts';
 import { BlockCache, type ByteSource, checkRange } from './source.ts';
 
 // ---------------------------------------------------------------- features
@@ -135,19 +135,10 @@ export interface Ext4Info {
   raw: Record<string, number | Buffer>;
 }
 
-export interface Ext4GroupDesc {
+/** A group descriptor as the writer's table decodes it (src/fs/ext4/group-descriptor.ts). */
+export interface Ext4GroupDesc extends GroupStats {
   group: number;
-  blockBitmap: number;
-  inodeBitmap: number;
-  inodeTable: number;
-  freeBlocks: number;
-  freeInodes: number;
-  usedDirs: number;
-  flags: number;
-  itableUnused: number;
   checksum: number;
-  blockBitmapCsum: number;
-  inodeBitmapCsum: number;
 }
 
 export interface JournalInfo {
@@ -282,8 +273,9 @@ const isPowerOf = (n: number, b: number) => {
 
 // ---------------------------------------------------------------- the reader
 
-export class Ext4Reader implements FsReader {
+export class Ext4Reader extends FsReaderBase {
   readonly source: ByteSource;
+  protected readonly fsName = 'ext4';
   readonly info: Ext4Info;
   readonly blockSize: number;
   private readonly cache: BlockCache;
@@ -293,6 +285,7 @@ export class Ext4Reader implements FsReader {
 
   /** Reads and checks the superblock and group descriptors. Throws FILESYSTEM_UNKNOWN, IMAGE_TRUNCATED, IMAGE_CORRUPT. */
   constructor(source: ByteSource) {
+    super();
     this.source = source;
     if (source.size < 2048) {
       throw new DiskwrightError('FILESYSTEM_UNKNOWN', `not an ext2/3/4 filesystem: only ${source.size} bytes`, { size: source.size });
@@ -448,22 +441,7 @@ export class Ext4Reader implements FsReader {
         const g = i * this.descPerBlock + j;
         tmp.fill(0);
         b.copy(tmp, 0, j * descSize, j * descSize + Math.min(descSize, 64));
-        const d = groupDescriptor.decode(tmp, 0) as Record<string, number>;
-        const hi = (lo: string, h: string, shift: number) => d[lo] + d[h] * shift;
-        const gd: Ext4GroupDesc = {
-          group: g,
-          blockBitmap: hi('bg_block_bitmap_lo', 'bg_block_bitmap_hi', 2 ** 32),
-          inodeBitmap: hi('bg_inode_bitmap_lo', 'bg_inode_bitmap_hi', 2 ** 32),
-          inodeTable: hi('bg_inode_table_lo', 'bg_inode_table_hi', 2 ** 32),
-          freeBlocks: hi('bg_free_blocks_count_lo', 'bg_free_blocks_count_hi', 65536),
-          freeInodes: hi('bg_free_inodes_count_lo', 'bg_free_inodes_count_hi', 65536),
-          usedDirs: hi('bg_used_dirs_count_lo', 'bg_used_dirs_count_hi', 65536),
-          flags: d.bg_flags,
-          itableUnused: hi('bg_itable_unused_lo', 'bg_itable_unused_hi', 65536),
-          checksum: d.bg_checksum,
-          blockBitmapCsum: hi('bg_block_bitmap_csum_lo', 'bg_block_bitmap_csum_hi', 65536),
-          inodeBitmapCsum: hi('bg_inode_bitmap_csum_lo', 'bg_inode_bitmap_csum_hi', 65536),
-        };
+        const gd: Ext4GroupDesc = { group: g, ...decodeGroupDescriptor(tmp, 0) };
         if (gd.inodeTable === 0 || gd.inodeTable >= this.info.blocksCount) corrupt(`group ${g}: inode table at block ${gd.inodeTable} is outside the filesystem`);
         this.descs.push(gd);
         this.info.groupTotals.freeBlocks += gd.freeBlocks;
@@ -871,46 +849,20 @@ export class Ext4Reader implements FsReader {
     return this.entryForIno(2, '/', '', 2);
   }
 
-  lookup(path: string | Buffer): FsEntry {
-    const key = pathKey(path);
-    let cur = this.root();
-    for (const part of keyParts(key)) {
-      if (cur.type !== 'dir') {
-        throw new DiskwrightError('NOT_A_DIRECTORY', `${displayKey(cur.path)} is not a directory (looking up ${displayKey(key)})`, { path: displayKey(key) });
-      }
-      const ino = this.lookupName(cur.ext4!.inode, Buffer.from(part, 'latin1'));
-      if (!ino) throw new DiskwrightError('PATH_NOT_FOUND', `${displayKey(key)}: no such file or directory`, { path: displayKey(key) });
-      cur = this.entryForIno(ino, childPath(cur.path, part), part);
-    }
-    return cur;
+  protected child(dir: FsEntry, name: string): FsEntry | undefined {
+    const ino = this.lookupName(dir.ext4!.inode, Buffer.from(name, 'latin1'));
+    return ino ? this.entryForIno(ino, childPath(dir.path, name), name) : undefined;
   }
 
-  stat(path: string | Buffer): FsEntry {
-    return this.lookup(path);
+  protected children(dir: FsEntry): FsEntry[] {
+    return this.dirItems(this.nodeOf(dir)).map((it) => {
+      const name = it.name.toString('latin1');
+      return this.entryForIno(it.ino, childPath(dir.path, name), name, it.fileType);
+    });
   }
 
-  readdir(dir: FsEntry | string | Buffer): FsEntry[] {
-    const d = typeof dir === 'string' || Buffer.isBuffer(dir) ? this.lookup(dir) : dir;
-    if (d.type !== 'dir') throw new DiskwrightError('NOT_A_DIRECTORY', `${displayKey(d.path)} is not a directory`, { path: displayKey(d.path) });
-    const items = this.dirItems(d.ext4?.inode ?? this.inode(d.ino));
-    const named = items.map((it) => ({ key: it.name.toString('latin1'), it }));
-    named.sort((a, b) => compareKeys(a.key, b.key));
-    return named.map(({ key, it }) => this.entryForIno(it.ino, childPath(d.path, key), key, it.fileType));
-  }
-
-  *walk(from?: FsEntry | string | Buffer): Generator<FsEntry> {
-    const start = from === undefined ? this.root() : typeof from === 'string' || Buffer.isBuffer(from) ? this.lookup(from) : from;
-    const seenDirs = new Set<number>();
-    const stack: FsEntry[] = [start];
-    while (stack.length > 0) {
-      const e = stack.pop()!;
-      yield e;
-      if (e.type !== 'dir') continue;
-      if (seenDirs.has(e.ino)) corrupt(`directory inode ${e.ino} (${displayKey(e.path)}) is reachable twice`);
-      seenDirs.add(e.ino);
-      const kids = this.readdir(e);
-      for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]);
-    }
+  protected dirIdentity(dir: FsEntry): { id: number; what: string } {
+    return { id: dir.ino, what: `inode ${dir.ino}` };
   }
 
   // ------------------------------------------------------------ content
@@ -919,78 +871,20 @@ export class Ext4Reader implements FsReader {
     return entry.ext4?.inode ?? this.inode(entry.ino);
   }
 
-  read(entry: FsEntry, offset = 0, length?: number): Buffer {
-    const node = this.nodeOf(entry);
-    return this.readNode(node, offset, length ?? Math.max(0, node.size - offset));
+  protected content(entry: FsEntry): ContentRun[] {
+    return this.nodeContent(this.nodeOf(entry));
+  }
+
+  /** Inline data, or the written extents in bytes (unwritten ones read as zeros: holes). */
+  private nodeContent(node: Ext4Inode): ContentRun[] {
+    const m = this.mapping(node);
+    if (m.inline) return [{ logical: 0, length: m.inline.length, bytes: m.inline }];
+    const bs = this.blockSize;
+    return m.extents.filter((e) => !e.unwritten).map((e) => ({ logical: e.logical * bs, length: e.length * bs, physical: e.physical * bs }));
   }
 
   private readNode(node: Ext4Inode, offset: number, length: number): Buffer {
-    const end = Math.min(node.size, offset + length);
-    if (end <= offset) return Buffer.alloc(0);
-    const out = Buffer.alloc(end - offset);
-    const m = this.mapping(node);
-    if (m.inline) {
-      m.inline.copy(out, 0, offset, Math.min(end, m.inline.length));
-      return out;
-    }
-    const bs = this.blockSize;
-    for (const e of m.extents) {
-      if (e.unwritten) continue;
-      const s = Math.max(offset, e.logical * bs);
-      const t = Math.min(end, (e.logical + e.length) * bs);
-      if (s >= t) continue;
-      const src = e.physical * bs + (s - e.logical * bs);
-      this.readInto(out, s - offset, src, t - s);
-    }
-    return out;
-  }
-
-  private readInto(out: Buffer, at: number, src: number, n: number): void {
-    const CH = 8 << 20;
-    for (let d = 0; d < n; d += CH) {
-      const k = Math.min(CH, n - d);
-      this.source.read(src + d, k).copy(out, at + d);
-    }
-  }
-
-  *chunks(entry: FsEntry, opts: { offset?: number; length?: number; chunkSize?: number } = {}): Generator<{ offset: number; data: Buffer }> {
-    const node = this.nodeOf(entry);
-    const from = opts.offset ?? 0;
-    const to = Math.min(node.size, opts.length === undefined ? node.size : from + opts.length);
-    const chunk = opts.chunkSize ?? 1 << 20;
-    const m = this.mapping(node);
-    if (m.inline) {
-      if (to > from) yield { offset: from, data: Buffer.from(m.inline.subarray(from, Math.min(to, m.inline.length))) };
-      return;
-    }
-    const bs = this.blockSize;
-    for (const e of m.extents) {
-      if (e.unwritten) continue;
-      const s = Math.max(from, e.logical * bs);
-      const t = Math.min(to, (e.logical + e.length) * bs);
-      for (let p = s; p < t; p += chunk) {
-        const n = Math.min(chunk, t - p);
-        yield { offset: p, data: this.source.read(e.physical * bs + (p - e.logical * bs), n) };
-      }
-    }
-  }
-
-  dataRuns(entry: FsEntry): DataRun[] {
-    const node = this.nodeOf(entry);
-    const m = this.mapping(node);
-    if (m.inline) return node.size > 0 ? [{ offset: 0, length: Math.min(node.size, m.inline.length) }] : [];
-    const out: DataRun[] = [];
-    const bs = this.blockSize;
-    for (const e of m.extents) {
-      if (e.unwritten) continue;
-      const s = e.logical * bs;
-      const t = Math.min(node.size, (e.logical + e.length) * bs);
-      if (t <= s) continue;
-      const last = out[out.length - 1];
-      if (last && last.offset + last.length === s) last.length += t - s;
-      else out.push({ offset: s, length: t - s });
-    }
-    return out;
+    return readContent(this.source, () => this.nodeContent(node), node.size, offset, length, `inode ${node.ino}`);
   }
 
   // ------------------------------------------------------------ journal

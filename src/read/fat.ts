@@ -10,10 +10,8 @@ import { ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_READ_ONLY, ATTR_VOLUME_ID } from '
 import { DIR } from '../fs/fat/dir-entry.ts';
 import { FSINFO } from '../fs/fat/fsinfo.ts';
 import { foldName, LDIR, shortNameChecksum } from '../fs/fat/lfn.ts';
-import {
-  childPath, coalesce, compareKeys, type DataRun, displayKey, type FsEntry, type FsReader, type FsSummary, type FsTime,
-  keyParts, type OwnedRange, pathKey,
-} from './entry.ts';
+import { childPath, coalesce, displayKey, type FsEntry, type FsSummary, type FsTime, type OwnedRange } from './entry.ts';
+import { type ContentRun, FsReaderBase } from './fs-reader.ts';
 import { type ByteSource, readAt } from './source.ts';
 
 export type FatType = 12 | 16 | 32;
@@ -141,12 +139,14 @@ interface RawDirItem {
   size: number;
 }
 
-export class FatReader implements FsReader {
+export class FatReader extends FsReaderBase {
   readonly source: ByteSource;
   readonly info: FatInfo;
+  protected readonly fsName = 'FAT';
   private fatCache: Uint32Array | null = null;
 
   constructor(source: ByteSource) {
+    super();
     this.source = source;
     if (source.size < 512) throw new DiskwrightError('FILESYSTEM_UNKNOWN', `not a FAT filesystem: only ${source.size} bytes`, {});
     const bs = source.read(0, 512);
@@ -311,9 +311,9 @@ export class FatReader implements FsReader {
   }
 
   /** Runs of contiguous clusters: [byte offset in the content, byte offset in the volume, bytes]. */
-  private runs(chain: number[]): Array<{ logical: number; physical: number; length: number }> {
+  private runs(chain: number[]): Array<ContentRun & { physical: number }> {
     const cs = this.info.clusterSize;
-    const out: Array<{ logical: number; physical: number; length: number }> = [];
+    const out: Array<ContentRun & { physical: number }> = [];
     chain.forEach((c, i) => {
       const last = out[out.length - 1];
       const phys = this.clusterOffset(c);
@@ -483,53 +483,24 @@ export class FatReader implements FsReader {
     };
   }
 
-  readdir(dir: FsEntry | string | Buffer): FsEntry[] {
-    const d = typeof dir === 'string' || Buffer.isBuffer(dir) ? this.lookup(dir) : dir;
-    if (d.type !== 'dir') throw new DiskwrightError('NOT_A_DIRECTORY', `${displayKey(d.path)} is not a directory`, { path: displayKey(d.path) });
-    const items = this.readDir(d).items;
-    items.sort((a, b) => compareKeys(a.name, b.name));
-    return items.map((it) => this.toEntry(d.path, it));
+  protected children(dir: FsEntry): FsEntry[] {
+    return this.readDir(dir).items.map((it) => this.toEntry(dir.path, it));
   }
 
   /** Names match exactly, else case-insensitively (as FAT compares), else by their 8.3 alias. */
-  lookup(path: string | Buffer): FsEntry {
-    const key = pathKey(path);
-    let cur = this.root();
-    for (const part of keyParts(key)) {
-      if (cur.type !== 'dir') {
-        throw new DiskwrightError('NOT_A_DIRECTORY', `${displayKey(cur.path)} is not a directory (looking up ${displayKey(key)})`, { path: displayKey(key) });
-      }
-      const items = this.readDir(cur).items;
-      const text = Buffer.from(part, 'latin1').toString('utf8');
-      const folded = foldName(text);
-      const hit =
-        items.find((it) => it.name === part) ??
-        items.find((it) => foldName(Buffer.from(it.name, 'latin1').toString('utf8')) === folded) ??
-        items.find((it) => it.detail.shortName === folded);
-      if (!hit) throw new DiskwrightError('PATH_NOT_FOUND', `${displayKey(key)}: no such file or directory`, { path: displayKey(key) });
-      cur = this.toEntry(cur.path, hit);
-    }
-    return cur;
+  protected child(dir: FsEntry, name: string): FsEntry | undefined {
+    const items = this.readDir(dir).items;
+    const folded = foldName(Buffer.from(name, 'latin1').toString('utf8'));
+    const hit =
+      items.find((it) => it.name === name) ??
+      items.find((it) => foldName(Buffer.from(it.name, 'latin1').toString('utf8')) === folded) ??
+      items.find((it) => it.detail.shortName === folded);
+    return hit && this.toEntry(dir.path, hit);
   }
 
-  stat(path: string | Buffer): FsEntry {
-    return this.lookup(path);
-  }
-
-  *walk(from?: FsEntry | string | Buffer): Generator<FsEntry> {
-    const start = from === undefined ? this.root() : typeof from === 'string' || Buffer.isBuffer(from) ? this.lookup(from) : from;
-    const seen = new Set<number>();
-    const stack: FsEntry[] = [start];
-    while (stack.length > 0) {
-      const e = stack.pop()!;
-      yield e;
-      if (e.type !== 'dir') continue;
-      const id = e.fat?.firstCluster ?? 0;
-      if (seen.has(id)) corrupt(`directory ${displayKey(e.path)} (cluster ${id}) is reachable twice`);
-      seen.add(id);
-      const kids = this.readdir(e);
-      for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]);
-    }
+  protected dirIdentity(dir: FsEntry): { id: number; what: string } {
+    const id = dir.fat?.firstCluster ?? 0;
+    return { id, what: `cluster ${id}` };
   }
 
   // ------------------------------------------------------------ content
@@ -545,32 +516,9 @@ export class FatReader implements FsReader {
     return chain;
   }
 
-  read(entry: FsEntry, offset = 0, length?: number): Buffer {
-    const end = Math.min(entry.size, length === undefined ? entry.size : offset + length);
-    if (end <= offset) return Buffer.alloc(0);
-    const out = Buffer.alloc(end - offset);
-    for (const c of this.chunks(entry, { offset, length: end - offset, chunkSize: 8 << 20 })) c.data.copy(out, c.offset - offset);
-    return out;
-  }
-
-  *chunks(entry: FsEntry, opts: { offset?: number; length?: number; chunkSize?: number } = {}): Generator<{ offset: number; data: Buffer }> {
-    const from = opts.offset ?? 0;
-    const to = Math.min(entry.size, opts.length === undefined ? entry.size : from + opts.length);
-    const chunk = opts.chunkSize ?? 1 << 20;
-    if (to <= from) return;
-    for (const r of this.runs(this.clustersOf(entry))) {
-      const s = Math.max(from, r.logical);
-      const t = Math.min(to, r.logical + r.length);
-      for (let p = s; p < t; p += chunk) {
-        const n = Math.min(chunk, t - p);
-        yield { offset: p, data: readAt(this.source, r.physical + (p - r.logical), n, displayKey(entry.path)) };
-      }
-    }
-  }
-
-  /** FAT has no holes: the whole size is data. */
-  dataRuns(entry: FsEntry): DataRun[] {
-    return entry.size > 0 ? [{ offset: 0, length: entry.size }] : [];
+  /** FAT has no holes: the cluster chain covers the whole size. */
+  protected content(entry: FsEntry): ContentRun[] {
+    return this.runs(this.clustersOf(entry));
   }
 
   // ------------------------------------------------------------ allocation map

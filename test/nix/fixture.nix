@@ -1,13 +1,7 @@
 # Small real closures for the Nix oracle tests: no nixpkgs, /bin/sh builders,
 # outputs with every kind of NAR node and references of every kind.
 let
-  drv = name: script: builtins.derivation {
-    inherit name;
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-e" "-c" script ];
-    PATH = "/usr/bin:/bin";
-  };
+  drv = import ./drv.nix;
 
   # A directory with everything a NAR can hold; one symlink points into the
   # path itself (a self-reference).

@@ -4,13 +4,7 @@
 # keeps its paths apart from every other test's.
 { tag }:
 let
-  drv = name: script: builtins.derivation {
-    inherit name;
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-e" "-c" script ];
-    PATH = "/usr/bin:/bin";
-  };
+  drv = import ./drv.nix;
 
   base = drv "chroot-base-${tag}" ''
     mkdir -p $out/bin $out/share

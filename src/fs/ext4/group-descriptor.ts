@@ -40,32 +40,37 @@ export interface GroupStats {
   inodeBitmapCsum: number;
 }
 
-const hi = (n: number) => Math.floor(n / 0x100000000);
+// The GroupStats fields the table stores as a _lo and a _hi half, and the
+// width of the _lo half: the writer splits them and the reader joins them here.
+const HALVES: ReadonlyArray<readonly [field: keyof GroupStats, name: string, loBits: 16 | 32]> = [
+  ['blockBitmap', 'bg_block_bitmap', 32],
+  ['inodeBitmap', 'bg_inode_bitmap', 32],
+  ['inodeTable', 'bg_inode_table', 32],
+  ['freeBlocks', 'bg_free_blocks_count', 16],
+  ['freeInodes', 'bg_free_inodes_count', 16],
+  ['usedDirs', 'bg_used_dirs_count', 16],
+  ['itableUnused', 'bg_itable_unused', 16],
+  ['blockBitmapCsum', 'bg_block_bitmap_csum', 16],
+  ['inodeBitmapCsum', 'bg_inode_bitmap_csum', 16],
+];
 
 export function encodeGroupDescriptor(buf: Buffer, at: number, group: number, g: GroupStats, fsSeed: number): void {
-  groupDescriptor.encode(buf, at, {
-    bg_block_bitmap_lo: g.blockBitmap >>> 0,
-    bg_block_bitmap_hi: hi(g.blockBitmap),
-    bg_inode_bitmap_lo: g.inodeBitmap >>> 0,
-    bg_inode_bitmap_hi: hi(g.inodeBitmap),
-    bg_inode_table_lo: g.inodeTable >>> 0,
-    bg_inode_table_hi: hi(g.inodeTable),
-    bg_free_blocks_count_lo: g.freeBlocks & 0xffff,
-    bg_free_blocks_count_hi: g.freeBlocks >>> 16,
-    bg_free_inodes_count_lo: g.freeInodes & 0xffff,
-    bg_free_inodes_count_hi: g.freeInodes >>> 16,
-    bg_used_dirs_count_lo: g.usedDirs & 0xffff,
-    bg_used_dirs_count_hi: g.usedDirs >>> 16,
-    bg_flags: g.flags,
-    bg_itable_unused_lo: g.itableUnused & 0xffff,
-    bg_itable_unused_hi: g.itableUnused >>> 16,
-    bg_block_bitmap_csum_lo: g.blockBitmapCsum & 0xffff,
-    bg_block_bitmap_csum_hi: g.blockBitmapCsum >>> 16,
-    bg_inode_bitmap_csum_lo: g.inodeBitmapCsum & 0xffff,
-    bg_inode_bitmap_csum_hi: g.inodeBitmapCsum >>> 16,
-    bg_checksum: 0,
-  });
+  const values: Record<string, number> = { bg_flags: g.flags, bg_checksum: 0 };
+  for (const [field, name, loBits] of HALVES) {
+    const v = g[field];
+    values[`${name}_lo`] = loBits === 32 ? v >>> 0 : v & 0xffff;
+    values[`${name}_hi`] = loBits === 32 ? Math.floor(v / 0x100000000) : v >>> 16;
+  }
+  groupDescriptor.encode(buf, at, values);
   // metadata_csum: low 16 bits of crc32c(seed, group number, descriptor with bg_checksum = 0).
   const c = crc32c(crc32cU32(fsSeed, group), buf, at, at + 64);
   buf.writeUInt16LE(c & 0xffff, at + 0x1e);
+}
+
+/** A descriptor as stored, its halves joined (a 32-byte descriptor, without 64bit, padded with zeros to 64 by the caller). */
+export function decodeGroupDescriptor(buf: Buffer, at: number): GroupStats & { checksum: number } {
+  const d = groupDescriptor.decode(buf, at) as Record<string, number>;
+  const g = { flags: d.bg_flags, checksum: d.bg_checksum } as GroupStats & { checksum: number };
+  for (const [field, name, loBits] of HALVES) g[field] = d[`${name}_lo`] + d[`${name}_hi`] * 2 ** loBits;
+  return g;
 }
