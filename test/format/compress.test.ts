@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { diskwright } from '../cli/run.ts';
+import { spawnSync } from 'node:child_process';
+import { BIN, diskwright } from '../cli/run.ts';
 import { requireTools, run } from '../oracle/tools.ts';
 import { pseudoRandom } from '../oracle/fixture.ts';
 import { finishImage } from '../../src/image/extent-map.ts';
@@ -14,7 +15,7 @@ import { xzSink, zstdSink } from '../../src/format/compress.ts';
 
 let work: string;
 before(() => {
-  requireTools('zstd', 'xz');
+  requireTools('zstd', 'xz', 'faketime');
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'dw-zstd-'));
   fs.mkdirSync(`${work}/src/d`, { recursive: true });
   fs.writeFileSync(`${work}/src/random.bin`, pseudoRandom('z', 5 << 20));
@@ -125,4 +126,17 @@ test('the number of xz threads never changes the output', () => {
   });
   assert.ok(outs[0].equals(outs[1]) && outs[1].equals(outs[2]));
   assert.equal(run('xz', ['-d', '-c', path.join(work, 't1.xz')]).stdout.length, 24 << 20);
+});
+
+test('zstd and xz: a rebuild under another clock, time zone and working directory is byte-identical', () => {
+  for (const [compress, ext] of [['zstd', 'zst'], ['xz', 'xz']]) {
+    const out = path.join(work, `again.img.${ext}`);
+    const args = ['mkfs', 'ext4', `${work}/src`, '--size', '100M', '--compress', compress, '--compress-level', '1'];
+    assert.equal(diskwright([...args, '-o', out]).status, 0);
+    const again = spawnSync('faketime', ['2031-05-05 10:00:00', process.execPath, BIN, ...args, '-o', '-'], {
+      cwd: '/', env: { ...process.env, TZ: 'Asia/Kathmandu' }, maxBuffer: 1 << 30,
+    });
+    assert.equal(again.status, 0, String(again.stderr));
+    assert.ok((again.stdout as Buffer).equals(fs.readFileSync(out)), compress);
+  }
 });
