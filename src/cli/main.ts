@@ -1,33 +1,31 @@
 // The diskwright command line: one subcommand per file; errors become one line.
 import { Command, CommanderError } from 'commander';
 import { DiskwrightError } from '../api/errors.ts';
-import { mkfsCommand } from './mkfs.ts';
-import { buildCommand } from './build.ts';
-import { narCommand } from './nar.ts';
-import { closureCommand } from './closure.ts';
-import { convertCommand } from './convert.ts';
-import { inspectCommand } from './inspect.ts';
-import { lsCommand } from './ls.ts';
-import { catCommand } from './cat.ts';
-import { extractCommand } from './extract.ts';
-import { diffCommand } from './diff.ts';
 import { ERROR_STATUS, exitStatus } from './status.ts';
+
+// Each command's module, loaded only when that command runs: loading (and
+// type-stripping) every command's code would cost each run about half a second.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  build: async () => (await import('./build.ts')).buildCommand(),
+  mkfs: async () => (await import('./mkfs.ts')).mkfsCommand(),
+  nar: async () => (await import('./nar.ts')).narCommand(),
+  closure: async () => (await import('./closure.ts')).closureCommand(),
+  convert: async () => (await import('./convert.ts')).convertCommand(),
+  inspect: async () => (await import('./inspect.ts')).inspectCommand(),
+  ls: async () => (await import('./ls.ts')).lsCommand(),
+  cat: async () => (await import('./cat.ts')).catCommand(),
+  extract: async () => (await import('./extract.ts')).extractCommand(),
+  diff: async () => (await import('./diff.ts')).diffCommand(),
+};
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('diskwright')
     .description('Build ext4, FAT and partitioned disk images in userspace, bit-for-bit reproducible.')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  program.addCommand(buildCommand());
-  program.addCommand(mkfsCommand());
-  program.addCommand(narCommand());
-  program.addCommand(closureCommand());
-  program.addCommand(convertCommand());
-  program.addCommand(inspectCommand());
-  program.addCommand(lsCommand());
-  program.addCommand(catCommand());
-  program.addCommand(extractCommand());
-  program.addCommand(diffCommand());
+  // The command named first, or all of them for help and unknown names.
+  const named = COMMANDS[argv[0]];
+  for (const make of named ? [named] : Object.values(COMMANDS)) program.addCommand(await make());
   // The command that runs, for its error status (diff: 2, as cmp and diff do).
   let running = '';
   program.hook('preAction', (_program, action) => {
