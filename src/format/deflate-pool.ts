@@ -34,8 +34,10 @@ export interface DeflatePoolOptions {
 }
 
 /** Control word indices (Int32). */
-export const CTRL = { submitted: 0, taken: 1, wake: 2, closed: 3 } as const;
-const CTRL_WORDS = 4;
+export const CTRL = { submitted: 0, taken: 1, wake: 2, closed: 3, started: 4 } as const;
+const CTRL_WORDS = 5;
+/** How long the caller waits for a first worker to come up before giving up on a pool that never started. */
+const START_TIMEOUT_MS = 60_000;
 /** Slot states. */
 export const SLOT = { idle: 0, busy: 1, done: 2, failed: 3 } as const;
 export const ERROR_TEXT_BYTES = 1024;
@@ -129,6 +131,7 @@ export class DeflatePool {
 
   /** Blocks until `slot` is compressed, then marks it idle again (its buffers stay readable until the next submit). */
   wait(slot: number): void {
+    let waited = 0;
     for (;;) {
       const s = Atomics.load(this.state, slot);
       if (s === SLOT.done) break;
@@ -137,7 +140,12 @@ export class DeflatePool {
         throw new Error(`internal: deflate worker failed: ${text}`);
       }
       if (s !== SLOT.busy) throw new Error(`internal: waiting for deflate slot ${slot}, which was not submitted`);
-      Atomics.wait(this.state, slot, SLOT.busy);
+      // A worker that dies while loading cannot say so (the main thread is
+      // blocked here, so no error event runs): give up if none ever started.
+      if (Atomics.wait(this.state, slot, SLOT.busy, 1000) === 'timed-out' && Atomics.load(this.ctrl, CTRL.started) === 0) {
+        waited += 1000;
+        if (waited >= START_TIMEOUT_MS) throw new Error('internal: no deflate worker started within a minute (the worker script failed to load)');
+      }
     }
     Atomics.store(this.state, slot, SLOT.idle);
   }

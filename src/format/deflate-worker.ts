@@ -120,6 +120,8 @@ function fail(slot: number, err: unknown): void {
   Atomics.notify(state, slot);
 }
 
+// Loaded and ready: the caller stops watching for a pool that never started.
+Atomics.add(ctrl, CTRL.started, 1);
 for (;;) {
   const wake = Atomics.load(ctrl, CTRL.wake);
   const taken = Atomics.load(ctrl, CTRL.taken);
