@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { run } from '../oracle/tools.ts';
+import { assertChecks, assertSame, pseudoRandom, qemuJson } from './qemu.ts';
 import { diskwright } from '../cli/run.ts';
 import { DiskwrightError } from '../../src/api/errors.ts';
 import { writeImageFile } from '../../src/format/raw.ts';
@@ -26,25 +27,11 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'diskwright-qcow2c-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const p = (name: string) => path.join(dir, name);
 
-/** xorshift32 bytes: incompressible. */
-function noise(seed: number, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const WORDS = 'the of disk image cluster qemu zlib deflate sector table refcount header offset data file block inode journal extent tree root boot nixos store path'.split(' ');
 /** Seeded word salad: compresses to about a third. */
 function text(seed: number, length: number): Buffer {
-  const r = noise(seed, Math.ceil(length / 3) + 16);
+  const r = pseudoRandom(Math.ceil(length / 3) + 16, seed);
   const parts: string[] = [];
   let n = 0;
   for (let i = 0; n < length; i++) {
@@ -75,7 +62,7 @@ const disk: Image = finishImage(DISK_SIZE, [
   file(20 * M, 8 * M, 0),
   file(40 * M, 2 * M, 8 * M),
   file(50 * M + 12345, M, 10 * M),
-  buf(60 * M, noise(3, C)),
+  buf(60 * M, pseudoRandom(C, 3)),
   buf(60 * M + C, text(4, 300)),
   file(100 * M, 8 * M, 11 * M),
   buf(DISK_SIZE - 3000, text(5, 3000)),
@@ -85,29 +72,13 @@ const RAW = p('disk.img');
 const OURS = p('disk.qcow2');
 
 before(() => {
-  fs.writeFileSync(SOURCE, Buffer.concat([text(10, 8 * M), Buffer.alloc(2 * M), noise(11, M), text(12, 8 * M)]));
+  fs.writeFileSync(SOURCE, Buffer.concat([text(10, 8 * M), Buffer.alloc(2 * M), pseudoRandom(M, 11), text(12, 8 * M)]));
   writeImageFile(disk, RAW);
   writeQcow2Compressed(disk, OURS);
 });
 
-function qemuJson(args: string[]): any {
-  return JSON.parse(run('qemu-img', [...args, '--output=json']).stdout.toString('utf8'));
-}
 
-function assertChecks(qcow2: string): void {
-  const r = run('qemu-img', ['check', '--output=json', qcow2], { allowFailure: true });
-  assert.equal(r.status, 0, `qemu-img check ${qcow2}: ${r.stdout}${r.stderr}`);
-  const j = JSON.parse(r.stdout.toString('utf8'));
-  assert.equal(j['check-errors'], 0);
-  assert.equal(j.corruptions ?? 0, 0);
-  assert.equal(j.leaks ?? 0, 0);
-  assert.equal(j['image-end-offset'], fs.statSync(qcow2).size);
-}
 
-function assertIdentical(raw: string, other: string, format: 'raw' | 'qcow2'): void {
-  const r = run('qemu-img', ['compare', '-f', 'raw', '-F', format, raw, other], { allowFailure: true });
-  assert.equal(r.status, 0, `qemu-img compare ${raw} ${other}: ${r.stdout}${r.stderr}`);
-}
 
 function assertOptionInvalid(fn: () => unknown, re: RegExp): void {
   assert.throws(fn, (err: unknown) => {
@@ -176,7 +147,7 @@ function descriptor(v: bigint): { offset: number; sectors: number } {
 
 test('300 MiB disk: qemu-img check is clean, compare says identical, info reports the virtual size', () => {
   assertChecks(OURS);
-  assertIdentical(RAW, OURS, 'qcow2');
+  assertSame(RAW, OURS, 'qcow2');
   const info = qemuJson(['info', OURS]);
   assert.equal(info.format, 'qcow2');
   assert.equal(info['virtual-size'], DISK_SIZE);
@@ -271,7 +242,7 @@ test('readQcow2 reads it back as the raw disk', () => {
   assert.equal(image.size, DISK_SIZE);
   const back = p('back.img');
   writeImageFile(image, back);
-  assertIdentical(RAW, back, 'raw');
+  assertSame(RAW, back, 'raw');
 });
 
 test('levels: default 6 as qemu; level 1 is valid and larger; levels outside 1-9 are refused', () => {
@@ -279,7 +250,7 @@ test('levels: default 6 as qemu; level 1 is valid and larger; levels outside 1-9
   const one = p('level1.qcow2');
   writeQcow2Compressed(disk, one, { level: 1 });
   assertChecks(one);
-  assertIdentical(RAW, one, 'qcow2');
+  assertSame(RAW, one, 'qcow2');
   assert.ok(fs.statSync(one).size > fs.statSync(OURS).size);
   for (const level of [0, 10, 2.5]) assertOptionInvalid(() => writeQcow2Compressed(disk, p('bad.qcow2'), { level }), /qcow2-compressed .*1 to 9/);
   assert.ok(!fs.existsSync(p('bad.qcow2')));
@@ -297,13 +268,13 @@ test('a source file that changed size: SOURCE_CHANGED, no output and no temporar
 
 test('6 GiB sparse disk: several L1 entries and L2 tables', () => {
   const size = 6 * 1024 * M;
-  const d = finishImage(size, [buf(1024 * M + 5, text(40, 10)), buf(3 * 1024 * M, noise(41, C)), buf(size - 3000, text(42, 3000))]);
+  const d = finishImage(size, [buf(1024 * M + 5, text(40, 10)), buf(3 * 1024 * M, pseudoRandom(C, 41)), buf(size - 3000, text(42, 3000))]);
   const raw = p('big.img');
   const out = p('big.qcow2');
   writeImageFile(d, raw);
   writeQcow2Compressed(d, out);
   assertChecks(out);
-  assertIdentical(raw, out, 'qcow2');
+  assertSame(raw, out, 'qcow2');
   const P = parse(fs.readFileSync(out));
   assert.equal(P.l1Size, 12);
   assert.equal(P.l2Offsets.length, 3);
@@ -324,7 +295,7 @@ test('CLI: mkfs ext4 and vfat write it (--compress-level too); a stream is refus
   const src = p('tree');
   fs.mkdirSync(path.join(src, 'd'), { recursive: true });
   fs.writeFileSync(path.join(src, 'd/words.txt'), text(20, 300 * K));
-  fs.writeFileSync(path.join(src, 'noise.bin'), noise(21, 200 * K));
+  fs.writeFileSync(path.join(src, 'noise.bin'), pseudoRandom(200 * K, 21));
   for (const fsType of ['ext4', 'vfat']) {
     const raw = p(`cli-${fsType}.img`);
     const out = p(`cli-${fsType}.qcow2`);
@@ -332,7 +303,7 @@ test('CLI: mkfs ext4 and vfat write it (--compress-level too); a stream is refus
     const r = diskwright(['mkfs', fsType, src, '-o', out, '--format', 'qcow2-compressed', '--compress-level', '9']);
     assert.equal(r.status, 0, r.stderr);
     assertChecks(out);
-    assertIdentical(raw, out, 'qcow2');
+    assertSame(raw, out, 'qcow2');
   }
   const cwd = p('stream');
   fs.mkdirSync(cwd);

@@ -10,6 +10,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../oracle/tools.ts';
+import { assertChecks, assertSame, pseudoRandom, qemuJson } from './qemu.ts';
 import { DiskwrightError } from '../../src/api/errors.ts';
 import { emit, streamSink, writeImageFile } from '../../src/format/raw.ts';
 import { isQcow2, planQcow2, readQcow2, toQcow2, type Qcow2Options } from '../../src/format/qcow2.ts';
@@ -23,20 +24,6 @@ const dir = mkdtempSync(join(tmpdir(), 'diskwright-qcow2-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const p = (name: string) => join(dir, name);
 
-/** Deterministic non-zero-ish bytes (xorshift32). */
-function pseudoRandom(seed: number, length: number): Buffer {
-  const words = new Uint32Array(Math.ceil(length / 4));
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    words[i] = x;
-  }
-  return Buffer.from(words.buffer, 0, length);
-}
 
 const SOURCE = p('source.bin');
 const SOURCE_SIZE = 24 * M;
@@ -58,16 +45,16 @@ const DISK_A_SIZE = 300 * M;
 const mixed = Buffer.alloc(3 * C);
 mixed.fill(0xff, C + 10, C + 20);
 const diskA: Image = finishImage(DISK_A_SIZE, [
-  buf(0, pseudoRandom(1, 1000)),
-  buf(3 * C + 100, pseudoRandom(2, 200000)),
+  buf(0, pseudoRandom(1000, 1)),
+  buf(3 * C + 100, pseudoRandom(200000, 2)),
   buf(10 * M + 7, Buffer.alloc(3 * C + 5)), // all zero: never allocated
   buf(20 * M, mixed), // only its middle cluster holds data
   file(50 * M + 12345, 3 * M, 777),
-  buf(100 * M, pseudoRandom(3, 5000)),
+  buf(100 * M, pseudoRandom(5000, 3)),
   file(100 * M + 5000, 70000, 4 * M + 3),
   buf(100 * M + 75000, Buffer.alloc(100)), // zero, in a cluster that is allocated anyway
   file(200 * M, C, 10 * M),
-  buf(DISK_A_SIZE - 3000, pseudoRandom(4, 3000)),
+  buf(DISK_A_SIZE - 3000, pseudoRandom(3000, 4)),
 ]);
 const DISK_A_CLUSTERS = [
   ...clustersOf(0, 1000),
@@ -82,31 +69,14 @@ const DISK_A_CLUSTERS = [
 /** 6 GiB sparse: a little data at 1 GiB and 20 MiB near the end. */
 const DISK_B_SIZE = 6 * G;
 const diskB: Image = finishImage(DISK_B_SIZE, [
-  buf(G + 5, pseudoRandom(5, 10)),
+  buf(G + 5, pseudoRandom(10, 5)),
   buf(3 * G, Buffer.alloc(5 * C)),
   file(DISK_B_SIZE - 21 * M + 4097, 20 * M, 1234),
-  buf(DISK_B_SIZE - 3000, pseudoRandom(6, 3000)),
+  buf(DISK_B_SIZE - 3000, pseudoRandom(3000, 6)),
 ]);
 
-function qemuJson(args: string[]): any {
-  return JSON.parse(run('qemu-img', [...args, '--output=json']).stdout.toString('utf8'));
-}
 
-/** qemu-img check: exit 0, no errors, no corruptions, no leaks, end offset = file size. */
-function assertChecks(qcow2: string): void {
-  const r = run('qemu-img', ['check', '--output=json', qcow2], { allowFailure: true });
-  assert.equal(r.status, 0, `qemu-img check ${qcow2}: ${r.stdout}${r.stderr}`);
-  const j = JSON.parse(r.stdout.toString('utf8'));
-  assert.equal(j['check-errors'], 0);
-  assert.equal(j.corruptions ?? 0, 0);
-  assert.equal(j.leaks ?? 0, 0);
-  assert.equal(j['image-end-offset'], statSync(qcow2).size);
-}
 
-function assertIdentical(raw: string, other: string, otherFormat: 'raw' | 'qcow2'): void {
-  const r = run('qemu-img', ['compare', '-f', 'raw', '-F', otherFormat, raw, other], { allowFailure: true });
-  assert.equal(r.status, 0, `qemu-img compare ${raw} ${other}: ${r.stdout}${r.stderr}`);
-}
 
 /** Writes the disk raw and as qcow2; returns both paths. */
 function build(name: string, disk: Image, opts?: Qcow2Options): { raw: string; qcow2: string } {
@@ -150,13 +120,13 @@ function assertThrowsOneLine(fn: () => unknown, path: string, re?: RegExp): void
 let A: { raw: string; qcow2: string };
 
 before(() => {
-  writeFileSync(SOURCE, pseudoRandom(7, SOURCE_SIZE));
+  writeFileSync(SOURCE, pseudoRandom(SOURCE_SIZE, 7));
   A = build('a', diskA);
 });
 
 test('300 MiB disk: qemu-img check is clean and compare says identical', () => {
   assertChecks(A.qcow2);
-  assertIdentical(A.raw, A.qcow2, 'qcow2');
+  assertSame(A.raw, A.qcow2, 'qcow2');
 });
 
 test('300 MiB disk: qemu-img info', () => {
@@ -234,7 +204,7 @@ test('streaming through a pipe gives the same bytes as the file build; builds ar
 test('readQcow2 of our output gives back the raw disk, with merged file extents', () => {
   const { raw, image } = readBack(A.qcow2, 'a-ours');
   assert.equal(image.size, DISK_A_SIZE);
-  assertIdentical(A.raw, raw, 'raw');
+  assertSame(A.raw, raw, 'raw');
   assert.ok(image.extents.every(isFileExtent));
   assert.equal(image.extents.length, runsOf(DISK_A_CLUSTERS).length, 'one extent per run of clusters');
 });
@@ -251,7 +221,7 @@ test('readQcow2 of qemu-img convert outputs (plain, compressed, version 2, 4 KiB
     run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', ...args, A.raw, qcow2]);
     const { raw, image } = readBack(qcow2, `conv-${name}`);
     assert.equal(image.size, DISK_A_SIZE, name);
-    assertIdentical(A.raw, raw, 'raw');
+    assertSame(A.raw, raw, 'raw');
     assert.equal(image.extents.some((e) => !isFileExtent(e)), compressed, `${name}: inflated clusters`);
   }
 });
@@ -315,7 +285,7 @@ test('6 GiB sparse disk, 64 KiB clusters: several L1 entries', () => {
   assert.equal(L.l1Size, 12);
   assert.equal(L.l2Tables, 2);
   assertChecks(B.qcow2);
-  assertIdentical(B.raw, B.qcow2, 'qcow2');
+  assertSame(B.raw, B.qcow2, 'qcow2');
   assert.equal(qemuJson(['info', B.qcow2])['virtual-size'], DISK_B_SIZE);
 });
 
@@ -327,18 +297,18 @@ test('6 GiB sparse disk, 4 KiB and 512-byte clusters: several refcount blocks, m
     assert.ok(L.l1Clusters > 1, `${clusterBits}: ${L.l1Clusters} L1 clusters`);
     if (clusterBits === 9) assert.ok(L.refcountTableClusters > 1, `${L.refcountTableClusters} refcount table clusters`);
     assertChecks(B.qcow2);
-    assertIdentical(B.raw, B.qcow2, 'qcow2');
+    assertSame(B.raw, B.qcow2, 'qcow2');
     assert.equal(qemuJson(['info', B.qcow2])['cluster-size'], 2 ** clusterBits);
     const { raw } = readBack(B.qcow2, `b-${clusterBits}`);
-    assertIdentical(B.raw, raw, 'raw');
+    assertSame(B.raw, raw, 'raw');
   }
 });
 
 test('odd and empty sizes: virtual size rounded up to 512 bytes as qemu does', () => {
-  const odd: Image = { size: 1000, extents: [buf(0, pseudoRandom(8, 1000))] };
+  const odd: Image = { size: 1000, extents: [buf(0, pseudoRandom(1000, 8))] };
   const O = build('odd', odd);
   assertChecks(O.qcow2);
-  assertIdentical(O.raw, O.qcow2, 'qcow2');
+  assertSame(O.raw, O.qcow2, 'qcow2');
   assert.equal(qemuJson(['info', O.qcow2])['virtual-size'], 1024);
   const empty = p('zero-size.qcow2');
   writeImageFile(toQcow2({ size: 0, extents: [] }), empty);

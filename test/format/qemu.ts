@@ -1,4 +1,4 @@
-// qemu-img and stream helpers shared by the VHD and VDI tests.
+// qemu-img and stream helpers shared by the format tests.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DiskwrightError } from '../../src/api/errors.ts';
 import type { Image } from '../../src/image/extent-map.ts';
-import { emit, streamSink } from '../../src/format/raw.ts';
+import { emit, streamSink, writeImageFile } from '../../src/format/raw.ts';
 
 export function pseudoRandom(n: number, seed: number): Buffer {
   const out = Buffer.alloc(n);
@@ -31,6 +31,46 @@ export function info(file: string, format?: string): { 'virtual-size': number; f
   const r = qemu('info', '--output=json', ...(format ? ['-f', format] : []), file);
   assert.equal(r.status, 0, r.err);
   return JSON.parse(r.out);
+}
+
+/** `qemu-img ARGS --output=json`, parsed. */
+export function qemuJson(args: string[]): any {
+  const r = qemu(...args, '--output=json');
+  assert.equal(r.status, 0, r.err);
+  return JSON.parse(r.out);
+}
+
+/** qemu-img check: exit 0, no errors, no corruptions, no leaks, end offset = file size. */
+export function assertChecks(image: string): void {
+  const r = qemu('check', '--output=json', image);
+  assert.equal(r.status, 0, `qemu-img check ${image}: ${r.out}${r.err}`);
+  const j = JSON.parse(r.out);
+  assert.equal(j['check-errors'], 0);
+  assert.equal(j.corruptions ?? 0, 0);
+  assert.equal(j.leaks ?? 0, 0);
+  assert.equal(j['image-end-offset'], fs.statSync(image).size);
+}
+
+/**
+ * Each case's file (made by `qemu-img convert ARGS` from the raw disk, or
+ * already written when ARGS is empty) read with `read` and written raw again
+ * equals the raw disk; `check` looks at what `read` made of it first.
+ */
+export function assertReadsBack(raw: string, dir: string, cases: [string, string[]][], read: (file: string) => Image, check: (img: Image, file: string, name: string) => void): void {
+  const back = path.join(dir, 'back.raw');
+  for (const [name, args] of cases) {
+    const file = path.join(dir, name);
+    if (args.length) {
+      const r = qemu('convert', '-f', 'raw', ...args, raw, file);
+      assert.equal(r.status, 0, r.err);
+    }
+    const img = read(file);
+    check(img, file, name);
+    writeImageFile(img, back);
+    assertSame(raw, back, 'raw');
+    fs.rmSync(file);
+  }
+  fs.rmSync(back);
 }
 
 export function assertSame(rawFile: string, other: string, format: string) {

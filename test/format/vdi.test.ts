@@ -10,7 +10,7 @@ import { writeImageFile } from '../../src/format/raw.ts';
 import { VDI_HEADER, isVdi, readVdi, toVdi } from '../../src/format/vdi.ts';
 import { toVhdDynamic } from '../../src/format/vhd.ts';
 import { formatUuid, seededUuid } from '../../src/util/ids.ts';
-import { assertOneLine, assertSame, dataBlocks, diffOffsets, info, pseudoRandom, qemu, sameFile, streamTo } from './qemu.ts';
+import { assertOneLine, assertReadsBack, assertSame, dataBlocks, diffOffsets, info, pseudoRandom, qemu, sameFile, streamTo } from './qemu.ts';
 
 const MiB = 1 << 20;
 const SIZE = 300 * MiB + 1536;
@@ -137,27 +137,16 @@ test('planning reads no file bytes and slices extents into 1 MiB blocks', () => 
 });
 
 test("readVdi reads our VDIs and qemu's, dynamic and static", () => {
-  const back = path.join(dir, 'back.raw');
   const cases: [string, string[]][] = [
     ['ours.vdi', []],
     ['qemu.vdi', ['-O', 'vdi']],
     ['qemu-static.vdi', ['-O', 'vdi', '-o', 'static=on']],
   ];
   writeImageFile(toVdi(disk, IDS), path.join(dir, 'ours.vdi'));
-  for (const [name, args] of cases) {
-    const file = path.join(dir, name);
-    if (args.length) {
-      const r = qemu('convert', '-f', 'raw', ...args, raw, file);
-      assert.equal(r.status, 0, r.err);
-    }
-    const img = readVdi(file);
+  assertReadsBack(raw, dir, cases, (f) => readVdi(f), (img, file, name) => {
     assert.equal(img.size, SIZE, name);
     assert.equal(img.size, info(file)['virtual-size'], name);
-    writeImageFile(img, back);
-    assertSame(raw, back, 'raw');
-    fs.rmSync(file);
-  }
-  fs.rmSync(back);
+  });
 });
 
 test('truncated, damaged and foreign files give one-line errors', () => {
