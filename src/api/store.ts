@@ -7,7 +7,8 @@ import { DiskwrightError } from './errors.ts';
 import type { DirEntry } from '../tree/model.ts';
 import { addStore, storeObjects } from '../tree/store.ts';
 import { closure, type Closure } from '../nix/closure.ts';
-import { closureInfoFiles } from '../nix/registration.ts';
+import { formatRegistration } from '../nix/registration.ts';
+import { emptyDir } from '../tree/contents.ts';
 import { physicalPath } from '../nix/store-path.ts';
 
 export interface StoreOptions {
@@ -56,13 +57,10 @@ export function withStore(tree: DirEntry | undefined, o: StoreOptions, baseDir: 
   // Refused before the closure is hashed, which can take long.
   if (o.onlyNixStore && tree) throw new DiskwrightError('CONFIG_INVALID', 'onlyNixStore: the image holds only the store; remove root, contents and files (make-disk-image refuses them too)', {});
   const c = storeClosure(o, baseDir);
-  const objects = storeObjects(c.paths.map((p) => physicalPath(c, p.path.slice(c.nixStoreDir.length + 1))), { owner: owner ?? { uid: 0, gid: 0 }, clampMtime, epoch });
-  const registration = closureInfoFiles(c.paths).registration;
-  if (o.onlyNixStore) {
-    // The staging root's mode, as make-disk-image sets it before mke2fs -d.
-    objects.mode = 0o755;
-    return objects;
-  }
-  const reg = o.nixPathRegistration === false ? undefined : { path: o.nixPathRegistration ?? '/nix-path-registration', content: Buffer.from(registration) };
-  return addStore(tree ?? storeObjects([], { epoch }), objects, reg, c.nixStoreDir, { owner: owner ?? { uid: 0, gid: 0 }, clampMtime, epoch });
+  const opts = { owner: owner ?? { uid: 0, gid: 0 }, clampMtime, epoch };
+  // A fresh 0755 directory: with onlyNixStore, the root, as make-disk-image's chmod leaves it.
+  const objects = storeObjects(c.paths.map((p) => physicalPath(c, p.path.slice(c.nixStoreDir.length + 1))), opts);
+  if (o.onlyNixStore) return objects;
+  const reg = o.nixPathRegistration === false ? undefined : { path: o.nixPathRegistration ?? '/nix-path-registration', content: Buffer.from(formatRegistration(c.paths)) };
+  return addStore(tree ?? emptyDir(epoch), objects, reg, c.nixStoreDir, opts);
 }

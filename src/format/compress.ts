@@ -98,9 +98,8 @@ export function xzSink(out: Sink, opts: XzOptions = {}): Sink {
     stream.code(chunk, false);
     if (failed) throw new Error(`xz compression failed: ${(failed as Error).message}`);
   };
-  // liblzma may keep a reference to the chunk until it is consumed, so each
-  // call gets its own copy.
-  return orderedSink(XZ_CHUNK, (data) => code(Buffer.from(data)), () => {
+  // lzma-native copies each chunk in before coding it, so the staging buffer can be reused.
+  return orderedSink(XZ_CHUNK, code, () => {
     code(null);
     out.finish(outPos);
   });

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { makeFeatureFixture, pseudoRandom } from '../oracle/fixture.ts';
+import { makeFeatureFixture } from '../oracle/fixture.ts';
 import { mtool } from '../oracle/fat-tools.ts';
 import { diffSnapshots, snapshotTree, type Snapshot } from '../oracle/snapshot.ts';
 import { requireRoot, requireTools, run } from '../oracle/tools.ts';
