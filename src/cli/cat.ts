@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { DiskwrightError } from '../api/errors.ts';
 import { openVolume, withInput } from '../api/volume.ts';
-import { writeToStdout } from '../format/raw.ts';
+import { streamSink } from '../format/raw.ts';
 import { childPath, displayKey, type FsEntry, type FsReader, keyParts, pathKey } from '../read/entry.ts';
 import { IMAGE_ARG, inputFormatOption, warn } from './reading.ts';
 
@@ -53,10 +53,10 @@ export function catCommand(): Command {
           if (e.type !== 'file') {
             throw new DiskwrightError('NOT_A_FILE', `${displayKey(pathKey(path))} is a ${e.type === 'dir' ? 'directory' : e.type}, not a file; use ls to look inside`, { path });
           }
-          writeToStdout((sink) => {
-            for (const c of vol.fs.chunks(e, { chunkSize: 1 << 20 })) sink.write(c.data, c.data.length, c.offset);
-            sink.finish(e.size);
-          });
+          // A reader that goes away early ends this quietly (cli/main.ts: status 141).
+          const sink = streamSink(1);
+          for (const c of vol.fs.chunks(e, { chunkSize: 1 << 20 })) sink.write(c.data, c.data.length, c.offset);
+          sink.finish(e.size);
         });
       } finally {
         vol.close();

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { dumpNar, formatSha256, narHashPath, type HashFormat } from '../api/nix.ts';
 import { writeFileAtomically } from '../format/atomic-file.ts';
-import { fileSink, type Sink, writeToStdout } from '../format/raw.ts';
+import { fileSink, streamSink, type Sink } from '../format/raw.ts';
 
 export function narCommand(): Command {
   const nar = new Command('nar').description('Nix archives: hash or write the NAR of a path');
@@ -34,7 +34,7 @@ export function narCommand(): Command {
         });
         sink.finish(size);
       };
-      if (o.output === '-') writeToStdout(dump);
+      if (o.output === '-') dump(streamSink(1));
       else writeFileAtomically(o.output, 'NAR', (fd) => dump(fileSink(fd)));
     });
   return nar;

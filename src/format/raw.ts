@@ -147,18 +147,6 @@ export function streamSink(fd: number): Sink {
   };
 }
 
-/**
- * Writes to standard output through a stream sink. A reader that went away
- * (`... | head`) ends the write quietly, as SIGPIPE would for a C tool.
- */
-export function writeToStdout(write: (sink: Sink) => void): void {
-  try {
-    write(streamSink(1));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
-  }
-}
-
 export interface WriteResult {
   apparentBytes: number;
   allocatedBytes: number;
