@@ -5,14 +5,13 @@
 // lsetxattr, mknod and nanosecond-exact lutimes: the native addon
 // (src/native/xattr.c) does those syscalls, nothing else.
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import { DiskwrightError } from './errors.ts';
 import { openVolume, type ReadOptions, withInput } from './volume.ts';
 import { displayKey, type FsEntry, type FsReader } from '../read/entry.ts';
 import { FatReader } from '../read/fat.ts';
 
-const require = createRequire(import.meta.url);
-const addon = require('../../build/Release/xattr.node') as {
+import { addon as native } from '../native/addon.ts';
+const addon = native as unknown as {
   setXattr(path: Buffer, name: string, value: Buffer): void;
   mknod(path: Buffer, mode: number, major: number, minor: number): void;
   utimens(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;

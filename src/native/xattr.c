@@ -4,7 +4,7 @@
 // `diskwright extract` also needs what Node lacks for writing a tree back:
 // lsetxattr, mknod (devices, FIFOs, sockets) and utimensat without following
 // symlinks and with exact nanoseconds (fs.lutimesSync takes doubles).
-#include <node_api.h>
+#include "addon.h"
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,13 +28,13 @@
 #define SET(p, a, v, n) lsetxattr(p, a, v, n, 0)
 #endif
 
-static napi_value throw_errno(napi_env env, int err, const char *path) {
+napi_value throw_errno(napi_env env, int err, const char *path) {
   napi_value code, msg, error, errnum;
   char text[4200];
   snprintf(text, sizeof text, "%s: %s", strerror(err), path);
   const char *name = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == EPERM ? "EPERM"
                    : err == ENOTSUP ? "ENOTSUP" : err == EEXIST ? "EEXIST" : err == ENOSPC ? "ENOSPC"
-                   : err == E2BIG ? "E2BIG" : err == ERANGE ? "ERANGE" : err == EINVAL ? "EINVAL" : "EIO";
+                   : err == E2BIG ? "E2BIG" : err == ERANGE ? "ERANGE" : err == EINVAL ? "EINVAL" : err == EROFS ? "EROFS" : err == ELOOP ? "ELOOP" : err == ENOTDIR ? "ENOTDIR" : err == EISDIR ? "EISDIR" : err == EXDEV ? "EXDEV" : err == EOPNOTSUPP ? "EOPNOTSUPP" : err == ENAMETOOLONG ? "ENAMETOOLONG" : err == EDQUOT ? "EDQUOT" : err == EMLINK ? "EMLINK" : err == EBADF ? "EBADF" : "EIO";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
   napi_create_error(env, code, msg, &error);
@@ -44,12 +44,10 @@ static napi_value throw_errno(napi_env env, int err, const char *path) {
   return NULL;
 }
 
-#define PATH_BUF 4097
-
 // Every function takes a path (string or Buffer) first: the call's n arguments
 // into argv and the path into path[PATH_BUF]; false (with a pending exception)
 // when it is not one.
-static bool path_args(napi_env env, napi_callback_info info, napi_value *argv, size_t n, char *path) {
+bool path_args(napi_env env, napi_callback_info info, napi_value *argv, size_t n, char *path) {
   size_t argc = n, len;
   bool isbuf = false;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -119,7 +117,7 @@ static napi_value read_xattrs(napi_env env, napi_callback_info info) {
   return err ? throw_errno(env, err, path) : result;
 }
 
-static double get_number(napi_env env, napi_value v) {
+double get_number(napi_env env, napi_value v) {
   double d = 0;
   napi_get_value_double(env, v, &d);
   return d;
@@ -176,6 +174,8 @@ static napi_value init(napi_env env, napi_value exports) {
     { "utimens", NULL, set_times, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
+  register_dirfd(env, exports);
+  register_tmpfile(env, exports);
   return exports;
 }
 
