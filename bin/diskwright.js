@@ -3,7 +3,16 @@
 // image allocates many short-lived objects; a small young generation keeps peak
 // memory near the live metadata. V8 takes that flag only at start-up, so the
 // CLI replaces itself (execve, no second process) with one that has it.
+// Kept to syntax every Node parses, so an old Node reaches the version check
+// and says what it needs instead of failing on a TypeScript import.
 import { fileURLToPath } from 'node:url';
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+// 22.15: the first with zstd in zlib and process.execve; 22.18: types stripped by default.
+if (major < 22 || (major === 22 && minor < 18) || (major === 23 && minor < 6)) {
+  process.stderr.write(`diskwright: needs Node.js 22.18 or newer (24 recommended); this is ${process.version}. Install it with your package manager or nvm, or run \`npm install\` here and use \`npx diskwright\` (the project's dev dependency brings Node 24).\n`);
+  process.exit(1);
+}
 
 const FLAG = '--max-semi-space-size=2';
 if (process.execArgv.includes(FLAG) || typeof process.execve !== 'function') {

@@ -1,4 +1,5 @@
 // The diskwright command line: one subcommand per file; errors become one line.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { DiskwrightError } from '../api/errors.ts';
 import { ERROR_STATUS, exitStatus } from './status.ts';
@@ -18,9 +19,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   diff: async () => (await import('./diff.ts')).diffCommand(),
 };
 
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('diskwright')
     .description('Build ext4, FAT and partitioned disk images in userspace, bit-for-bit reproducible.')
+    .version(packageVersion(), '-V, --version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // The command named first, or all of them for help and unknown names.
