@@ -9,6 +9,7 @@ import { findPartition, type PartitionEntry, partitionSource, type PartitionTabl
 import type { ByteSource } from '../read/source.ts';
 import type { FsReader, FsSummary } from '../read/entry.ts';
 import { openDisk, parseImageArg, type ReadOptions, withInput } from './volume.ts';
+import { isEfiVarStore, summarizeEfiVars, type EfiVarsSummary } from '../boot/efi-vars.ts';
 
 /** A partition as the reader sees it (PartitionEntry), numbers written for JSON. */
 export interface InspectPartition extends Omit<PartitionEntry, 'index' | 'typeGuid' | 'attributes' | 'mbrType'> {
@@ -109,6 +110,8 @@ export interface InspectResult {
   dataSize: number | null;
   table: InspectTable | null;
   filesystems: InspectFilesystem[];
+  /** A firmware's variable store (OVMF_VARS.fd): its variables. */
+  efiVariables?: EfiVarsSummary;
   warnings: string[];
 }
 
@@ -267,6 +270,10 @@ export function inspectImage(arg: string, opts: ReadOptions = {}): InspectResult
     if (!table) {
       if (part !== undefined) withInput(path, () => findPartition(null, part));
       if (detectFilesystem(img.source) !== 'unknown') result.filesystems.push(describeFilesystem(img.source, null, path));
+      else if (disk.size <= 64 << 20 && isEfiVarStore(img.source.read(0, Math.min(disk.size, 56)))) {
+        result.description = 'EFI variable store (edk2 firmware volume)';
+        result.efiVariables = withInput(path, () => summarizeEfiVars(img.source.read(0, disk.size), path));
+      }
       return result;
     }
     let parts = table.partitions.filter((p) => !p.extended);

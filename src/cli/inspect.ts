@@ -64,6 +64,14 @@ export function renderInspect(r: InspectResult): string[] {
     lines.push(...table(rows).map((l) => `  ${l}`));
   }
   for (const f of r.filesystems) lines.push(...fsLines(f));
+  const v = r.efiVariables;
+  if (v) {
+    lines.push(`EFI variables: ${v.variables.length} (${v.deleted} deleted), ${v.freeBytes} of ${v.storeSize} bytes free${v.authenticated ? ', authenticated store' : ''}`);
+    for (const x of v.variables) {
+      const what = x.bootOption ? `: "${x.bootOption.description}" ${x.bootOption.path}${x.bootOption.attributes & 1 ? '' : ' (inactive)'}` : x.bootOrder ? `: ${x.bootOrder.join(',')}` : '';
+      lines.push(`  ${x.name} ${x.guid} attributes ${x.attributes}, ${x.dataSize} bytes${what}`);
+    }
+  }
   return lines;
 }
 

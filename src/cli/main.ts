@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cat: async () => (await import('./cat.ts')).catCommand(),
   extract: async () => (await import('./extract.ts')).extractCommand(),
   diff: async () => (await import('./diff.ts')).diffCommand(),
+  initrd: async () => (await import('./initrd.ts')).initrdCommand(),
 };
 
 function packageVersion(): string {

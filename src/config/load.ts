@@ -20,7 +20,8 @@ export interface LoadedConfig {
   baseDir: string;
 }
 
-async function readRaw(file: string): Promise<unknown> {
+/** The object a config file holds, by its extension; not yet validated. */
+export async function readRaw(file: string): Promise<unknown> {
   const ext = path.extname(file).toLowerCase();
   if (['.ts', '.mts', '.js', '.mjs'].includes(ext)) {
     let mod: { default?: unknown; config?: unknown };

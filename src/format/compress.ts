@@ -9,6 +9,11 @@
 // driven synchronously. It cuts the input into blocks of a size fixed by the
 // preset (3 x the dictionary, as `xz -T` does), so the bytes do not depend on
 // the number of threads either.
+// gzip (initramfs archives): one gzip member whose deflate stream is the
+// chunks deflated apart, each ended by a sync flush, then one final empty
+// block: a valid stream (back-references never cross chunks), made
+// synchronously by node:zlib, with a header of our own (no name, mtime 0,
+// OS 3) so zlib's build and the host's OS never reach the bytes.
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
 import lzma from 'lzma-native';
@@ -75,6 +80,8 @@ export interface XzOptions {
   level?: number;
   /** liblzma threads; default all cores. Does not change the output. */
   threads?: number;
+  /** Integrity check; default crc64 as the xz tool. The kernel's initramfs decoder wants crc32. */
+  check?: 'crc32' | 'crc64';
 }
 
 /** Input handed to liblzma per call; its output arrives synchronously. */
@@ -84,7 +91,7 @@ export function xzSink(out: Sink, opts: XzOptions = {}): Sink {
   const stream = new lzma.Stream();
   // Always the multi-threaded encoder, even on one core: it splits blocks by
   // size alone, so one thread and many write the same bytes.
-  stream.mtEncoder_({ preset: opts.level ?? 6, filters: null, check: lzma.CHECK_CRC64, threads: opts.threads ?? os.availableParallelism() });
+  stream.mtEncoder_({ preset: opts.level ?? 6, filters: null, check: opts.check === 'crc32' ? lzma.CHECK_CRC32 : lzma.CHECK_CRC64, threads: opts.threads ?? os.availableParallelism() });
   let outPos = 0;
   let failed: Error | null = null;
   stream.bufferHandler = (buf, _chunks, err) => {
@@ -103,4 +110,45 @@ export function xzSink(out: Sink, opts: XzOptions = {}): Sink {
     code(null);
     out.finish(outPos);
   });
+}
+
+export interface GzipOptions {
+  /** deflate level 1-9; default 9 (makeInitrd's gzip -9n). */
+  level?: number;
+}
+
+const GZIP_CHUNK = 4 << 20;
+
+export function gzipSink(out: Sink, opts: GzipOptions = {}): Sink {
+  const level = opts.level ?? 9;
+  // RFC 1952: ID1 ID2 CM=8 FLG=0 MTIME=0, XFL 2 (slowest) or 4 (fastest), OS 3 (Unix) as gzip -n writes on Linux.
+  const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, level === 9 ? 2 : level === 1 ? 4 : 0, 3]);
+  out.write(header, header.length, 0);
+  let outPos = header.length;
+  let crc = 0;
+  let size = 0;
+  const put = (b: Buffer) => {
+    out.write(b, b.length, outPos);
+    outPos += b.length;
+  };
+  return orderedSink(GZIP_CHUNK, (chunk) => {
+    crc = zlib.crc32(chunk, crc);
+    size += chunk.length;
+    put(zlib.deflateRawSync(chunk, { level, finishFlush: zlib.constants.Z_SYNC_FLUSH }));
+  }, () => {
+    put(zlib.deflateRawSync(Buffer.alloc(0), { level }));
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc >>> 0, 0);
+    trailer.writeUInt32LE(size % 0x100000000, 4);
+    put(trailer);
+    out.finish(outPos);
+  });
+}
+
+/** A compressing sink for a method; 'none' is the sink itself. */
+export function compressSink(method: 'none' | 'gzip' | 'zstd' | 'xz' | undefined, out: Sink, opts: { level?: number; xzCheck?: 'crc32' | 'crc64' } = {}): Sink {
+  if (method === 'zstd') return zstdSink(out, { level: opts.level });
+  if (method === 'xz') return xzSink(out, { level: opts.level, check: opts.xzCheck });
+  if (method === 'gzip') return gzipSink(out, { level: opts.level });
+  return out;
 }

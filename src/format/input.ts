@@ -165,6 +165,8 @@ export function diskSignature(head: Buffer): string | null {
   if (at(head, 4086, 'SWAPSPACE2') || at(head, 4086, 'SWAP-SPACE')) return 'swap';
   if (head.length >= 1028 && head.readUInt32LE(1024) === 0xf2f52010) return 'F2FS';
   if (head.length >= 1028 && head.readUInt32LE(1024) === 0xe0f5e1e2) return 'EROFS';
+  // A UEFI firmware volume, such as a variable store (OVMF_VARS.fd) that inspect lists.
+  if (at(head, 40, '_FVH')) return 'firmware volume';
   // A boot sector: MBR, FAT, NTFS, exFAT all end their first sector with 55 AA.
   if (head.length >= 512 && head[510] === 0x55 && head[511] === 0xaa) return 'boot sector';
   return null;

@@ -9,6 +9,7 @@ declare module 'lzma-native' {
   }
   const lzma: {
     Stream: new () => NativeStream;
+    CHECK_CRC32: number;
     CHECK_CRC64: number;
   };
   export default lzma;

@@ -4,7 +4,7 @@
 import { DiskwrightError } from '../api/errors.ts';
 import type { Image } from '../image/extent-map.ts';
 import { emit, fileSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
-import { xzSink, zstdSink } from './compress.ts';
+import { compressSink } from './compress.ts';
 import { toQcow2 } from './qcow2.ts';
 import { notStreamable, writeQcow2Compressed } from './qcow2-compressed.ts';
 import { toVdi } from './vdi.ts';
@@ -83,9 +83,7 @@ function levelName(o: Pick<OutputOptions, 'format' | 'compress'>): string {
 }
 
 function sinkFor(o: OutputOptions, base: Sink): Sink {
-  if (o.compress === 'zstd') return zstdSink(base, { level: o.level });
-  if (o.compress === 'xz') return xzSink(base, { level: o.level });
-  return base;
+  return compressSink(o.compress, base, { level: o.level });
 }
 
 /** Writes the disk in the chosen format to `out`, or to standard output for '-'. */

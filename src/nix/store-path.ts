@@ -55,6 +55,14 @@ export function physicalPath(dirs: StoreDirs, name: string): string {
  * one, such as `./result`. Checks that the path exists under `storeDir`.
  */
 export function resolveRoot(arg: string, dirs: StoreDirs): string {
+  return resolveInStore(arg, dirs).name;
+}
+
+/**
+ * As resolveRoot, and also where inside the store path `arg` leads: `rest`
+ * is '' for the store path itself, '/bin/sh' for a file in it.
+ */
+export function resolveInStore(arg: string, dirs: StoreDirs): { name: string; rest: string } {
   let p = path.resolve(arg);
   for (let hops = 0; hops < 40; hops++) {
     for (const dir of [dirs.nixStoreDir, dirs.storeDir]) {
@@ -64,7 +72,7 @@ export function resolveRoot(arg: string, dirs: StoreDirs): string {
         throw new DiskwrightError('STORE_PATH_INVALID', `root ${arg}: ${name} is not a store path name (<32-character hash>-<name>); give a path such as ${dirs.nixStoreDir}/<hash>-<name>`, { root: arg });
       }
       requirePresent(dirs, name, path.resolve(arg) === `${dir}/${name}` ? 'a root' : `root ${arg}`);
-      return name;
+      return { name, rest: p.slice(dir.length + 1 + name.length) };
     }
     let st: fs.Stats;
     try {

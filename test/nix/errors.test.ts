@@ -6,12 +6,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { DiskwrightError } from '../../src/api/errors.ts';
 import { closure } from '../../src/nix/closure.ts';
 import { narDigest, narNodeOfPath } from '../../src/nix/nar.ts';
 import { formatRegistration, parseRegistration, writeClosureInfo } from '../../src/nix/registration.ts';
 import { readReferenceSource } from '../../src/nix/references.ts';
 import { diskwright } from '../cli/run.ts';
+import { expectUserError } from '../errors.ts';
 
 let work: string;
 let S: string;
@@ -46,15 +46,7 @@ function expectCliError(args: string[], pattern: RegExp): void {
   assert.equal(fs.existsSync(out), false, 'nothing written');
 }
 
-function expectError(fn: () => unknown, code: string, pattern: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof DiskwrightError, String(err));
-    assert.equal(err.code, code);
-    assert.match(err.message, pattern);
-    assert.doesNotMatch(err.message, /\n/);
-    return true;
-  });
-}
+const expectError = expectUserError;
 
 function file(name: string, text: string): string {
   const p = path.join(work, name);
