@@ -17,7 +17,7 @@ import { extractImage, type ExtractResult } from '../../src/api/extract.ts';
 import { diffImages } from '../../src/api/diff.ts';
 import { mkfsExt4, mkfsVfat } from '../../src/api/mkfs.ts';
 import { cli, throwsOneLine } from '../read/commands-fixture.ts';
-import { fatEntryOffsets, patchFatLongName, patchFatShortName, renameExt4Entries, treeState } from '../read/hostile.ts';
+import { fatEntryOffsets, patchFatAttr, patchFatLongName, patchFatShortName, renameExt4Entries, treeState } from '../read/hostile.ts';
 
 let work: string;
 let box: string;
@@ -96,13 +96,14 @@ before(() => {
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
-/** Extracts into box/NAME and checks that nothing changed outside it: the whole work tree before and after. */
+/** Extracts into box/NAME and checks that nothing changed outside it: the whole work tree before and after (DIR's parent's mtime aside). */
 function confined<T>(name: string, fn: (dir: string) => T): T {
   const dir = path.join(box, name);
-  const before = treeState(work, dir, box);
+  const parent = path.dirname(dir);
+  const before = treeState(work, dir, parent);
   const r = fn(dir);
-  assert.deepEqual(treeState(work, dir, box), before, 'nothing outside DIR changed');
-  assert.deepEqual(fs.readdirSync(box).filter((n) => n.includes('.extract-')), [], 'no temporary directory left');
+  assert.deepEqual(treeState(work, dir, parent), before, 'nothing outside DIR changed');
+  assert.deepEqual(fs.readdirSync(parent).filter((n) => n.includes('.extract-')), [], 'no temporary directory left');
   return r;
 }
 
@@ -209,6 +210,22 @@ test('all or nothing: a new DIR does not appear when the host refuses an entry; 
   fs.mkdirSync(existing);
   confined('long-existing', () => throwsOneLine(() => extractImage(img, '/', existing), 'OUTPUT_WRITE', /file name too long; .*long-existing holds the 2 entries written before this; remove them to start again$/));
   assert.deepEqual(listing(existing), ['/dir', '/dir/a.txt']);
+  // As a user who cannot write into a read-only directory (FAT's read-only attribute: mode 0555), the
+  // temporary tree is still removed: 'dir' is finished, with its mode, before the long name fails.
+  const ro = path.join(work, 'img', 'long-ro.fat');
+  fs.copyFileSync(img, ro);
+  const dirEntry = fatEntryOffsets(ro, ['/dir'])[0];
+  const attr = fs.readFileSync(ro).subarray(dirEntry + 11, dirEntry + 12);
+  patchFatAttr(ro, dirEntry, attr[0] | 0x01);
+  const userBox = path.join(box, 'user');
+  fs.mkdirSync(userBox, { mode: 0o777 });
+  fs.chmodSync(userBox, 0o777);
+  for (const d of [work, path.join(work, 'img'), box]) fs.chmodSync(d, 0o755);
+  fs.chmodSync(ro, 0o644);
+  const userOut = path.join(userBox, 'out');
+  const r = confined('user/out', () => cli(['extract', ro, userOut], 1, { asUser: 65534 }));
+  assert.match(r.stderr, /\ndiskwright: .*long-ro\.fat: cannot write .*: file name too long; nothing written \(.*user\/out not created\)\n$/);
+  assert.deepEqual(fs.readdirSync(userBox), []);
 });
 
 test('ls shows unsafe names escaped, -R each as one component; diff leaves them out with a warning', () => {

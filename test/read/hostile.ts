@@ -116,6 +116,11 @@ export function patchFatShortName(img: string, entryOffset: number, raw11: strin
   writeAt(img, entryOffset, Buffer.from(raw11, 'latin1'));
 }
 
+/** Sets DIR_Attr of the 8.3 entry at `entryOffset` (0x01: read-only). */
+export function patchFatAttr(img: string, entryOffset: number, attr: number): void {
+  writeAt(img, entryOffset + 11, Buffer.from([attr]));
+}
+
 /**
  * Every path below `root` with what it is (type, mode, size, symlink target,
  * mtime for directories and files), not following symlinks; `except` and
