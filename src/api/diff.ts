@@ -14,6 +14,7 @@ import { isoTime, openDisk, type OpenedDisk, type ReadOptions, withInput } from 
 import type { Image } from '../image/extent-map.ts';
 import { detectFilesystem, openFilesystem } from '../read/index.ts';
 import { displayKey, type FsEntry, type FsReader, type OwnedRange } from '../read/entry.ts';
+import { entryNameProblem, unsafeEntryLine } from '../read/names.ts';
 import { Ext4Reader } from '../read/ext4.ts';
 import { FatReader } from '../read/fat.ts';
 import { type PartitionEntry, partitionSource, type PartitionTable, readPartitionTable } from '../read/partition.ts';
@@ -305,13 +306,19 @@ interface Side {
 const ownerKey = (r: FsReader, ino: number | undefined, path: string | undefined) =>
   r instanceof Ext4Reader ? (ino === undefined ? undefined : `ino:${ino}`) : path === undefined ? undefined : `path:${path}`;
 
-function loadSide(reader: FsReader, base: number, what: string): Side {
+/** `warnings` gets a line for each entry left out because its name cannot be a path component (its path would alias another's). */
+function loadSide(reader: FsReader, base: number, what: string, warnings: string[]): Side {
   const entries = new Map<string, FsEntry>();
   const links = new Map<string, string[]>();
   const inoPath = new Map<number, string>();
   const direntPath = new Map<number, string>();
   withInput(what, () => {
     for (const e of reader.walk()) {
+      const problem = entryNameProblem(e);
+      if (problem) {
+        warnings.push(unsafeEntryLine(what, e, problem));
+        continue;
+      }
       entries.set(e.path, e);
       if (e.linkKey) {
         const l = links.get(e.linkKey) ?? [];
@@ -558,7 +565,7 @@ function openSide(src: ByteSource, start: number, what: string, warnings: string
   try {
     const reader = openFilesystem(src, what);
     const fs = describeReader(reader, null, what);
-    return { side: loadSide(reader, start, what), note: '', fs };
+    return { side: loadSide(reader, start, what, warnings), note: '', fs };
   } catch (e) {
     if (!(e instanceof DiskwrightError)) throw e;
     warnings.push(e.message.startsWith(what) ? e.message : `${what}: ${e.message}`);

@@ -42,6 +42,8 @@ export type ErrorCode =
   | 'PATH_NOT_FOUND'
   | 'NOT_A_DIRECTORY'
   | 'NOT_A_FILE'
+  // An entry extract will not write under its name (read/names.ts), with --strict.
+  | 'UNSAFE_NAME'
   // Converting images (src/format/input.ts, src/api/convert.ts).
   | 'INPUT_NOT_IMAGE'
   | 'INPUT_UNSUPPORTED';

@@ -4,20 +4,25 @@ import { DiskwrightError } from '../api/errors.ts';
 import { extractImage } from '../api/extract.ts';
 import { formatSize } from '../util/sizes.ts';
 import { IMAGE_ARG, inputFormatOption, warn } from './reading.ts';
+import { setExitStatus } from './status.ts';
 
 export function extractCommand(): Command {
   return new Command('extract')
-    .description('copy a tree out of a filesystem inside an image: contents (holes kept), modes, owners (as root), times, symlinks, hard links, devices, xattrs')
+    .description('copy a tree out of a filesystem inside an image: contents (holes kept), modes, owners (as root), times, symlinks, hard links, devices, xattrs; entries whose names cannot be host file names are skipped with a warning (exit status 1)')
     .argument('<image>', IMAGE_ARG)
     .argument('[path]', 'what to extract: a directory (its contents go into DIR) or one entry (goes into DIR/NAME); default /')
-    .argument('[dir]', 'a new or empty directory')
+    .argument('[dir]', 'a new or empty directory; a new one appears only when everything is written')
     .addOption(inputFormatOption())
+    .option('--strict', 'stop at the first entry whose name cannot be a host file name (a new DIR is then not created)')
     .option('-q, --quiet', 'no summary')
-    .action((image: string, a: string | undefined, b: string | undefined, o: { inputFormat?: string; quiet?: boolean }) => {
+    .action((image: string, a: string | undefined, b: string | undefined, o: { inputFormat?: string; quiet?: boolean; strict?: boolean }) => {
       // PATH is optional before the required DIR: with one argument after IMAGE, it is DIR.
       if (a === undefined) throw new DiskwrightError('OPTION_INVALID', 'extract: give the directory to write to: diskwright extract IMAGE[:PART] [PATH] DIR', {});
       const [path, dir] = b === undefined ? ['/', a] : [a, b];
-      const r = extractImage(image, path, dir, { inputFormat: o.inputFormat, onWarning: (l) => warn([l]) });
-      if (!o.quiet) process.stderr.write(`extracted ${r.entries} entries (${r.files} files, ${formatSize(r.dataBytes)} of data) to ${dir}\n`);
+      const r = extractImage(image, path, dir, { inputFormat: o.inputFormat, strict: o.strict, onWarning: (l) => warn([l]) });
+      const skipped = r.skipped.length ? `; ${r.skipped.length} skipped for their names (see the warnings)` : '';
+      if (!o.quiet) process.stderr.write(`extracted ${r.entries} entries (${r.files} files, ${formatSize(r.dataBytes)} of data) to ${dir}${skipped}\n`);
+      // Everything else is written, but the tree is not the image's: fail as a script would want.
+      if (r.skipped.length) setExitStatus(1);
     });
 }

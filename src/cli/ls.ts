@@ -4,7 +4,8 @@
 import { Command } from 'commander';
 import { openVolume, withInput } from '../api/volume.ts';
 import type { FsEntry } from '../read/entry.ts';
-import { IMAGE_ARG, inputFormatOption, isoTime, showName, warn } from './reading.ts';
+import { entryDisplayPath, escapeName, escapePath } from '../read/names.ts';
+import { IMAGE_ARG, inputFormatOption, isoTime, warn } from './reading.ts';
 
 const TYPE_CHAR: Record<FsEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', chr: 'c', blk: 'b', fifo: 'p', sock: 's' };
 
@@ -20,10 +21,10 @@ export function modeString(type: FsEntry['type'], mode: number): string {
   );
 }
 
-/** The columns of one -l line: mode, links, uid, gid, size (or major, minor), mtime, name [-> target]. */
-export function longColumns(e: FsEntry, name: string): string[] {
+/** The columns of one -l line: mode, links, uid, gid, size (or major, minor), mtime, name [-> target]; `shown`: the name as escaped for display. */
+export function longColumns(e: FsEntry, shown: string): string[] {
   const size = e.type === 'chr' || e.type === 'blk' ? `${e.major}, ${e.minor}` : String(e.size);
-  const shown = showName(name) + (e.type === 'symlink' && e.target ? ` -> ${showName(e.target.toString('latin1'))}` : '');
+  shown += e.type === 'symlink' && e.target ? ` -> ${escapePath(e.target.toString('latin1'))}` : '';
   return [modeString(e.type, e.mode), String(e.nlink), String(e.uid), String(e.gid), size, isoTime(e.mtimeSec, e.mtimeNsec), shown];
 }
 
@@ -51,15 +52,15 @@ export function lsCommand(): Command {
         const rows: Array<{ e: FsEntry; name: string }> = [];
         withInput(vol.what, () => {
           const top = r.lookup(path);
-          if (top.type !== 'dir') rows.push({ e: top, name: path });
+          // Names as escaped text: control bytes, bytes that are not UTF-8, and a '/' inside a name (from a hostile image) show as \xNN.
+          if (top.type !== 'dir') rows.push({ e: top, name: escapePath(Buffer.from(path, 'utf8').toString('latin1')) });
           else if (o.recursive) {
-            const base = top.path === '/' ? 1 : top.path.length + 1;
-            for (const e of r.walk(top)) if (e !== top && e.path !== top.path) rows.push({ e, name: e.path.slice(base) });
+            for (const e of r.walk(top)) if (e !== top && e.path !== top.path) rows.push({ e, name: entryDisplayPath(e, top.path) });
           } else {
-            for (const e of r.readdir(top)) rows.push({ e, name: e.name });
+            for (const e of r.readdir(top)) rows.push({ e, name: escapeName(e.name) });
           }
         });
-        const out = o.long ? align(rows.map(({ e, name }) => longColumns(e, name))) : rows.map(({ name }) => showName(name));
+        const out = o.long ? align(rows.map(({ e, name }) => longColumns(e, name))) : rows.map(({ name }) => name);
         if (out.length) process.stdout.write(out.join('\n') + '\n');
       } finally {
         vol.close();

@@ -1,9 +1,8 @@
 // Reads every extended attribute of a path without following symlinks, in one
 // call, so the tree scan crosses into native code once per entry. Node has no
 // xattr API; this is syscall plumbing only, all format work stays in TypeScript.
-// `diskwright extract` also needs what Node lacks for writing a tree back:
-// lsetxattr, mknod (devices, FIFOs, sockets) and utimensat without following
-// symlinks and with exact nanoseconds (fs.lutimesSync takes doubles).
+// What `diskwright extract` needs for writing a tree back (xattrs, mknod,
+// exact utimensat, all relative to directory handles) is in dirfd.c.
 #include "addon.h"
 #include <errno.h>
 #include <stdbool.h>
@@ -14,18 +13,13 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
-#ifdef __linux__
-#include <sys/sysmacros.h>
-#endif
 
 #ifdef __APPLE__
 #define LIST(p, b, n) listxattr(p, b, n, XATTR_NOFOLLOW)
 #define GET(p, a, b, n) getxattr(p, a, b, n, 0, XATTR_NOFOLLOW)
-#define SET(p, a, v, n) setxattr(p, a, v, n, 0, XATTR_NOFOLLOW)
 #else
 #define LIST(p, b, n) llistxattr(p, b, n)
 #define GET(p, a, b, n) lgetxattr(p, a, b, n)
-#define SET(p, a, v, n) lsetxattr(p, a, v, n, 0)
 #endif
 
 napi_value throw_errno(napi_env env, int err, const char *path) {
@@ -34,7 +28,7 @@ napi_value throw_errno(napi_env env, int err, const char *path) {
   snprintf(text, sizeof text, "%s: %s", strerror(err), path);
   const char *name = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == EPERM ? "EPERM"
                    : err == ENOTSUP ? "ENOTSUP" : err == EEXIST ? "EEXIST" : err == ENOSPC ? "ENOSPC"
-                   : err == E2BIG ? "E2BIG" : err == ERANGE ? "ERANGE" : err == EINVAL ? "EINVAL" : err == EROFS ? "EROFS" : err == ELOOP ? "ELOOP" : err == ENOTDIR ? "ENOTDIR" : err == EISDIR ? "EISDIR" : err == EXDEV ? "EXDEV" : err == EOPNOTSUPP ? "EOPNOTSUPP" : err == ENAMETOOLONG ? "ENAMETOOLONG" : err == EDQUOT ? "EDQUOT" : err == EMLINK ? "EMLINK" : err == EBADF ? "EBADF" : "EIO";
+                   : err == E2BIG ? "E2BIG" : err == ERANGE ? "ERANGE" : err == EINVAL ? "EINVAL" : err == EROFS ? "EROFS" : err == ELOOP ? "ELOOP" : err == ENOTDIR ? "ENOTDIR" : err == EISDIR ? "EISDIR" : err == EXDEV ? "EXDEV" : err == EOPNOTSUPP ? "EOPNOTSUPP" : err == ENAMETOOLONG ? "ENAMETOOLONG" : err == EDQUOT ? "EDQUOT" : err == EMLINK ? "EMLINK" : err == EBADF ? "EBADF" : err == EMFILE ? "EMFILE" : err == ENFILE ? "ENFILE" : err == EFBIG ? "EFBIG" : "EIO";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
   napi_create_error(env, code, msg, &error);
@@ -123,55 +117,9 @@ double get_number(napi_env env, napi_value v) {
   return d;
 }
 
-// setXattr(path, name: string, value: Buffer): lsetxattr, not following symlinks.
-static napi_value set_xattr(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  char path[PATH_BUF], name[256];
-  size_t len;
-  if (!path_args(env, info, argv, 3, path)) return NULL;
-  if (napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "name must be a string");
-    return NULL;
-  }
-  void *data;
-  size_t vlen;
-  napi_get_buffer_info(env, argv[2], &data, &vlen);
-  if (SET(path, name, vlen ? data : "", vlen) != 0) return throw_errno(env, errno, path);
-  return NULL;
-}
-
-// mknod(path, mode (type and permission bits), major, minor).
-static napi_value make_node(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  char path[PATH_BUF];
-  if (!path_args(env, info, argv, 4, path)) return NULL;
-  mode_t mode = (mode_t)get_number(env, argv[1]);
-  unsigned int major = (unsigned int)get_number(env, argv[2]);
-  unsigned int minor = (unsigned int)get_number(env, argv[3]);
-  if (mknod(path, mode, makedev(major, minor)) != 0) return throw_errno(env, errno, path);
-  return NULL;
-}
-
-// utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec): utimensat(AT_SYMLINK_NOFOLLOW).
-static napi_value set_times(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  char path[PATH_BUF];
-  if (!path_args(env, info, argv, 5, path)) return NULL;
-  struct timespec ts[2];
-  ts[0].tv_sec = (time_t)get_number(env, argv[1]);
-  ts[0].tv_nsec = (long)get_number(env, argv[2]);
-  ts[1].tv_sec = (time_t)get_number(env, argv[3]);
-  ts[1].tv_nsec = (long)get_number(env, argv[4]);
-  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0) return throw_errno(env, errno, path);
-  return NULL;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
     { "readXattrs", NULL, read_xattrs, NULL, NULL, NULL, napi_default, NULL },
-    { "setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_default, NULL },
-    { "mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL },
-    { "utimens", NULL, set_times, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   register_dirfd(env, exports);

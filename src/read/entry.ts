@@ -42,6 +42,8 @@ export interface FsEntry {
   target?: Buffer;
   major?: number;
   minor?: number;
+  /** Set by the reader when the filesystem's own rules reject the name (FAT: not a valid long name); see names.ts. */
+  nameProblem?: string;
   /** ext4: i_flags; FAT: DIR_Attr. */
   flags: number;
   /** Filesystem-specific detail (see Ext4EntryDetail and FatEntryDetail). */
@@ -106,7 +108,11 @@ export interface FsReader {
   chunks(entry: FsEntry, opts?: ChunkOptions): Generator<{ offset: number; data: Buffer }>;
   /** Byte ranges of the content that hold data (everything else reads as zeros), cut at the size. */
   dataRuns(entry: FsEntry): DataRun[];
-  /** Every entry from `from` (default the root) down, parents before children, names in bytewise order. */
+  /**
+   * Every entry from `from` (default the root) down, parents before children,
+   * names in bytewise order; not below a directory whose name is unsafe
+   * (names.ts entryNameProblem), which is handed out itself.
+   */
   walk(from?: FsEntry | string | Buffer): Generator<FsEntry>;
   /** What every allocated byte range of the filesystem holds, sorted by offset. */
   allocation(): OwnedRange[];
@@ -136,30 +142,8 @@ export function childPath(parent: string, name: string): string {
   return parent === '/' ? '/' + name : parent + '/' + name;
 }
 
-/** A byte-string path for display: UTF-8 where valid, \xNN otherwise. */
-export function displayKey(key: string): string {
-  const bytes = Buffer.from(key, 'latin1');
-  const text = bytes.toString('utf8');
-  if (Buffer.from(text, 'utf8').equals(bytes)) return text;
-  let out = '';
-  const dec = new TextDecoder('utf-8', { fatal: true });
-  for (let i = 0; i < bytes.length; ) {
-    const b = bytes[i];
-    const len = b < 0x80 ? 1 : b >= 0xf0 && b < 0xf8 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 0;
-    if (len >= 1 && i + len <= bytes.length) {
-      try {
-        out += dec.decode(bytes.subarray(i, i + len));
-        i += len;
-        continue;
-      } catch {
-        // not UTF-8 here
-      }
-    }
-    out += '\\x' + b.toString(16).padStart(2, '0');
-    i++;
-  }
-  return out;
-}
+/** A byte-string path for display, one line of text (see escapePath in names.ts). */
+export { escapePath as displayKey } from './names.ts';
 
 /** Bytewise order of byte-string names. */
 export function compareKeys(a: string, b: string): number {

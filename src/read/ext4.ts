@@ -700,16 +700,21 @@ export class Ext4Reader extends FsReaderBase {
     for (const e of m.extents) {
       if (e.unwritten) continue;
       for (let i = 0; i < e.length && e.logical + i < nBlocks; i++) {
-        this.parseDirBlock(dir, this.block(e.physical + i, `directory inode ${dir.ino}`), items, true);
+        this.parseDirBlock(dir, this.block(e.physical + i, `directory inode ${dir.ino}`), items, true, e.logical + i === 0);
       }
     }
     return items;
   }
 
-  private parseDirBlock(dir: Ext4Inode, b: Buffer, items: Ext4DirItem[], whole: boolean): void {
+  /**
+   * `first`: logical block 0, where '.' and '..' are the first two records; a
+   * dot name anywhere else (or in inline data, which stores neither) is an
+   * entry like any other, for the consumers to refuse (read/names.ts).
+   */
+  private parseDirBlock(dir: Ext4Inode, b: Buffer, items: Ext4DirItem[], whole: boolean, first = false): void {
     const filetype = (this.info.features.incompat & INCOMPAT_FILETYPE) !== 0;
     let at = 0;
-    while (at + 8 <= b.length) {
+    for (let k = 0; at + 8 <= b.length; k++) {
       const ino = b.readUInt32LE(at);
       let rec = b.readUInt16LE(at + 4);
       if (this.blockSize >= 65536) rec = rec === 65535 || rec === 0 ? 65536 : (rec & 65532) | ((rec & 3) << 16);
@@ -720,7 +725,7 @@ export class Ext4Reader extends FsReaderBase {
       }
       if (ino !== 0 && nameLen > 0 && 8 + nameLen <= rec) {
         const name = b.subarray(at + 8, at + 8 + nameLen);
-        const dot = nameLen <= 2 && name.every((c) => c === 0x2e);
+        const dot = first && k < 2 && nameLen === k + 1 && name.every((c) => c === 0x2e);
         if (!dot) items.push({ name: Buffer.from(name), ino, fileType: filetype ? b[at + 7] : 0 });
       }
       at += rec;

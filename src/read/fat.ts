@@ -9,7 +9,7 @@ import { BPB, EBPB16, EBPB32 } from '../fs/fat/boot-sector.ts';
 import { ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_READ_ONLY, ATTR_VOLUME_ID } from '../fs/fat/constants.ts';
 import { DIR } from '../fs/fat/dir-entry.ts';
 import { FSINFO } from '../fs/fat/fsinfo.ts';
-import { foldName, LDIR, shortNameChecksum } from '../fs/fat/lfn.ts';
+import { decodeLfn, foldName, LDIR, shortNameChecksum } from '../fs/fat/lfn.ts';
 import { childPath, coalesce, displayKey, type FsEntry, type FsSummary, type FsTime, type OwnedRange } from './entry.ts';
 import { type ContentRun, FsReaderBase } from './fs-reader.ts';
 import { type ByteSource, readAt } from './source.ts';
@@ -137,6 +137,8 @@ interface RawDirItem {
   name: string; // UTF-8 byte string
   detail: FatEntryDetail;
   size: number;
+  /** Why the long name is not a valid one (decodeLfn). */
+  nameProblem?: string;
 }
 
 export class FatReader extends FsReaderBase {
@@ -405,11 +407,9 @@ export class FatReader extends FsReaderBase {
       if (ntRes & 0x10) ext = ext.toLowerCase();
       let name = ext ? `${base}.${ext}` : base;
       let hasLongName = false;
+      let nameProblem: string | undefined;
       if (lfn && lfn.next === 0 && lfn.sum === shortNameChecksum(shortRaw)) {
-        const all = Buffer.concat(lfn.units);
-        let end = 0;
-        while (end + 1 < all.length && all.readUInt16LE(end) !== 0) end += 2;
-        name = all.subarray(0, end).toString('utf16le');
+        ({ name, problem: nameProblem } = decodeLfn(Buffer.concat(lfn.units)));
         hasLongName = true;
       }
       lfn = null;
@@ -428,7 +428,7 @@ export class FatReader extends FsReaderBase {
         wrtDate: d.DIR_WrtDate as number,
         entryOffset: this.dirOffsetOf(chain, at),
       };
-      items.push({ name: Buffer.from(name, 'utf8').toString('latin1'), detail, size: d.DIR_FileSize as number });
+      items.push({ name: Buffer.from(name, 'utf8').toString('latin1'), detail, size: d.DIR_FileSize as number, nameProblem });
     }
     return { items, label, dot, dotdot };
   }
@@ -473,6 +473,7 @@ export class FatReader extends FsReaderBase {
       xattrs: [],
       flags: f.attr,
       fat: f,
+      ...(it.nameProblem === undefined ? {} : { nameProblem: it.nameProblem }),
     };
   }
 

@@ -7,6 +7,7 @@ import {
   type ChunkOptions, compareKeys, type DataRun, displayKey, type FsEntry, type FsReader, type FsSummary, keyParts, type OwnedRange,
   pathKey,
 } from './entry.ts';
+import { entryNameProblem } from './names.ts';
 import { type ByteSource, readAt } from './source.ts';
 
 /**
@@ -112,7 +113,8 @@ export abstract class FsReaderBase implements FsReader {
     while (stack.length > 0) {
       const e = stack.pop()!;
       yield e;
-      if (e.type !== 'dir') continue;
+      // A directory whose name cannot be a path component ('..', 'a/b') gives its children no usable path.
+      if (e.type !== 'dir' || entryNameProblem(e) !== undefined) continue;
       const { id, what } = this.dirIdentity(e);
       if (seen.has(id)) throw new DiskwrightError('IMAGE_CORRUPT', `${this.fsName}: directory ${what} (${displayKey(e.path)}) is reachable twice`, {});
       seen.add(id);

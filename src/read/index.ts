@@ -8,6 +8,7 @@ import { findPartition, type PartitionEntry, partitionSource, type PartitionTabl
 import type { ByteSource } from './source.ts';
 
 export * from './entry.ts';
+export * from './names.ts';
 export * from './source.ts';
 export * from './partition.ts';
 export { Ext4Reader, openExt4, featureNames, type Ext4Info, type Ext4Inode, type Ext4GroupDesc, type Ext4Extent, type Ext4Mapping, type Ext4DiskXattr, type Ext4DirItem, type Ext4EntryDetail, type JournalInfo } from './ext4.ts';

@@ -58,6 +58,37 @@ export function encodeLfn(buf: Buffer, at: number, name: string, shortName: Uint
   return at;
 }
 
+/** The longest long name, in UTF-16 units (fatgen103 7). */
+const MAX_LONG_NAME = 255;
+
+/**
+ * The name long entries' units hold (all pieces in order), and why it is not
+ * a valid long name when it is not: NUL-terminated and padded with 0xFFFF
+ * (zeros tolerated), 1 to 255 units, well-formed UTF-16, no character a FAT
+ * name may not hold. A NUL inside the name is kept in it, not cut there, so
+ * the caller never shows or uses a shortened name.
+ */
+export function decodeLfn(units: Buffer): { name: string; problem?: string } {
+  let end = units.length & ~1;
+  while (end >= 2 && (units.readUInt16LE(end - 2) === 0 || units.readUInt16LE(end - 2) === 0xffff)) end -= 2;
+  const raw = units.subarray(0, end);
+  const name = raw.toString('utf16le');
+  const invalid = (why: string) => ({ name, problem: `not a valid long name: ${why}` });
+  if (end === 0) return invalid('it is empty');
+  if (end / 2 > MAX_LONG_NAME) return invalid(`it is ${end / 2} UTF-16 units long, more than ${MAX_LONG_NAME}`);
+  for (let i = 0; i < end; i += 2) {
+    const u = raw.readUInt16LE(i);
+    if (u === 0) return invalid('it holds a NUL character');
+    if (u === 0xffff) return invalid('it holds a padding unit (0xFFFF) before its end');
+    const high = u >= 0xd800 && u < 0xdc00;
+    if (high && i + 2 < end && (raw.readUInt16LE(i + 2) & 0xfc00) === 0xdc00) i += 2;
+    else if (high || (u >= 0xdc00 && u < 0xe000)) return invalid('it holds an unpaired UTF-16 surrogate');
+  }
+  const bad = badLongNameChar(name);
+  if (bad !== undefined) return invalid(`it holds U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}${bad >= ' ' ? ` (${bad})` : ''}`);
+  return { name };
+}
+
 /** A character no FAT name may hold (fatgen103 6.1 and 7: controls and " * / : < > ? \\ |), or undefined. */
 export function badLongNameChar(name: string): string | undefined {
   for (const ch of name) {
