@@ -25,6 +25,8 @@ export interface PermRule {
 export interface TarImageOptions {
   /** Every member's owner; unset fields keep the tree's ids and leave names empty. */
   owner?: { uid?: number; gid?: number; uname?: string; gname?: string };
+  /** Names for members owned by these ids (after `owner`): a member of another uid or gid gets an empty name. */
+  names?: { uid: number; gid: number; uname: string; gname: string };
   /** Every member's mtime (seconds); default the tree's. */
   mtime?: number;
   /** Prepended to every member name, e.g. 'rootfs/'. */
@@ -107,13 +109,16 @@ export function tarImage(root: DirEntry, opts: TarImageOptions = {}): TarImage {
 
 function memberOf(e: Exclude<Entry, { type: 'sock' }>, name: Buffer, opts: TarImageOptions): TarMember {
   const o = opts.owner ?? {};
+  const uid = o.uid ?? e.uid;
+  const gid = o.gid ?? e.gid;
+  const n = opts.names;
   return tarMember(name, {
     type: TYPE[e.type as Exclude<Entry['type'], 'sock'>],
     mode: e.mode,
-    uid: o.uid ?? e.uid,
-    gid: o.gid ?? e.gid,
-    uname: o.uname ?? '',
-    gname: o.gname ?? '',
+    uid,
+    gid,
+    uname: o.uname ?? (n && uid === n.uid ? n.uname : ''),
+    gname: o.gname ?? (n && gid === n.gid ? n.gname : ''),
     size: e.type === 'file' ? e.size : 0,
     mtimeSec: opts.mtime ?? e.mtimeSec,
     mtimeNsec: opts.mtime === undefined ? e.mtimeNsec : 0,

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cat: async () => (await import('./cat.ts')).catCommand(),
   extract: async () => (await import('./extract.ts')).extractCommand(),
   diff: async () => (await import('./diff.ts')).diffCommand(),
+  container: async () => (await import('./container.ts')).containerCommand(),
 };
 
 export async function main(argv: string[]): Promise<number> {

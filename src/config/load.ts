@@ -20,7 +20,8 @@ export interface LoadedConfig {
   baseDir: string;
 }
 
-async function readRaw(file: string): Promise<unknown> {
+/** The config file as data, by its extension (also the container config's reader). */
+export async function readRaw(file: string): Promise<unknown> {
   const ext = path.extname(file).toLowerCase();
   if (['.ts', '.mts', '.js', '.mjs'].includes(ext)) {
     let mod: { default?: unknown; config?: unknown };
@@ -65,7 +66,7 @@ export function describeIssue(file: string, issue: z.core.$ZodIssue): string {
   return `config ${file}: key ${at}: ${issue.message}`;
 }
 
-function parsed<T>(r: z.ZodSafeParseResult<T>, file: string): T {
+export function parsed<T>(r: z.ZodSafeParseResult<T>, file: string): T {
   if (!r.success) {
     const issue = r.error.issues[0];
     throw new DiskwrightError('CONFIG_INVALID', describeIssue(file, issue), { file, path: issue.path.map(String) });

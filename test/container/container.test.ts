@@ -1,0 +1,190 @@
+// `diskwright container` against the real consumers: skopeo copies the
+// docker-archive and the oci-archive (re-verifying every layer digest) and
+// inspects the config; umoci unpacks the layout into a rootfs equal to the
+// expected tree; a real Nix closure lands byte for byte in popularity layers;
+// rebuilds under another TZ, umask and cwd give identical bytes; bad input
+// fails with one line and no output.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { diskwright, diskwrightIn, writeJsonIn } from '../cli/run.ts';
+import { requireRoot, requireTools, run } from '../oracle/tools.ts';
+import { makeSource, walk, type Seen } from '../archive/source-tree.ts';
+import { buildFixture, makeNixStore, type FixtureName, type NixStore } from '../nix/nixstore.ts';
+import { popularityOrder } from '../../src/container/popularity.ts';
+
+let work: string;
+let src: string;
+
+before(() => {
+  requireRoot('devices and owners in the source tree, umoci unpack');
+  requireTools('skopeo', 'umoci');
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'dw-container-'));
+  src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  makeSource(src, 'forward');
+});
+
+after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+const writeJson = (name: string, value: unknown) => writeJsonIn(work, name, value);
+/** `diskwright ARGS` that must succeed; runs in `work` unless told otherwise. */
+const dw = (args: string[], opts: Parameters<typeof diskwright>[1] = {}) => diskwrightIn(work, args, opts);
+
+const skopeo = (...args: string[]) => run('skopeo', ['--insecure-policy', ...args]).stdout.toString();
+
+/** umoci's rootfs of `layout:tag`. */
+function unpack(layout: string, tag: string, name: string): string {
+  const bundle = path.join(work, `bundle-${name}`);
+  run('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
+  return path.join(bundle, 'rootfs');
+}
+
+/** What the source looks like through a layer: every owner root, every time the `mtime` option. */
+function asLayered(entries: Seen[], mtimeSec: number): Seen[] {
+  return entries.map((e) => ({ ...e, uid: 0, gid: 0, mtimeNs: BigInt(mtimeSec) * 1_000_000_000n }));
+}
+
+const CONFIG = { Cmd: ['/bin/tool', '--flag'], Env: ['PATH=/bin', 'A=1'], WorkingDir: '/etc', Labels: { 'org.example': 'yes' }, ExposedPorts: { '80/tcp': {} }, User: '0:0' };
+
+test('every file type: skopeo copies and inspects all three outputs, umoci unpacks the tree', () => {
+  const cfg = writeJson('every.json', { name: 'Every-Type', tag: 'v1', contents: ['src'], config: CONFIG });
+  const archive = path.join(work, 'every.tar');
+  dw(['container', cfg, '-o', archive]);
+  dw(['container', cfg, '-o', path.join(work, 'every-oci.tar'), '--format', 'oci-archive']);
+  dw(['container', cfg, '-o', path.join(work, 'every-dir'), '--format', 'oci-dir']);
+  // The same bytes whatever the name: one tar serves docker load and OCI readers.
+  assert.deepEqual(fs.readFileSync(archive), fs.readFileSync(path.join(work, 'every-oci.tar')));
+  const expected = asLayered(walk(src), 1);
+
+  skopeo('copy', `docker-archive:${archive}`, `oci:${path.join(work, 'from-docker')}:v1`);
+  assert.deepEqual(walk(unpack(path.join(work, 'from-docker'), 'v1', 'docker')), expected);
+  skopeo('copy', `oci-archive:${archive}:v1`, `oci:${path.join(work, 'from-oci')}:v1`);
+  assert.deepEqual(walk(unpack(path.join(work, 'from-oci'), 'v1', 'oci')), expected);
+  assert.deepEqual(walk(unpack(path.join(work, 'every-dir'), 'v1', 'dir')), expected);
+
+  const docker = JSON.parse(skopeo('inspect', '--config', `docker-archive:${archive}`));
+  const oci = JSON.parse(skopeo('inspect', '--config', `oci:${path.join(work, 'every-dir')}:v1`));
+  for (const c of [docker, oci]) {
+    assert.deepEqual(c.config.Cmd, CONFIG.Cmd);
+    assert.deepEqual(c.config.Env, CONFIG.Env);
+    assert.equal(c.config.WorkingDir, '/etc');
+    assert.deepEqual(c.config.Labels, CONFIG.Labels);
+    assert.equal(c.architecture, 'amd64');
+    assert.equal(c.os, 'linux');
+    assert.equal(c.created, '1970-01-01T00:00:01Z');
+  }
+  // docker load reads manifest.json: the tag and the blobs it names.
+  const manifest = JSON.parse(run('tar', ['-xOf', archive, 'manifest.json']).stdout.toString());
+  assert.deepEqual(manifest[0].RepoTags, ['every-type:v1']);
+  assert.equal(manifest[0].Layers.length, 1);
+});
+
+test('owners, names, times and perms in the layer', () => {
+  const cfg = writeJson('perms.json', {
+    name: 'perms',
+    tag: 't',
+    contents: ['src'],
+    uid: 1000,
+    gid: 100,
+    uname: 'app',
+    gname: 'users',
+    mtime: '2020-01-01T00:00:00Z',
+    perms: [
+      { path: '/etc/ssl', regex: '\\.pem$', mode: '0600', uid: 0, uname: 'root' },
+      { path: '/nowhere', mode: '0777' },
+    ],
+  });
+  const stderr = dw(['container', cfg, '-o', path.join(work, 'perms.tar')]);
+  assert.match(stderr, /warning: perms\[1\]: \/nowhere matches nothing in the image/);
+  const layer = JSON.parse(run('tar', ['-xOf', path.join(work, 'perms.tar'), 'manifest.json']).stdout.toString())[0].Layers[0];
+  const listing = run('tar', ['-xOf', path.join(work, 'perms.tar'), layer]).stdout;
+  const tv = run('tar', ['-tv', '--full-time'], { input: listing }).stdout.toString();
+  assert.match(tv, /^-rw------- root\/users +12 2020-01-01 00:00:00 etc\/ssl\/cert\.pem$/m);
+  assert.match(tv, /^-rwsr-xr-x app\/users +3145728 2020-01-01 00:00:00 bin\/tool$/m);
+});
+
+let store: NixStore;
+let fixture: Record<FixtureName, string>;
+
+test('a Nix closure: popularity layers, every store path byte for byte', () => {
+  store = makeNixStore();
+  try {
+    fixture = buildFixture(store);
+    const S = store.storeDir;
+    const maxLayers = 5;
+    const cfg = writeJson('nix.json', { name: 'closure', tag: 'c', storePaths: [fixture.root], nixStoreDir: S, maxLayers, config: { Cmd: [`${fixture.tool}`] } });
+    const archive = path.join(work, 'nix.tar');
+    const report = JSON.parse(diskwright(['container', cfg, '-o', archive, '--json'], { cwd: work }).stdout.toString());
+    // The closure, with Nix's own references, in popularity order, cut as dockerTools cuts it.
+    const closure = store.run('nix-store', ['-qR', fixture.root, fixture.tool]).stdout.toString().trim().split('\n');
+    const graph = closure.map((p) => ({ path: p, references: store.run('nix-store', ['-q', '--references', p]).stdout.toString().trim().split('\n').filter(Boolean) }));
+    const order = popularityOrder(graph);
+    const want = [...order.slice(0, maxLayers - 2).map((p) => [p]), order.slice(maxLayers - 2), []];
+    assert.deepEqual(report.layers.map((l: { storePaths: string[] }) => l.storePaths), want);
+
+    skopeo('copy', `docker-archive:${archive}`, `oci:${path.join(work, 'nix-oci')}:c`);
+    const rootfs = unpack(path.join(work, 'nix-oci'), 'c', 'nix');
+    const inImage = walk(path.join(rootfs, S));
+    const inStore = asLayered(walk(S).filter((e) => closure.some((p) => `${S}/${e.rel}` === p || `${S}/${e.rel}`.startsWith(p + '/'))), 1);
+    // Hard links are kept inside a layer only: compare them per layer.
+    const strip = (x: Seen[]) => x.map((e) => ({ ...e, link: '' }));
+    assert.ok(inImage.length > 30, `${inImage.length} entries`);
+    assert.deepEqual(strip(inImage), strip(inStore));
+    const sameLayer = (a: string, b: string) => report.layers.some((l: { storePaths: string[] }) => [a, b].every((p) => l.storePaths.some((q) => `${S}/${p}`.startsWith(q))));
+    for (const e of inImage) if (e.link !== e.rel) assert.ok(sameLayer(e.rel, e.link), `${e.rel} linked to ${e.link} across layers`);
+    const dupLinked = inImage.find((e) => e.rel.endsWith('/same') && e.link !== e.rel);
+    assert.equal(Boolean(dupLinked), sameLayer(path.basename(fixture.dup1) + '/same', path.basename(fixture.dup2) + '/same'));
+    assert.deepEqual(JSON.parse(skopeo('inspect', '--config', `docker-archive:${archive}`)).config.Cmd, [fixture.tool]);
+  } finally {
+    store.cleanup();
+  }
+});
+
+test('rebuilds give identical bytes for every output, whatever TZ, umask and cwd', () => {
+  const cfg = writeJson('repro.json', { name: 'repro', contents: ['src'], config: CONFIG });
+  const other = fs.mkdtempSync(path.join(os.tmpdir(), 'dw-container-cwd-'));
+  try {
+    for (const format of ['docker-archive', 'oci-dir']) {
+      const a = path.join(work, `repro-a-${format}`);
+      const b = path.join(work, `repro-b-${format}`);
+      dw(['container', cfg, '-o', a, '--format', format]);
+      dw(['container', cfg, '-o', b, '--format', format], { cwd: other, umask: '077', env: { ...process.env, TZ: 'Asia/Kathmandu' } });
+      const files = (p: string) => (fs.statSync(p).isDirectory() ? fs.readdirSync(p, { recursive: true, encoding: 'utf8' }).sort().map((f) => [f, fs.statSync(path.join(p, f)).isFile() ? fs.readFileSync(path.join(p, f)).toString('base64') : 'dir']) : fs.readFileSync(p).toString('base64'));
+      assert.deepEqual(files(a), files(b), format);
+    }
+    // Streamed: the same bytes as the file, and the tag derived from the content.
+    const streamed = diskwright(['container', cfg, '--stream'], { cwd: work });
+    assert.equal(streamed.status, 0, streamed.stderr);
+    assert.deepEqual(streamed.stdout, fs.readFileSync(path.join(work, 'repro-a-docker-archive')));
+    assert.match(streamed.stderr, /^repro:[0-9a-df-np-sv-z]{32}: 1 layer$/m);
+  } finally {
+    fs.rmSync(other, { recursive: true, force: true });
+  }
+});
+
+test('bad input: one line, exit 1, no output', () => {
+  const out = path.join(work, 'bad.tar');
+  const fails = (config: unknown, args: string[], message: RegExp) => {
+    const r = diskwright(['container', writeJson('bad.json', config), ...args], { cwd: work });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(!fs.existsSync(out));
+  };
+  fails({ contents: ['src'] }, ['-o', out], /no "name"; give the image a name/);
+  fails({ name: 'x', maxLayers: 128 }, ['-o', out], /maxLayers/);
+  fails({ name: 'x', maxLayers: 1 }, ['-o', out], /maxLayers/);
+  fails({ name: 'x', config: { Cmd: ['a'], Entrypiont: ['b'] } }, ['-o', out], /unknown key "Entrypiont" in config/);
+  fails({ name: 'x', fromImage: 'base.tar' }, ['-o', out], /unknown key "fromImage"/);
+  fails({ name: 'x', contents: ['missing-dir'] }, ['-o', out], /missing-dir/);
+  fails({ name: 'x' }, [], /give -o OUT, or --stream/);
+  fails({ name: 'x' }, ['--stream', '--format', 'oci-dir'], /oci-dir is a directory and cannot stream/);
+  fs.mkdirSync(path.join(work, 'a-dir'));
+  fails({ name: 'x' }, ['-o', path.join(work, 'a-dir')], /is a directory/);
+  fs.writeFileSync(path.join(work, 'a-dir', 'f'), '');
+  fails({ name: 'x' }, ['-o', path.join(work, 'a-dir'), '--format', 'oci-dir'], /already exists and is not empty/);
+  fails({ name: 'x', perms: [{ path: '/', regex: '(' }] }, ['-o', out], /perms\[0\]\.regex/);
+});
