@@ -20,7 +20,7 @@ let src: string;
 
 before(() => {
   requireRoot('devices and owners in the source tree, umoci unpack');
-  requireTools('skopeo', 'umoci');
+  requireTools('skopeo', 'umoci', 'oci-image-tool');
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'dw-container-'));
   src = path.join(work, 'src');
   fs.mkdirSync(src);
@@ -75,6 +75,15 @@ test('every file type: skopeo copies and inspects all three outputs, umoci unpac
     assert.equal(c.architecture, 'amd64');
     assert.equal(c.os, 'linux');
     assert.equal(c.created, '1970-01-01T00:00:01Z');
+  }
+  // The layout, as a directory and as the archive unpacked (oci-image-tool 1.0.0-rc1 cannot walk
+  // an archive, skopeo's own oci-archive included, so it checks the unpacked tree).
+  const unpacked = path.join(work, 'every-unpacked');
+  fs.mkdirSync(unpacked);
+  run('tar', ['-xf', archive, '-C', unpacked]);
+  for (const layout of [path.join(work, 'every-dir'), unpacked]) {
+    const v = run('oci-image-tool', ['validate', '--type', 'image', '--ref', 'name=v1', layout]);
+    assert.match(v.stdout.toString() + v.stderr, /Validation succeeded/);
   }
   // docker load reads manifest.json: the tag and the blobs it names.
   const manifest = JSON.parse(run('tar', ['-xOf', archive, 'manifest.json']).stdout.toString());
