@@ -174,6 +174,22 @@ test('rebuilds give identical bytes for every output, whatever TZ, umask and cwd
   }
 });
 
+test('podman loads the streamed archive under name:tag', () => {
+  requireTools('podman');
+  const cfg = writeJson('podman.json', { name: 'Podman-Check', tag: 'p1', contents: ['src'], config: CONFIG });
+  const streamed = diskwright(['container', cfg, '--stream'], { cwd: work });
+  assert.equal(streamed.status, 0, streamed.stderr);
+  // Its own storage (vfs: no overlay mounts needed), so the test touches nothing of the host's.
+  const podman = ['--storage-driver', 'vfs', '--root', path.join(work, 'podman-root'), '--runroot', path.join(work, 'podman-run')];
+  const loaded = run('podman', [...podman, 'load'], { input: streamed.stdout });
+  assert.match(loaded.stdout.toString() + loaded.stderr, /Loaded image: localhost\/podman-check:p1/);
+  const images = run('podman', [...podman, 'images', '--format', '{{.Repository}}:{{.Tag}}']).stdout.toString();
+  assert.match(images, /^localhost\/podman-check:p1$/m);
+  const inspect = JSON.parse(run('podman', [...podman, 'image', 'inspect', 'localhost/podman-check:p1']).stdout.toString());
+  assert.deepEqual(inspect[0].Config.Cmd, CONFIG.Cmd);
+  // No `podman run`: on the CI VM crun's setrlimit of RLIMIT_NOFILE/NPROC fails with EPERM, even with --ulimit host.
+});
+
 test('bad input: one line, exit 1, no output', () => {
   const out = path.join(work, 'bad.tar');
   const fails = (config: unknown, args: string[], message: RegExp) => {
