@@ -2,6 +2,7 @@
 // under /nix/store, with the parent directories), and the customisation layer
 // (the merged `contents`: host directories copied, store paths linked in as
 // symlinkJoin links them, contents entries placed as disk configs place them).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DiskwrightError } from '../api/errors.ts';
 import { byteName, type DirEntry, type Entry } from '../tree/model.ts';
@@ -99,12 +100,23 @@ export function customisationTree(i: CustomisationInput): { tree: DirEntry; stor
   return { tree: root, storeNames };
 }
 
-/** The store path (base name) `abs` is, under either store dir, or null. */
+/**
+ * The store path (base name) `abs` is or leads to through symlinks (such as
+ * ./result), under either store dir, or null for anything else.
+ */
 function storeBaseName(abs: string, dirs: StoreDirs): string | null {
-  for (const dir of [dirs.nixStoreDir, dirs.storeDir]) {
-    if (!abs.startsWith(dir + '/')) continue;
-    const name = abs.slice(dir.length + 1);
-    if (isStorePathName(name)) return name;
+  let p = abs;
+  for (let hops = 0; hops < 40; hops++) {
+    for (const dir of [dirs.nixStoreDir, dirs.storeDir]) {
+      if (p.startsWith(dir + '/') && isStorePathName(p.slice(dir.length + 1))) return p.slice(dir.length + 1);
+    }
+    let target: string;
+    try {
+      target = fs.readlinkSync(p);
+    } catch {
+      return null; // not a symlink (or missing: scanning it says so)
+    }
+    p = path.resolve(path.dirname(p), target);
   }
   return null;
 }

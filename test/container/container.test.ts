@@ -124,7 +124,9 @@ test('a Nix closure: popularity layers, every store path byte for byte', () => {
     fixture = buildFixture(store);
     const S = store.storeDir;
     const maxLayers = 5;
-    const cfg = writeJson('nix.json', { name: 'closure', tag: 'c', storePaths: [fixture.root], nixStoreDir: S, maxLayers, config: { Cmd: [`${fixture.tool}`] } });
+    // The closure comes from contents (through a ./result symlink) and from the config's Cmd.
+    fs.symlinkSync(fixture.root, path.join(work, 'result'));
+    const cfg = writeJson('nix.json', { name: 'closure', tag: 'c', contents: ['result'], nixStoreDir: S, maxLayers, config: { Cmd: [`${fixture.tool}`] } });
     const archive = path.join(work, 'nix.tar');
     const report = JSON.parse(diskwright(['container', cfg, '-o', archive, '--json'], { cwd: work }).stdout.toString());
     // The closure, with Nix's own references, in popularity order, cut as dockerTools cuts it.
@@ -147,6 +149,9 @@ test('a Nix closure: popularity layers, every store path byte for byte', () => {
     const dupLinked = inImage.find((e) => e.rel.endsWith('/same') && e.link !== e.rel);
     assert.equal(Boolean(dupLinked), sameLayer(path.basename(fixture.dup1) + '/same', path.basename(fixture.dup2) + '/same'));
     assert.deepEqual(JSON.parse(skopeo('inspect', '--config', `docker-archive:${archive}`)).config.Cmd, [fixture.tool]);
+    // The customisation layer links the root's files in, as symlinkJoin does.
+    assert.equal(fs.readlinkSync(path.join(rootfs, 'app')), `${fixture.root}/app`);
+    assert.equal(fs.readlinkSync(path.join(rootfs, 'dup2-path')), `${fixture.root}/dup2-path`);
   } finally {
     store.cleanup();
   }
