@@ -1,12 +1,16 @@
 // Container images from a container config: the closure split into store
 // layers by popularity (or size), the customisation layer on top, each layer a
-// tar Image hashed in a first pass (its digest names its blob), then the
-// config, manifests and the archive or layout written in a second pass.
+// tar Image hashed (or compressed and hashed) in a first pass, since its
+// digest names its blob; then the config, manifests and the archive or layout
+// written in a second pass.
 import { DiskwrightError } from './errors.ts';
 import { storeClosure } from './store.ts';
 import type { Image } from '../image/extent-map.ts';
 import { tarImage } from '../archive/tar-image.ts';
-import { digestImage } from '../format/hash-sink.ts';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { layerBlob, type LayerBlob } from '../container/blob.ts';
 import { emit, streamSink, writeImageFile } from '../format/raw.ts';
 import { storeDirs } from '../nix/store-path.ts';
 import { toNix32 } from '../nix/base32.ts';
@@ -20,14 +24,10 @@ import { archiveImage, bufferImage, writeLayoutDir, type LayoutFiles } from '../
 export const CONTAINER_FORMATS = ['docker-archive', 'oci-archive', 'oci-dir'] as const;
 export type ContainerFormat = (typeof CONTAINER_FORMATS)[number];
 
-export interface PlannedLayer {
+export interface PlannedLayer extends LayerBlob {
   /** Store paths it holds (full), or none for the customisation layer. */
   storePaths: string[];
   comment: string;
-  image: Image;
-  /** sha256:<hex> of the (uncompressed) layer: its blob digest and its diff_id. */
-  digest: string;
-  size: number;
 }
 
 export interface ContainerPlan {
@@ -38,6 +38,8 @@ export interface ContainerPlan {
   /** Time of the archive's own members (the `mtime` option). */
   mtime: number;
   warnings: string[];
+  /** Removes the compressed layers' temporary files; call after writing. */
+  cleanup(): void;
 }
 
 /** Plans every layer and hashes it (the first read of every file). */
@@ -52,7 +54,7 @@ export function planContainer(c: ContainerConfig, baseDir: string): ContainerPla
   const perms = c.perms.map((p) => ({ ...p, mode: typeof p.mode === 'string' ? parseInt(p.mode, 8) : p.mode }));
   const tarOpts = { owner: { uid: c.uid, gid: c.gid, uname: c.uname, gname: c.gname }, mtime, perms };
 
-  const layers: Array<Omit<PlannedLayer, 'digest' | 'size'>> = [];
+  const layers: Array<{ storePaths: string[]; comment: string; image: Image }> = [];
   const extraRoots = [...custom.storeNames.map((n) => `${dirs.nixStoreDir}/${n}`), ...storePathsIn(c.config, dirs.nixStoreDir)];
   const store = { ...c, additionalPaths: [...c.additionalPaths, ...extraRoots] };
   const hasStore = store.storePaths.length + store.additionalPaths.length > 0;
@@ -74,29 +76,35 @@ export function planContainer(c: ContainerConfig, baseDir: string): ContainerPla
   layers.push({ storePaths: [], comment: 'customisation', image: tarOf(custom.tree, true) });
   for (const i of unmatched) warnings.push(`perms[${i}]: ${perms[i].path}${perms[i].regex ? ` with regex ${perms[i].regex}` : ''} matches nothing in the image; check the path`);
 
-  const hashed: PlannedLayer[] = layers.map((l) => {
-    const d = digestImage(l.image);
-    return { ...l, digest: `sha256:${d.digest}`, size: d.size };
-  });
+  let tmp: string | undefined;
+  const scratch = () => (tmp ??= fs.mkdtempSync(path.join(os.tmpdir(), 'diskwright-layers-')));
+  const cleanup = () => tmp && fs.rmSync(tmp, { recursive: true, force: true });
+  let hashed: PlannedLayer[];
+  try {
+    hashed = layers.map((l, n) => ({ storePaths: l.storePaths, comment: l.comment, ...layerBlob(l.image, c.layerCompression, scratch, n) }));
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
   const arch = c.architecture ? { architecture: c.architecture } : architectureOf(c.system);
-  const configBlob = imageConfigBlob({ ...arch, created, config: c.config, diffIds: hashed.map((l) => l.digest), comments: hashed.map((l) => l.comment) });
+  const configBlob = imageConfigBlob({ ...arch, created, config: c.config, diffIds: hashed.map((l) => l.diffId), comments: hashed.map((l) => l.comment) });
   const configDesc = descriptorOf(MEDIA_TYPE.config, configBlob);
   const name = c.name.toLowerCase();
   // As nixpkgs: without a tag, one derived from the config (which names every layer), so equal inputs give equal tags.
   const tag = c.tag ?? toNix32(createHash('sha256').update(configBlob).digest()).slice(0, 32);
-  const layerDescs: Descriptor[] = hashed.map((l) => ({ mediaType: MEDIA_TYPE.layer, digest: l.digest, size: l.size }));
+  const layerDescs: Descriptor[] = hashed.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }));
   const manifest = manifestBlob(configDesc, layerDescs);
   const manifestDesc = descriptorOf(MEDIA_TYPE.manifest, manifest);
   const files: LayoutFiles = {
     blobs: [
-      ...hashed.map((l) => ({ digest: l.digest, image: l.image })),
+      ...hashed.map((l) => ({ digest: l.digest, image: l.blob })),
       { digest: configDesc.digest, image: bufferImage(configBlob) },
       { digest: manifestDesc.digest, image: bufferImage(manifest) },
     ],
     index: indexBlob(manifestDesc, { name, tag }),
     dockerManifest: dockerManifestBlob(blobPath(configDesc.digest), `${name}:${tag}`, hashed.map((l) => blobPath(l.digest))),
   };
-  return { name, tag, layers: hashed, files, mtime, warnings };
+  return { name, tag, layers: hashed, files, mtime, warnings, cleanup: () => void cleanup() };
 }
 
 export function notStreamable(): DiskwrightError {

@@ -31,9 +31,13 @@ export function containerCommand(): Command {
       const { config, baseDir } = await loadContainerConfig(file);
       const plan = planContainer(config, baseDir);
       for (const w of plan.warnings) process.stderr.write(`diskwright: warning: ${w}\n`);
-      writeContainer(plan, o.format, out);
+      try {
+        writeContainer(plan, o.format, out);
+      } finally {
+        plan.cleanup();
+      }
       const report = o.json
-        ? JSON.stringify({ name: plan.name, tag: plan.tag, layers: plan.layers.map((l) => ({ digest: l.digest, size: l.size, storePaths: l.storePaths })) }) + '\n'
+        ? JSON.stringify({ name: plan.name, tag: plan.tag, layers: plan.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, mediaType: l.mediaType, size: l.size, storePaths: l.storePaths })) }) + '\n'
         : describeLayers(plan).join('\n') + '\n';
       (out === '-' || !o.json ? process.stderr : process.stdout).write(report);
     });

@@ -57,6 +57,7 @@ export const containerConfigSchema = z.strictObject({
   gname: z.string().default('root'),
   maxLayers: z.number().int().min(2).max(MAX_LAYERS_LIMIT).default(100),
   layering: z.enum(['popularity', 'size']).default('popularity'),
+  layerCompression: z.enum(['none', 'gzip', 'zstd']).default('none'),
   includeStorePaths: z.boolean().default(true),
   perms: z.array(perm).default([]),
   storePaths: z.array(z.string().min(1)).default([]),

@@ -11,6 +11,8 @@ export const MEDIA_TYPE = {
   manifest: 'application/vnd.oci.image.manifest.v1+json',
   config: 'application/vnd.oci.image.config.v1+json',
   layer: 'application/vnd.oci.image.layer.v1.tar',
+  layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  layerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
 } as const;
 
 export const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}');

@@ -6,6 +6,7 @@
 // fails with one line and no output.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -89,6 +90,33 @@ test('every file type: skopeo copies and inspects all three outputs, umoci unpac
   const manifest = JSON.parse(run('tar', ['-xOf', archive, 'manifest.json']).stdout.toString());
   assert.deepEqual(manifest[0].RepoTags, ['every-type:v1']);
   assert.equal(manifest[0].Layers.length, 1);
+});
+
+test('gzip and zstd layers: skopeo and umoci read them, the diff_id is the tar, rebuilds are identical', () => {
+  for (const compression of ['gzip', 'zstd']) {
+    const cfg = writeJson(`${compression}.json`, { name: compression, tag: 'z', contents: ['src'], layerCompression: compression });
+    const archive = path.join(work, `${compression}.tar`);
+    dw(['container', cfg, '-o', archive]);
+    dw(['container', cfg, '-o', `${archive}.again`], { umask: '077', env: { ...process.env, TZ: 'America/St_Johns' } });
+    assert.deepEqual(fs.readFileSync(archive), fs.readFileSync(`${archive}.again`), compression);
+    const manifest = JSON.parse(run('tar', ['-xOf', archive, 'manifest.json']).stdout.toString())[0];
+    const blob = run('tar', ['-xOf', archive, manifest.Layers[0]]).stdout;
+    const tar = run(compression, ['-dc'], { input: blob }).stdout;
+    const config = JSON.parse(run('tar', ['-xOf', archive, manifest.Config]).stdout.toString());
+    assert.equal(config.rootfs.diff_ids[0], `sha256:${createHash('sha256').update(tar).digest('hex')}`);
+    assert.ok(blob.length < tar.length / 2, `${compression}: ${blob.length} of ${tar.length}`);
+    const index = JSON.parse(run('tar', ['-xOf', archive, 'index.json']).stdout.toString());
+    const ociManifest = JSON.parse(run('tar', ['-xOf', archive, `blobs/${index.manifests[0].digest.replace(':', '/')}`]).stdout.toString());
+    assert.equal(ociManifest.layers[0].mediaType, `application/vnd.oci.image.layer.v1.tar+${compression}`);
+    skopeo('copy', `docker-archive:${archive}`, `oci:${path.join(work, `${compression}-from-docker`)}:z`);
+    skopeo('copy', `oci-archive:${archive}:z`, `oci:${path.join(work, `${compression}-oci`)}:z`);
+    const x = path.join(work, `${compression}-x`);
+    fs.mkdirSync(x);
+    run('tar', ['-xpf', '-', '--numeric-owner', '-C', x], { input: tar });
+    assert.deepEqual(walk(x), asLayered(walk(src), 1));
+    // umoci 0.4.7 knows the +gzip media type, not +zstd.
+    if (compression === 'gzip') assert.deepEqual(walk(unpack(path.join(work, `${compression}-oci`), 'z', compression)), asLayered(walk(src), 1));
+  }
 });
 
 test('owners, names, times and perms in the layer', () => {
