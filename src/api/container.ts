@@ -51,7 +51,7 @@ export function planContainer(c: ContainerConfig, baseDir: string): ContainerPla
   const owner: LayerOwner = { uid: c.uid, gid: c.gid, mtime };
   const dirs = storeDirs({ nixStoreDir: c.nixStoreDir, storeDir: c.storeDir });
   const custom = customisationTree({ contents: c.contents, baseDir, dirs, owner });
-  const perms = c.perms.map((p) => ({ ...p, mode: typeof p.mode === 'string' ? parseInt(p.mode, 8) : p.mode }));
+  const perms = c.perms.map((p) => ({ ...p, mode: p.mode === undefined ? undefined : parseInt(p.mode, 8) }));
   const tarOpts = { owner: { uid: c.uid, gid: c.gid, uname: c.uname, gname: c.gname }, mtime, perms };
 
   const layers: Array<{ storePaths: string[]; comment: string; image: Image }> = [];

@@ -9,7 +9,9 @@ import { parsed, readRaw } from '../config/load.ts';
 import { content, SYSTEMS } from '../config/schema.ts';
 
 const id = z.number().int().nonnegative().max(2 ** 32 - 2);
-const octalMode = z.union([z.number().int().min(0).max(0o7777), z.string().regex(/^0?[0-7]{1,4}$/, 'expected an octal mode such as "0755"')]);
+// Text only: a bare 0644 in YAML or JSON is the decimal number 644, not the mode.
+const MODE_TEXT = 'expected an octal mode in quotes, such as "0755"';
+const octalMode = z.string({ error: MODE_TEXT }).regex(/^0?[0-7]{1,4}$/, MODE_TEXT);
 
 const perm = z.strictObject({
   path: z.string().regex(/^\//, 'expected an absolute path in the image such as /nix/store/...-app or /etc'),

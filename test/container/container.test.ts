@@ -245,4 +245,5 @@ test('bad input: one line, exit 1, no output', () => {
   fs.writeFileSync(path.join(work, 'a-dir', 'f'), '');
   fails({ name: 'x' }, ['-o', path.join(work, 'a-dir'), '--format', 'oci-dir'], /already exists and is not empty/);
   fails({ name: 'x', perms: [{ path: '/', regex: '(' }] }, ['-o', out], /perms\[0\]\.regex/);
+  fails({ name: 'x', perms: [{ path: '/', mode: 644 }] }, ['-o', out], /perms\[0\]\.mode: expected an octal mode in quotes/);
 });
