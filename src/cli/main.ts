@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   extract: async () => (await import('./extract.ts')).extractCommand(),
   diff: async () => (await import('./diff.ts')).diffCommand(),
   initrd: async () => (await import('./initrd.ts')).initrdCommand(),
+  container: async () => (await import('./container.ts')).containerCommand(),
 };
 
 function packageVersion(): string {

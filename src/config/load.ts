@@ -20,7 +20,7 @@ export interface LoadedConfig {
   baseDir: string;
 }
 
-/** The object a config file holds, by its extension; not yet validated. */
+/** The object a config file holds, by its extension; not yet validated (build, initrd and container configs). */
 export async function readRaw(file: string): Promise<unknown> {
   const ext = path.extname(file).toLowerCase();
   if (['.ts', '.mts', '.js', '.mjs'].includes(ext)) {
@@ -66,7 +66,7 @@ export function describeIssue(file: string, issue: z.core.$ZodIssue): string {
   return `config ${file}: key ${at}: ${issue.message}`;
 }
 
-function parsed<T>(r: z.ZodSafeParseResult<T>, file: string): T {
+export function parsed<T>(r: z.ZodSafeParseResult<T>, file: string): T {
   if (!r.success) {
     const issue = r.error.issues[0];
     throw new DiskwrightError('CONFIG_INVALID', describeIssue(file, issue), { file, path: issue.path.map(String) });

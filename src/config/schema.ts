@@ -21,9 +21,10 @@ const size = z.union([z.number().int().nonnegative(), z.string()]).refine(
 
 const uuid = z.string().refine((v) => parseUuid(v) !== null, { message: 'expected a UUID like F222513B-DED1-49FA-B591-20CE86A2FE7F' });
 const hex32 = z.string().regex(/^(0x)?[0-9a-fA-F]{1,8}$/, 'expected up to 8 hex digits such as "1234ABCD"');
-const owner = z.union([z.string().min(1), z.number().int().nonnegative()]);
+export const owner = z.union([z.string().min(1), z.number().int().nonnegative()]);
 
-const content = z.strictObject({
+/** A contents entry, as make-disk-image takes it (also the container config's). */
+export const content = z.strictObject({
   source: z.string().min(1),
   target: z.string().min(1),
   mode: z.string().optional(),

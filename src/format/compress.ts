@@ -28,7 +28,7 @@ export interface ZstdOptions {
 }
 
 /** A compressing sink: takes the image's bytes in order, holes as zeros. */
-function orderedSink(chunk: number, take: (data: Buffer) => void, end: () => void): Sink {
+export function orderedSink(chunk: number, take: (data: Buffer) => void, end: () => void): Sink {
   const buf = Buffer.alloc(chunk);
   let fill = 0;
   let pos = 0;

@@ -1,5 +1,7 @@
 // Runs the diskwright CLI the way a user does, for tests.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -26,4 +28,18 @@ export function diskwright(args: string[], opts: SpawnSyncOptions & { umask?: st
   }
   const r = spawnSync(cmd, argv, { maxBuffer: 1 << 30, ...opts });
   return { status: r.status, stdout: r.stdout as Buffer, stderr: String(r.stderr) };
+}
+
+/** `diskwright ARGS` in `cwd`, which must succeed; its standard error. */
+export function diskwrightIn(cwd: string, args: string[], opts: Parameters<typeof diskwright>[1] = {}): string {
+  const r = diskwright(args, { cwd, ...opts });
+  assert.equal(r.status, 0, `diskwright ${args.join(' ')}\n${r.stderr}`);
+  return r.stderr;
+}
+
+/** Writes `value` as `dir/name` (pretty JSON) and returns the file's path. */
+export function writeJsonIn(dir: string, name: string, value: unknown): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, JSON.stringify(value, null, 2));
+  return file;
 }

@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { diskwright } from '../cli/run.ts';
+import { diskwright, diskwrightIn, writeJsonIn } from '../cli/run.ts';
 import { debugfs, dumpe2fs, e2fsck, requireRoot, requireTools, run, withLoopMount } from '../oracle/tools.ts';
 import { diffSnapshots, snapshotTree, snapshotViaDebugfs, type Snapshot } from '../oracle/snapshot.ts';
 import { cut } from '../build/fixture.ts';
@@ -50,18 +50,9 @@ function readCi(dir: string): CiFiles {
   return { 'store-paths': f('store-paths'), registration: f('registration'), 'total-nar-size': f('total-nar-size') };
 }
 
-function writeJson(name: string, value: unknown): string {
-  const file = path.join(work, name);
-  fs.writeFileSync(file, JSON.stringify(value, null, 2));
-  return file;
-}
-
+const writeJson = (name: string, value: unknown) => writeJsonIn(work, name, value);
 /** `diskwright ARGS` that must succeed; runs in `work` unless told otherwise. */
-function dw(args: string[], opts: Parameters<typeof diskwright>[1] = {}): string {
-  const r = diskwright(args, { cwd: work, ...opts });
-  assert.equal(r.status, 0, `diskwright ${args.join(' ')}\n${r.stderr}`);
-  return r.stderr;
-}
+const dw = (args: string[], opts: Parameters<typeof diskwright>[1] = {}) => diskwrightIn(work, args, opts);
 
 /** Builds `config` into `work/<name>` and returns the root filesystem, cut out of the disk when there is a table. */
 function buildRoot(name: string, config: object): { image: string; layout: DiskLayout; outDir: string } {

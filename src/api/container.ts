@@ -1,0 +1,124 @@
+// Container images from a container config: the closure split into store
+// layers by popularity (or size), the customisation layer on top, each layer a
+// tar Image hashed (or compressed and hashed) in a first pass, since its
+// digest names its blob; then the config, manifests and the archive or layout
+// written in a second pass.
+import { DiskwrightError } from './errors.ts';
+import { storeClosure } from './store.ts';
+import type { Image } from '../image/extent-map.ts';
+import { tarImage } from '../archive/tar-image.ts';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { layerBlob, type LayerBlob } from '../container/blob.ts';
+import { emit, streamSink, writeImageFile } from '../format/raw.ts';
+import { storeDirs } from '../nix/store-path.ts';
+import { toNix32 } from '../nix/base32.ts';
+import { createHash } from 'node:crypto';
+import type { DirEntry } from '../tree/model.ts';
+import { architectureOf, configTime, type ContainerConfig } from '../container/config.ts';
+import { customisationTree, storeLayerGroups, storeLayerTree, storePathsIn, type LayerOwner } from '../container/layers.ts';
+import { descriptorOf, dockerManifestBlob, imageConfigBlob, indexBlob, manifestBlob, MEDIA_TYPE, blobPath, type Descriptor } from '../container/oci.ts';
+import { archiveImage, bufferImage, writeLayoutDir, type LayoutFiles } from '../container/archive.ts';
+
+export const CONTAINER_FORMATS = ['docker-archive', 'oci-archive', 'oci-dir'] as const;
+export type ContainerFormat = (typeof CONTAINER_FORMATS)[number];
+
+export interface PlannedLayer extends LayerBlob {
+  /** Store paths it holds (full), or none for the customisation layer. */
+  storePaths: string[];
+  comment: string;
+}
+
+export interface ContainerPlan {
+  name: string;
+  tag: string;
+  layers: PlannedLayer[];
+  files: LayoutFiles;
+  /** Time of the archive's own members (the `mtime` option). */
+  mtime: number;
+  warnings: string[];
+  /** Removes the compressed layers' temporary files; call after writing. */
+  cleanup(): void;
+}
+
+/** Plans every layer and hashes it (the first read of every file). */
+export function planContainer(c: ContainerConfig, baseDir: string): ContainerPlan {
+  const warnings: string[] = [];
+  const mtime = configTime(c.mtime);
+  const created = c.created === 'now' ? new Date(configTime('now') * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : c.created;
+  if (c.created === 'now' || c.mtime === 'now') warnings.push('created or mtime is "now": the image differs on every build');
+  const owner: LayerOwner = { uid: c.uid, gid: c.gid, mtime };
+  const dirs = storeDirs({ nixStoreDir: c.nixStoreDir, storeDir: c.storeDir });
+  const custom = customisationTree({ contents: c.contents, baseDir, dirs, owner });
+  const perms = c.perms.map((p) => ({ ...p, mode: p.mode === undefined ? undefined : parseInt(p.mode, 8) }));
+  const tarOpts = { owner: { uid: c.uid, gid: c.gid, uname: c.uname, gname: c.gname }, mtime, perms };
+
+  const layers: Array<{ storePaths: string[]; comment: string; image: Image }> = [];
+  const extraRoots = [...custom.storeNames.map((n) => `${dirs.nixStoreDir}/${n}`), ...storePathsIn(c.config, dirs.nixStoreDir)];
+  const store = { ...c, additionalPaths: [...c.additionalPaths, ...extraRoots] };
+  const hasStore = store.storePaths.length + store.additionalPaths.length > 0;
+  const unmatched = new Set(perms.keys());
+  const tarOf = (tree: DirEntry, customisation: boolean) => {
+    // The customisation layer keeps the owners contents set; store layers are all uid/gid.
+    const t = tarImage(tree, customisation ? { ...tarOpts, owner: undefined, names: tarOpts.owner } : tarOpts);
+    for (const i of perms.keys()) if (!t.unmatchedPerms.includes(i)) unmatched.delete(i);
+    for (const s of t.skipped) warnings.push(`${s.toString()}: a socket, which a tar layer cannot hold; left out`);
+    return t.image;
+  };
+  if (c.includeStorePaths && hasStore) {
+    const closure = storeClosure(store, baseDir);
+    for (const group of storeLayerGroups(closure, c.maxLayers - 1, c.layering)) {
+      const names = group.map((p) => p.slice(dirs.nixStoreDir.length + 1));
+      layers.push({ storePaths: group, comment: `store paths: ${group.join(' ')}`, image: tarOf(storeLayerTree(names, dirs, owner), false) });
+    }
+  }
+  layers.push({ storePaths: [], comment: 'customisation', image: tarOf(custom.tree, true) });
+  for (const i of unmatched) warnings.push(`perms[${i}]: ${perms[i].path}${perms[i].regex ? ` with regex ${perms[i].regex}` : ''} matches nothing in the image; check the path`);
+
+  let tmp: string | undefined;
+  const scratch = () => (tmp ??= fs.mkdtempSync(path.join(os.tmpdir(), 'diskwright-layers-')));
+  const cleanup = () => tmp && fs.rmSync(tmp, { recursive: true, force: true });
+  let hashed: PlannedLayer[];
+  try {
+    hashed = layers.map((l, n) => ({ storePaths: l.storePaths, comment: l.comment, ...layerBlob(l.image, c.layerCompression, scratch, n) }));
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  const arch = c.architecture ? { architecture: c.architecture } : architectureOf(c.system);
+  const configBlob = imageConfigBlob({ ...arch, created, config: c.config, diffIds: hashed.map((l) => l.diffId), comments: hashed.map((l) => l.comment) });
+  const configDesc = descriptorOf(MEDIA_TYPE.config, configBlob);
+  const name = c.name.toLowerCase();
+  // As nixpkgs: without a tag, one derived from the config (which names every layer), so equal inputs give equal tags.
+  const tag = c.tag ?? toNix32(createHash('sha256').update(configBlob).digest()).slice(0, 32);
+  const layerDescs: Descriptor[] = hashed.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }));
+  const manifest = manifestBlob(configDesc, layerDescs);
+  const manifestDesc = descriptorOf(MEDIA_TYPE.manifest, manifest);
+  const files: LayoutFiles = {
+    blobs: [
+      ...hashed.map((l) => ({ digest: l.digest, image: l.blob })),
+      { digest: configDesc.digest, image: bufferImage(configBlob) },
+      { digest: manifestDesc.digest, image: bufferImage(manifest) },
+    ],
+    index: indexBlob(manifestDesc, { name, tag }),
+    dockerManifest: dockerManifestBlob(blobPath(configDesc.digest), `${name}:${tag}`, hashed.map((l) => blobPath(l.digest))),
+  };
+  return { name, tag, layers: hashed, files, mtime, warnings, cleanup: () => void cleanup() };
+}
+
+export function notStreamable(): DiskwrightError {
+  return new DiskwrightError('OPTION_INVALID', 'format oci-dir is a directory and cannot stream; use docker-archive or oci-archive with --stream, or give -o DIR', {});
+}
+
+/** Writes the planned image (the second read of every file); '-' streams an archive to standard output. */
+export function writeContainer(plan: ContainerPlan, format: ContainerFormat, out: string): void {
+  if (format === 'oci-dir') {
+    if (out === '-') throw notStreamable();
+    writeLayoutDir(plan.files, out);
+    return;
+  }
+  const image = archiveImage(plan.files, plan.mtime);
+  if (out === '-') emit(image, streamSink(1));
+  else writeImageFile(image, out);
+}

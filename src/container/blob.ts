@@ -1,0 +1,46 @@
+// A layer's blob: the tar itself (uncompressed: its digest is its diff_id,
+// found by one hash pass), or the tar compressed in one pass that hashes both
+// sides and keeps the compressed bytes in a temporary file, which the
+// archive then names as a file extent.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Image } from '../image/extent-map.ts';
+import { digestImage, hashingSink } from '../format/hash-sink.ts';
+import { emit, fileSink } from '../format/raw.ts';
+import { gzipSink, zstdSink } from '../format/compress.ts';
+import { MEDIA_TYPE } from './oci.ts';
+
+export type LayerCompression = 'none' | 'gzip' | 'zstd';
+
+export interface LayerBlob {
+  /** sha256:<hex> of the uncompressed tar. */
+  diffId: string;
+  /** sha256:<hex> of the blob (equal to diffId when uncompressed). */
+  digest: string;
+  size: number;
+  mediaType: string;
+  blob: Image;
+}
+
+/** The blob of `layer`; compressed blobs are written to `scratch()`, a directory the caller removes. */
+export function layerBlob(layer: Image, compression: LayerCompression, scratch: () => string, n: number): LayerBlob {
+  if (compression === 'none') {
+    const d = digestImage(layer);
+    return { diffId: `sha256:${d.digest}`, digest: `sha256:${d.digest}`, size: d.size, mediaType: MEDIA_TYPE.layer, blob: layer };
+  }
+  const file = path.join(scratch(), `layer-${n}.${compression}`);
+  const fd = fs.openSync(file, 'w', 0o600);
+  let raw, packed;
+  try {
+    packed = hashingSink(fileSink(fd));
+    // Fixed levels: gzip 6 and zstd 3, so the bytes depend on nothing but the tar.
+    raw = hashingSink(compression === 'gzip' ? gzipSink(packed, { level: 6 }) : zstdSink(packed, { level: 3 }));
+    emit(layer, raw);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const size = packed.size();
+  const blob: Image = { size, extents: size ? [{ offset: 0, length: size, path: Buffer.from(file), fileOffset: 0, expectSize: size }] : [] };
+  const mediaType = compression === 'gzip' ? MEDIA_TYPE.layerGzip : MEDIA_TYPE.layerZstd;
+  return { diffId: `sha256:${raw.digest()}`, digest: `sha256:${packed.digest()}`, size, mediaType, blob };
+}
