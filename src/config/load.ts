@@ -9,7 +9,7 @@ import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
 import { DiskwrightError } from '../api/errors.ts';
 import { imageConfigSchema, type ImageConfig } from './schema.ts';
-import { fromMakeExt4Fs, makeExt4FsSchema } from './make-ext4-fs.ts';
+import { fromMakeExt4Fs, makeExt4FsSchema } from '../disk/presets/make-ext4-fs.ts';
 
 export interface LoadedConfig {
   config: ImageConfig;

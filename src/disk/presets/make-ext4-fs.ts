@@ -9,8 +9,8 @@
 // make-ext4-fs leaves 16 MiB free after shrinking the filesystem to fit; so
 // does this, exactly (additionalSpace), instead of its size estimate.
 import { z } from 'zod';
-import { parseUuid } from '../util/ids.ts';
-import { FORMATS } from '../format/output.ts';
+import { parseUuid } from '../../util/ids.ts';
+import { FORMATS } from '../../format/output.ts';
 
 const uuid = z.string().refine((v) => parseUuid(v) !== null, { message: 'expected a UUID like 44444444-4444-4444-8888-888888888888' });
 const size = z.union([z.number().int().nonnegative(), z.string()]);
