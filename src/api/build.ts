@@ -15,6 +15,7 @@ import { compileDisk, type BlobReport, type PartitionReport } from '../disk/comp
 import { buildTree } from '../disk/content.ts';
 import { makeDiskImageSpec } from '../disk/presets/make-disk-image.ts';
 import { customSpec, rawBlobsOf } from '../disk/presets/custom.ts';
+import { firmwareTooSmall } from '../disk/presets/sd-image.ts';
 
 export type { FsReport, PartitionReport, BlobReport } from '../disk/compile.ts';
 
@@ -57,7 +58,17 @@ export function planBuild(input: BuildInput): BuildPlan {
   checkOutput({ format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch });
   const preset = { ...input, epoch };
   let spec;
-  if (cfg.partitions) spec = customSpec(preset);
+  if (cfg.partitions) {
+    spec = customSpec(preset);
+    if (cfg.preset === 'sd-image') {
+      const fw = spec.partitions[0];
+      const [key, mib] = ['firmwareSize', fw.size! / 2 ** 20];
+      fw.key = key;
+      fw.role = 'firmware';
+      spec.partitions[1].role = 'root';
+      fw.tooSmall = (need) => firmwareTooSmall(mib, need);
+    }
+  }
   else {
     spec = makeDiskImageSpec(preset);
     spec.rawBlobs = rawBlobsOf(cfg.rawBlobs, input.baseDir);
@@ -68,7 +79,7 @@ export function planBuild(input: BuildInput): BuildPlan {
     format: cfg.format,
     compress: cfg.compress,
     size: c.size,
-    partitionTableType: cfg.partitions ? 'custom' : cfg.partitionTableType,
+    partitionTableType: cfg.preset ?? (cfg.partitions ? 'custom' : cfg.partitionTableType),
     table: c.table,
     diskGuid: c.diskGuid,
     diskSignature: c.diskSignature,

@@ -122,6 +122,8 @@ export const imageConfigSchema = z.strictObject({
   bytesPerInode: z.number().int().refine((v) => v === 0 || (v >= 1024 && v <= 67108864), { message: 'expected 0 or 1024..67108864 (bytes per inode, as mke2fs -i)' }).default(16384),
   /** With partitionTableType none and diskSize auto: the filesystem exactly its smallest size plus additionalSpace, in 4 KiB blocks, not rounded up to a MiB (make-ext4-fs). */
   exactSize: z.boolean().default(false),
+  /** Set by a preset that translates into a custom layout (sd-image), for its messages and the layout's name. */
+  preset: z.literal('sd-image').optional(),
   // custom layouts
   /** The disk's partitions, in partition-number order; partitionTableType then says the table kind (gpt, mbr, hybrid). */
   partitions: z.array(partition).max(128).optional(),

@@ -19,6 +19,8 @@ import type { DiskPartition, DiskSpec, RawBlob, TableKind } from '../spec.ts';
 import { hex32, sizeOf, type PresetInput } from './make-disk-image.ts';
 
 const MBR_LINUX = MBR_TYPE.linux;
+/** Free space comes with inodes to use it, one per 16 KiB (mke2fs's default ratio), as in make-disk-image builds. */
+const INODE_RATIO = 16384;
 /** Each alias: its GPT type (from the system for root and usr) and its MBR type byte (none: GPT only). */
 const ALIASES: Record<string, { gpt: (system: string) => string; mbr?: number }> = {
   esp: { gpt: () => GPT_TYPE.esp, mbr: MBR_TYPE.efi },
@@ -112,7 +114,7 @@ function partitionOf(p: PartitionConfig, i: number, table: TableKind, input: Pre
     const fsLabel = p.fsLabel ?? label;
     const role = `partition:${label || i}`;
     if (p.fs === 'ext4') {
-      part.content = { fs: 'ext4', tree, options: { label: fsLabel, uuid: p.fsUuid ? parseUuid(p.fsUuid)! : undefined, seed: cfg.seed, role, epoch, freeInodes: p.freeInodes }, freeBytes };
+      part.content = { fs: 'ext4', tree, options: { label: fsLabel, uuid: p.fsUuid ? parseUuid(p.fsUuid)! : undefined, seed: cfg.seed, role, epoch, freeInodes: Math.max(p.freeInodes, Math.floor(freeBytes / INODE_RATIO)) }, freeBytes };
     } else {
       part.content = { fs: 'vfat', tree, options: { label: fsLabel || undefined, volumeId: p.volumeId ? hex32(p.volumeId) : undefined, fatType: p.fatType, seed: cfg.seed, role, epoch }, freeBytes };
     }
