@@ -14,7 +14,9 @@ export function describeLayout(l: DiskLayout): string[] {
   const lines = [`${l.image}: ${formatSize(l.size)} (${l.size} bytes), ${l.partitionTableType} layout (${l.table === 'none' ? 'no partition table' : l.table.toUpperCase()})${id}`];
   for (const p of l.partitions) {
     const fs = p.filesystem;
-    const fsText = !fs
+    const fsText = p.prepared
+      ? `prepared ${p.prepared.type} image (${formatSize(p.prepared.bytes)})`
+      : !fs
       ? 'no filesystem'
       : fs.type === 'ext4'
         ? `ext4 "${fs.label}" ${fs.uuid}: ${formatSize(fs.freeBytes)} free, ${fs.freeInodes} inodes free (${fs.usedInodes} used)`
@@ -22,6 +24,7 @@ export function describeLayout(l: DiskLayout): string[] {
     const num = p.number === null ? '-' : String(p.number);
     lines.push(`  ${num}  start ${formatSize(p.start)} (sector ${p.startSector})  size ${formatSize(p.size)}  ${ROLE_NAMES[p.role] ?? p.role}${p.name ? ` "${p.name}"` : ''}${p.bootable ? ' bootable' : ''}  ${fsText}`);
   }
+  for (const b of l.blobs ?? []) lines.push(`  blob  at byte ${b.offset} (${formatSize(b.offset)})  size ${b.size} bytes  ${b.key}: ${b.source}`);
   return lines;
 }
 

@@ -49,6 +49,8 @@ export interface PartitionReport {
   /** GPT attribute bits other than legacyBiosBootable, as hex. */
   attributes?: string;
   filesystem?: FsReport;
+  /** A prepared filesystem image copied in (`image:`): its filesystem and size. */
+  prepared?: { type: 'ext4' | 'vfat'; bytes: number };
 }
 
 export interface BlobReport {
@@ -220,6 +222,7 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
     };
     const c = p.content;
     let filesystem: FsReport | undefined;
+    let prepared: PartitionReport['prepared'];
     if (c?.fs === 'ext4') {
       const bytes = down(size, 4096);
       if (bytes < EXT4_MIN) partTooSmall(need(p));
@@ -235,6 +238,7 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
     } else if (c?.fs === 'image') {
       if (c.image.size > size) partTooSmall(up(c.image.size, SECTOR));
       placed.push({ offset: start, image: c.image });
+      prepared = { type: c.type, bytes: c.image.size };
     }
 
     const attrs = p.attributes ?? 0n;
@@ -258,6 +262,7 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
       legacyBiosBootable: legacy,
       attributes: rest ? hex(rest, 16) : undefined,
       filesystem,
+      prepared,
     });
   });
 
