@@ -62,7 +62,15 @@ function resolveType(type: string, table: TableKind, system: string, key: string
 
 /** A prepared filesystem image as partition content; refused unless it holds ext4 or FAT. */
 function preparedImage(file: string, key: string): DiskPartition['content'] {
-  const src = openImage(file);
+  let src;
+  try {
+    src = openImage(file);
+  } catch (e) {
+    if (e instanceof DiskwrightError && e.code === 'INPUT_NOT_IMAGE') bad(key, `${file} is not a filesystem image (no image header, no ext2/3/4 superblock or FAT boot sector); give an ext4 or FAT image`);
+    // The opener's words (missing, unreadable), said of the key.
+    if (e instanceof DiskwrightError) throw new DiskwrightError(e.code, `${key}: ${e.message}`, { ...e.data, key });
+    throw e;
+  }
   const fsType = detectFilesystem({ size: src.size, read: (o, l) => src.read(o, l) });
   if (fsType === 'unknown') {
     src.close();
