@@ -5,21 +5,17 @@
 // blobs), plans each filesystem at its partition's size, encodes the table and
 // composes the disk. Every preset goes through here, so a layout fix is made once.
 import { DiskwrightError } from '../api/errors.ts';
-import { planExt4 } from '../fs/ext4/planner.ts';
-import { planFat } from '../fs/fat/planner.ts';
+import { driverNamed } from '../fs/drivers.ts';
 import { composeDisk } from '../image/compose.ts';
 import type { Image, ImageExtent } from '../image/extent-map.ts';
 import { GPT_ATTR } from '../partition/gpt.ts';
 import { encodeTable, GPT_FOOTER_BYTES, GPT_HEADER_BYTES, type PartitionSpec } from '../partition/table.ts';
 import { MBR_TYPE, mbrTypeForGpt } from '../partition/types.ts';
-import { formatUuid } from '../util/ids.ts';
 import { formatSize } from '../util/sizes.ts';
 import type { DiskPartition, DiskSpec, TableKind } from './spec.ts';
 
 const MiB = 2 ** 20;
 const SECTOR = 512;
-/** The smallest ext4 diskwright makes (mke2fs refuses less too). */
-const EXT4_MIN = 64 * 1024;
 
 export interface FsReport {
   type: 'ext4' | 'vfat';
@@ -50,7 +46,7 @@ export interface PartitionReport {
   attributes?: string;
   filesystem?: FsReport;
   /** A prepared filesystem image copied in (`image:`): its filesystem and size. */
-  prepared?: { type: 'ext4' | 'vfat'; bytes: number };
+  prepared?: { type: string; bytes: number };
 }
 
 export interface BlobReport {
@@ -95,8 +91,7 @@ function contentNeed(p: DiskPartition): number {
   const c = p.content;
   if (!c) return 0;
   if (c.fs === 'image') return up(c.image.size, SECTOR);
-  if (c.fs === 'ext4') return planExt4(c.tree, { ...c.options, size: 'auto', freeBytes: c.freeBytes ?? 0 }).stats.bytes;
-  return planFat(c.tree, { ...c.options, size: 'auto', freeBytes: c.freeBytes ?? 0 }).stats.bytes;
+  return driverNamed(c.fs)!.need(c);
 }
 
 /** The regions the partition table itself takes on a disk of `size` bytes. */
@@ -163,7 +158,7 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
     const fixedEnd = Math.max(head, ...parts.map((p, i) => (p.grow ? 0 : starts[i] + sizes[i])));
     if (growAt >= 0) {
       const g = parts[growAt];
-      const content = Math.max(need(g), g.minSize ?? 0, g.content?.fs === 'ext4' ? EXT4_MIN : SECTOR);
+      const content = Math.max(need(g), g.minSize ?? 0, SECTOR);
       if (spec.exactSize) return starts[growAt] + content;
       const end = up(Math.max(fixedEnd, starts[growAt] + content), A);
       return Math.max(end + (tail ? up(tail, A) : 0), up(blobEnd, A));
@@ -223,18 +218,12 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
     const c = p.content;
     let filesystem: FsReport | undefined;
     let prepared: PartitionReport['prepared'];
-    if (c?.fs === 'ext4') {
-      const bytes = down(size, 4096);
-      if (bytes < EXT4_MIN) partTooSmall(need(p));
-      const plan = fitting(() => planExt4(c.tree, { ...c.options, size: bytes, freeBytes: c.freeBytes ?? 0, inodeRatio: c.inodeRatio }), () => partTooSmall(need(p)));
+    if (c && c.fs !== 'image') {
+      const driver = driverNamed(c.fs)!;
+      if (!driver.fits(size)) partTooSmall(need(p));
+      const plan = fitting(() => driver.plan(c, size, table === 'none' ? 0 : start / SECTOR), (m) => partTooSmall(m || need(p)));
       placed.push({ offset: start, image: plan.image });
-      const s = plan.stats;
-      filesystem = { type: 'ext4', label: s.label, uuid: formatUuid(s.uuid), bytes: s.bytes, freeBytes: s.freeBlocks * s.blockSize, freeInodes: s.freeInodes, usedInodes: s.usedInodes };
-    } else if (c?.fs === 'vfat') {
-      const plan = fitting(() => planFat(c.tree, { ...c.options, size, hiddenSectors: table === 'none' ? 0 : start / SECTOR }), (m) => partTooSmall(m || need(p)));
-      placed.push({ offset: start, image: plan.image });
-      const s = plan.stats;
-      filesystem = { type: 'vfat', label: s.label, uuid: fatVolumeUuid(s.volumeId), bytes: s.bytes, freeBytes: s.freeBytes, fatType: s.fatType, clusterBytes: s.clusterBytes };
+      filesystem = plan.report;
     } else if (c?.fs === 'image') {
       if (c.image.size > size) partTooSmall(up(c.image.size, SECTOR));
       placed.push({ offset: start, image: c.image });
@@ -284,10 +273,4 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
     partitions: reports,
     blobs,
   };
-}
-
-/** A FAT volume id the way blkid and /dev/disk/by-uuid show it: "ABCD-1234". */
-export function fatVolumeUuid(id: number): string {
-  const h = id.toString(16).toUpperCase().padStart(8, '0');
-  return `${h.slice(0, 4)}-${h.slice(4)}`;
 }

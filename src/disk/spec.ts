@@ -33,8 +33,8 @@ export interface VfatContent {
 export interface ImageContent {
   fs: 'image';
   image: Image;
-  /** What it is, for the layout: the filesystem found in it. */
-  type: 'ext4' | 'vfat';
+  /** What it is, for the layout: the driver name of the filesystem found in it. */
+  type: string;
 }
 
 export type PartitionContent = Ext4Content | VfatContent | ImageContent;

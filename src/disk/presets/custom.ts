@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DiskwrightError } from '../../api/errors.ts';
 import type { ImageConfig, PartitionConfig } from '../../config/schema.ts';
 import { openImage } from '../../format/input.ts';
-import { detectFilesystem } from '../../read/index.ts';
+import { probeFilesystem } from '../../fs/drivers.ts';
 import { GPT_ATTR } from '../../partition/gpt.ts';
 import { isGuid, seededGuid } from '../../partition/guid.ts';
 import { GPT_DPS_TYPE, GPT_TYPE, MBR_TYPE, rootTypeGuid, usrTypeGuid } from '../../partition/types.ts';
@@ -71,13 +71,22 @@ function preparedImage(file: string, key: string): DiskPartition['content'] {
     if (e instanceof DiskwrightError) throw new DiskwrightError(e.code, `${key}: ${e.message}`, { ...e.data, key });
     throw e;
   }
-  const fsType = detectFilesystem({ size: src.size, read: (o, l) => src.read(o, l) });
-  if (fsType === 'unknown') {
+  const volume = { size: src.size, read: (o: number, l: number) => src.read(o, l) };
+  const driver = probeFilesystem(volume);
+  if (!driver) {
     src.close();
     bad(key, `${file} is not a filesystem image (no ext2/3/4 superblock or FAT boot sector); give an ext4 or FAT image, or use fs and contents`);
   }
+  // A volume its own reader refuses is no filesystem to copy in either.
+  try {
+    driver.open(volume).summary();
+  } catch (e) {
+    src.close();
+    if (e instanceof DiskwrightError) bad(key, `${file} is not a usable ${driver.name} image: ${e.message}`);
+    throw e;
+  }
   // The image's extents read the file while the disk is written: it stays open until the process ends.
-  return { fs: 'image', image: src.image(), type: fsType.startsWith('fat') ? 'vfat' : 'ext4' };
+  return { fs: 'image', image: src.image(), type: driver.name };
 }
 
 function partitionOf(p: PartitionConfig, i: number, table: TableKind, input: PresetInput): DiskPartition {
