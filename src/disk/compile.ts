@@ -133,11 +133,14 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
       if (p.size === 0) invalid(`${p.key}.size: a partition needs at least one sector`);
       return p.size;
     }
-    const s = Math.max(p.minSize ?? 0, up(Math.max(need(p), 1), A));
-    if (p.maxSize !== undefined && s > p.maxSize) {
-      throw new DiskwrightError('SIZE_TOO_SMALL', `${p.key}.maxSize ${formatSize(p.maxSize)} is too small for its content; it needs at least ${formatSize(up(need(p), A))}`, { minimum: up(need(p), A) });
+    const s = up(Math.max(p.minSize ?? 0, need(p), 1), A);
+    if (p.maxSize === undefined || s <= p.maxSize) return s;
+    if (p.minSize !== undefined && p.minSize > p.maxSize) invalid(`${p.key}: minSize ${formatSize(p.minSize)} is above maxSize ${formatSize(p.maxSize)}`);
+    if (need(p) > p.maxSize) {
+      throw new DiskwrightError('SIZE_TOO_SMALL', `${p.key}.maxSize ${formatSize(p.maxSize)} is too small for its content; it needs at least ${formatSize(need(p))}`, { minimum: need(p) });
     }
-    return s;
+    // The content fits under maxSize, only the rounding did not.
+    return p.maxSize;
   });
 
   // Placement in list order; nothing auto-placed may follow the grow partition.
@@ -262,7 +265,7 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
     blobs.push({ key: b.key, source: b.source, offset: b.offset, size: b.size });
   }
   if (table !== 'none') {
-    extra.push(...encodeTable({ kind: table, diskSize, diskGuid: spec.diskGuid, diskSignature: spec.diskSignature, partitions: specs, hybridMbr }));
+    extra.push(...encodeTable({ kind: table, diskSize, diskGuid: spec.diskGuid, diskSignature: spec.diskSignature, seed: spec.seed, partitions: specs, hybridMbr }));
   }
   return {
     disk: composeDisk(diskSize, placed, extra),

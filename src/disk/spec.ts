@@ -87,6 +87,8 @@ export interface DiskSpec {
   exactSize?: boolean;
   diskGuid?: string;
   diskSignature?: number;
+  /** Derives the table's ids not given (table.ts's resolveIds). */
+  seed?: string;
   partitions: DiskPartition[];
   rawBlobs: RawBlob[];
 }
