@@ -106,7 +106,9 @@ export function buildImage(input: BuildInput & { outDir: string }): BuildResult 
   const write = writeOutput(plan.disk, { format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch: cfg.epoch ?? defaultEpoch() }, imagePath)!;
   // The image is complete: the small files follow, each written whole.
   fs.mkdirSync(path.join(outDir, 'nix-support'), { recursive: true });
-  fs.writeFileSync(path.join(outDir, 'nix-support', 'hydra-build-products'), `file ${productType(cfg)} ${imagePath}\n`);
+  // sd-image.nix names its product sd-image.
+  const product = cfg.preset === 'sd-image' ? 'sd-image' : productType(cfg);
+  fs.writeFileSync(path.join(outDir, 'nix-support', 'hydra-build-products'), `file ${product} ${imagePath}\n`);
   fs.writeFileSync(path.join(outDir, 'layout.json'), JSON.stringify(plan.layout, null, 2) + '\n');
   return { ...plan, imagePath, write };
 }

@@ -195,7 +195,7 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
   const things = [
     ...tableRegions(table, diskSize),
     ...parts.map((p, i) => ({ what: what(p), start: starts[i], end: starts[i] + sizes[i] })),
-    ...spec.rawBlobs.map((b) => ({ what: `${b.key} (${b.source})`, start: b.offset, end: b.offset + b.size })),
+    ...spec.rawBlobs.map((b) => ({ what: `${b.key} (${b.name})`, start: b.offset, end: b.offset + b.size })),
   ];
   for (let i = 0; i < things.length; i++) {
     for (let j = i + 1; j < things.length; j++) {
@@ -262,7 +262,7 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
   const extra: ImageExtent[] = [];
   for (const b of spec.rawBlobs) {
     if (b.size > 0) extra.push({ offset: b.offset, length: b.size, path: Buffer.from(b.source), fileOffset: 0, expectSize: b.size });
-    blobs.push({ key: b.key, source: b.source, offset: b.offset, size: b.size });
+    blobs.push({ key: b.key, source: b.name, offset: b.offset, size: b.size });
   }
   if (table !== 'none') {
     extra.push(...encodeTable({ kind: table, diskSize, diskGuid: spec.diskGuid, diskSignature: spec.diskSignature, seed: spec.seed, partitions: specs, hybridMbr }));

@@ -73,6 +73,8 @@ export interface RawBlob {
   key: string;
   /** The source file (absolute) and its size when planned. */
   source: string;
+  /** The source as the config names it, for the layout (no build-machine paths in layout.json). */
+  name: string;
   size: number;
   offset: number;
 }

@@ -43,17 +43,17 @@ test('auto disk size: the partitions, rounded to the alignment, plus the backup 
 });
 
 test('a blob is written where it says, and counts for the disk size', () => {
-  const c = compileDisk(spec({ table: 'mbr', diskSignature: 1, partitions: [part('a', { start: 2 * M, size: M })], rawBlobs: [{ key: 'rawBlobs[0]', source: blob, size: 3000, offset: 8 * K }] }));
+  const c = compileDisk(spec({ table: 'mbr', diskSignature: 1, partitions: [part('a', { start: 2 * M, size: M })], rawBlobs: [{ key: 'rawBlobs[0]', source: blob, name: 'blob', size: 3000, offset: 8 * K }] }));
   const file = path.join(dir, 'b.img');
   writeImageFile(c.disk, file);
   assert.ok(fs.readFileSync(file).subarray(8 * K, 8 * K + 3000).equals(Buffer.alloc(3000, 7)));
-  assert.deepEqual(c.blobs, [{ key: 'rawBlobs[0]', source: blob, offset: 8 * K, size: 3000 }]);
+  assert.deepEqual(c.blobs, [{ key: 'rawBlobs[0]', source: 'blob', offset: 8 * K, size: 3000 }]);
 });
 
 test('collisions name both sides: partitions, tables, blobs, the backup GPT', () => {
   fails(spec({ partitions: [part('a', { start: M, size: 2 * M }), part('b', { start: 2 * M, size: M })] }), /b \("b"\).*overlaps a \("a"\)/);
   fails(spec({ partitions: [part('a', { start: 0, size: M })] }), /a \("a"\).*overlaps the protective MBR/);
-  fails(spec({ diskSize: 8 * M, partitions: [part('a', { size: M })], rawBlobs: [{ key: 'rawBlobs[0]', source: blob, size: 3000, offset: 8 * M - 4 * K }] }), /rawBlobs\[0\].*overlaps the backup GPT/);
+  fails(spec({ diskSize: 8 * M, partitions: [part('a', { size: M })], rawBlobs: [{ key: 'rawBlobs[0]', source: blob, name: 'blob', size: 3000, offset: 8 * M - 4 * K }] }), /rawBlobs\[0\] \(blob\).*overlaps the backup GPT/);
 });
 
 test('sizes: diskSize below the partitions (says the minimum), a partition after the grow one, bad alignment, minSize above maxSize, maxSize caps rounding', () => {

@@ -47,6 +47,8 @@ const content = { firmwareContents: [{ source: 'esp/', target: '/' }], rootConte
 test('sd-image with its defaults: MBR 0x2178694e, FAT firmware at 8 MiB for 30 MiB, bootable ext4 NIXOS_SD after it, .img.zst', async () => {
   const b = buildConfig(work, 'sd-default', { builder: 'sd-image', ...content, postBuildBlobs: [{ source: 'u-boot-spl.bin', offset: 8192 }] });
   assert.equal(path.basename(b.image), 'nixos-sd-image.img.zst');
+  assert.equal(fs.readFileSync(path.join(b.out, 'nix-support/hydra-build-products'), 'utf8'), `file sd-image ${b.image}\n`);
+  assert.deepEqual(b.layout.blobs, [{ key: 'postBuildBlobs[0]', source: 'u-boot-spl.bin', offset: 8192, size: 100_000 }]);
   const disk = rawDisk(b.image);
   const pt = sfdiskJson(disk);
   assert.equal(pt.label, 'dos');

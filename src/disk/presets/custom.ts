@@ -154,7 +154,7 @@ export function rawBlobsOf(blobs: ImageConfig['rawBlobs'], baseDir: string, key 
     if (!st.isFile()) bad(`${k}.source`, `${b.source} is not a regular file`);
     const max = b.maxSize === undefined ? undefined : sizeOf(b.maxSize);
     if (max !== undefined && st.size > max) bad(`${k}.source`, `${b.source} is ${st.size} bytes, more than maxSize ${max}`);
-    return { key: k, source, size: st.size, offset: sizeOf(b.offset) };
+    return { key: k, source, name: b.source, size: st.size, offset: sizeOf(b.offset) };
   });
 }
 
@@ -191,6 +191,7 @@ export function customSpec(input: PresetInput): DiskSpec {
     diskGuid: seededGuid(cfg.seed, 'gpt:disk'),
     diskSignature: cfg.diskSignature !== undefined ? hex32(cfg.diskSignature) : seededU32(cfg.seed, 'mbr:disk_signature'),
     partitions,
-    rawBlobs: rawBlobsOf(cfg.rawBlobs, input.baseDir),
+    // sd-image's blobs are its postBuildBlobs, and errors say so.
+    rawBlobs: rawBlobsOf(cfg.rawBlobs, input.baseDir, cfg.preset === 'sd-image' ? 'postBuildBlobs' : 'rawBlobs'),
   };
 }
