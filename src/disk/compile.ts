@@ -148,13 +148,16 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
   let cursor = up(head, A);
   let growAt = -1;
   parts.forEach((p, i) => {
-        if (growAt >= 0 && p.start === undefined) invalid(`${p.key} comes after the grow partition ${parts[growAt].key}; list it before, or give its start`);
+    if (growAt >= 0 && p.start === undefined) invalid(`${p.key} comes after the grow partition ${parts[growAt].key}; list it before, or give its start`);
     const start = p.start ?? up(cursor, A);
     starts.push(start);
     if (p.grow) growAt = i;
     else cursor = Math.max(cursor, start + sizes[i]);
   });
 
+  for (const b of spec.rawBlobs) {
+    if (!(Number.isSafeInteger(b.offset) && b.offset >= 0)) invalid(`${b.key}.offset ${b.offset}: give a byte offset of 0 or more`);
+  }
   // The disk: given, or exactly what the partitions and blobs need.
   const blobEnd = Math.max(0, ...spec.rawBlobs.map((b) => b.offset + b.size));
   const autoSize = (): number => {
