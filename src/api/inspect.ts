@@ -3,8 +3,11 @@
 import * as fs from 'node:fs';
 import { isLazyExtent } from '../image/extent-map.ts';
 import { detectFilesystem, openFilesystem, readPartitionTable, selectVolume } from '../read/index.ts';
-import { Ext4Reader } from '../read/ext4.ts';
-import { FatReader } from '../read/fat.ts';
+import { driverOf } from '../fs/drivers.ts';
+import type { InspectExt4 } from '../fs/ext4/driver.ts';
+import type { InspectFat } from '../fs/fat/driver.ts';
+
+export type { InspectExt4, InspectFat };
 import { findPartition, type PartitionEntry, partitionSource, type PartitionTable } from '../read/partition.ts';
 import type { ByteSource } from '../read/source.ts';
 import type { FsReader, FsSummary } from '../read/entry.ts';
@@ -32,52 +35,6 @@ export interface InspectTable {
   /** Which GPT copy the partitions were read from. */
   gptCopy?: 'primary' | 'backup';
   partitions: InspectPartition[];
-}
-
-export interface InspectExt4 {
-  hashSeed: string;
-  defaultHash: string;
-  flags: string[];
-  inodeSize: number;
-  reservedBlocks: number;
-  blocksPerGroup: number;
-  inodesPerGroup: number;
-  groups: number;
-  revision: number;
-  state: string;
-  mountCount: number;
-  maxMountCount: number;
-  lastMounted: string;
-  /** ISO 8601 UTC, null for never. */
-  created: string | null;
-  lastWrite: string | null;
-  lastMount: string | null;
-  lastCheck: string | null;
-  journal: null | { inode: number; blocks: number; blockSize: number; sequence: number; uuid: string };
-}
-
-export interface InspectFat {
-  fatType: 12 | 16 | 32;
-  /** Volume ID as 0x + 8 hex digits (uuid has it as XXXX-XXXX). */
-  volumeId: string;
-  bytesPerSector: number;
-  sectorsPerCluster: number;
-  clusterSize: number;
-  reservedSectors: number;
-  fats: number;
-  sectorsPerFat: number;
-  rootEntries: number;
-  totalSectors: number;
-  hiddenSectors: number;
-  media: string;
-  oemName: string;
-  /** Byte offsets in the volume. */
-  fatOffset: number;
-  rootDirOffset: number;
-  dataOffset: number;
-  badClusters: number;
-  /** FAT32 FSInfo free-cluster count (0xFFFFFFFF: unknown), when present. */
-  fsinfoFree?: number;
 }
 
 /** The reader's summary (FsSummary) with used counts and per-filesystem detail. */
@@ -115,7 +72,6 @@ export interface InspectResult {
   warnings: string[];
 }
 
-const iso = (sec: number) => (sec === 0 ? null : new Date(sec * 1000).toISOString().replace('.000Z', 'Z'));
 const hex = (n: number | bigint, digits: number) => `0x${n.toString(16).padStart(digits, '0')}`;
 
 export function describePartition(p: PartitionEntry, t: PartitionTable): InspectPartition {
@@ -155,8 +111,6 @@ export function describeTable(t: PartitionTable): InspectTable {
   return out;
 }
 
-const STATES: Record<number, string> = { 1: 'clean', 2: 'not clean (errors)', 3: 'clean with errors' };
-
 /** One filesystem's figures. */
 export function describeFilesystem(src: ByteSource, partition: number | null, what: string): InspectFilesystem {
   return describeReader(withInput(what, () => openFilesystem(src, what)), partition, what);
@@ -181,52 +135,8 @@ export function describeReader(reader: FsReader, partition: number | null, what:
     out.usedInodes = s.inodes - (s.freeInodes ?? 0);
     out.freeInodes = s.freeInodes;
   }
-  if (reader instanceof Ext4Reader) {
-    const i = reader.info;
-    const j = withInput(what, () => reader.journal());
-    out.ext4 = {
-      hashSeed: i.hashSeed,
-      defaultHash: i.defaultHash,
-      flags: i.flags,
-      inodeSize: i.inodeSize,
-      reservedBlocks: i.reservedBlocks,
-      blocksPerGroup: i.blocksPerGroup,
-      inodesPerGroup: i.inodesPerGroup,
-      groups: i.groups,
-      revision: i.revLevel,
-      state: STATES[i.state] ?? `not clean (${i.state})`,
-      mountCount: i.mountCount,
-      maxMountCount: i.maxMountCount,
-      lastMounted: i.lastMounted,
-      created: iso(i.times.mkfs),
-      lastWrite: iso(i.times.write),
-      lastMount: iso(i.times.mount),
-      lastCheck: iso(i.times.lastCheck),
-      journal: j ? { inode: i.journalInum, blocks: j.maxLen, blockSize: j.blockSize, sequence: j.sequence, uuid: j.uuid } : null,
-    };
-  } else if (reader instanceof FatReader) {
-    const i = reader.info;
-    out.fat = {
-      fatType: i.type,
-      volumeId: hex(i.volumeId, 8),
-      bytesPerSector: i.bytesPerSector,
-      sectorsPerCluster: i.sectorsPerCluster,
-      clusterSize: i.clusterSize,
-      reservedSectors: i.reservedSectors,
-      fats: i.numFats,
-      sectorsPerFat: i.fatSectors,
-      rootEntries: i.rootEntries,
-      totalSectors: i.totalSectors,
-      hiddenSectors: i.hiddenSectors,
-      media: hex(i.media, 2),
-      oemName: i.oemName,
-      fatOffset: i.fatOffset,
-      rootDirOffset: i.type === 32 ? reader.clusterOffset(i.rootCluster) : i.rootDirOffset,
-      dataOffset: i.dataOffset,
-      badClusters: i.badClusters,
-    };
-    if (i.fsinfo) out.fat.fsinfoFree = i.fsinfo.freeCount;
-  }
+  // What only this filesystem has: its driver says.
+  Object.assign(out, withInput(what, () => driverOf(reader).describe(reader)));
   return out;
 }
 

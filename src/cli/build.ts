@@ -6,7 +6,7 @@ import { defaultEpoch } from '../api/mkfs.ts';
 import { COMPRESSIONS, FORMATS, checkTarget, writeOutput, type Compression, type Format } from '../format/output.ts';
 import { formatSize } from '../util/sizes.ts';
 
-const ROLE_NAMES = { root: 'root', esp: 'ESP', xbootldr: 'XBOOTLDR', boot: 'boot', bios: 'BIOS boot' } as const;
+const ROLE_NAMES: Record<string, string> = { root: 'root', esp: 'ESP', xbootldr: 'XBOOTLDR', boot: 'boot', bios: 'BIOS boot' };
 
 /** The layout as a few lines: each partition's start, size and type, and each filesystem's free space. */
 export function describeLayout(l: DiskLayout): string[] {
@@ -14,14 +14,17 @@ export function describeLayout(l: DiskLayout): string[] {
   const lines = [`${l.image}: ${formatSize(l.size)} (${l.size} bytes), ${l.partitionTableType} layout (${l.table === 'none' ? 'no partition table' : l.table.toUpperCase()})${id}`];
   for (const p of l.partitions) {
     const fs = p.filesystem;
-    const fsText = !fs
+    const fsText = p.prepared
+      ? `prepared ${p.prepared.type} image (${formatSize(p.prepared.bytes)})`
+      : !fs
       ? 'no filesystem'
       : fs.type === 'ext4'
         ? `ext4 "${fs.label}" ${fs.uuid}: ${formatSize(fs.freeBytes)} free, ${fs.freeInodes} inodes free (${fs.usedInodes} used)`
         : `vfat FAT${fs.fatType} "${fs.label}" ${fs.uuid}: ${formatSize(fs.freeBytes)} free`;
     const num = p.number === null ? '-' : String(p.number);
-    lines.push(`  ${num}  start ${formatSize(p.start)} (sector ${p.startSector})  size ${formatSize(p.size)}  ${ROLE_NAMES[p.role]}${p.name ? ` "${p.name}"` : ''}${p.bootable ? ' bootable' : ''}  ${fsText}`);
+    lines.push(`  ${num}  start ${formatSize(p.start)} (sector ${p.startSector})  size ${formatSize(p.size)}  ${ROLE_NAMES[p.role] ?? p.role}${p.name ? ` "${p.name}"` : ''}${p.bootable ? ' bootable' : ''}  ${fsText}`);
   }
+  for (const b of l.blobs ?? []) lines.push(`  blob  at byte ${b.offset} (${formatSize(b.offset)})  size ${b.size} bytes  ${b.key}: ${b.source}`);
   return lines;
 }
 

@@ -9,7 +9,8 @@ import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
 import { DiskwrightError } from '../api/errors.ts';
 import { imageConfigSchema, type ImageConfig } from './schema.ts';
-import { fromMakeExt4Fs, makeExt4FsSchema } from './make-ext4-fs.ts';
+import { fromMakeExt4Fs, makeExt4FsSchema } from '../disk/presets/make-ext4-fs.ts';
+import { fromSdImage, sdImageSchema } from '../disk/presets/sd-image.ts';
 
 export interface LoadedConfig {
   config: ImageConfig;
@@ -74,13 +75,14 @@ export function parsed<T>(r: z.ZodSafeParseResult<T>, file: string): T {
   return r.data;
 }
 
-/** A make-ext4-fs config (`builder: make-ext4-fs`) as the build config it means; others as they are. */
+/** A make-ext4-fs or sd-image config (`builder: ...`) as the build config it means; others as they are. */
 function translate(raw: object, file: string): object {
   if (!('builder' in raw)) return raw;
   if ((raw as { builder: unknown }).builder === 'make-disk-image') {
     const { builder: _, ...rest } = raw as Record<string, unknown>;
     return rest;
   }
+  if ((raw as { builder: unknown }).builder === 'sd-image') return fromSdImage(parsed(sdImageSchema.safeParse(raw), file));
   return fromMakeExt4Fs(parsed(makeExt4FsSchema.safeParse(raw), file));
 }
 

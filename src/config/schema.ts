@@ -7,7 +7,7 @@ import { parseSize } from '../util/sizes.ts';
 import { parseUuid } from '../util/ids.ts';
 import { COMPRESSIONS, FORMATS } from '../format/output.ts';
 
-export const PARTITION_TABLE_TYPES = ['legacy', 'legacy+boot', 'legacy+gpt', 'efi', 'efixbootldr', 'hybrid', 'none'] as const;
+export const PARTITION_TABLE_TYPES = ['legacy', 'legacy+boot', 'legacy+gpt', 'efi', 'efixbootldr', 'hybrid', 'none', 'gpt', 'mbr'] as const;
 export type PartitionTableType = (typeof PARTITION_TABLE_TYPES)[number];
 
 /** Nix system names whose Discoverable Partitions root type GUID we know. */
@@ -36,6 +36,46 @@ const bootContent = z.strictObject({
   source: z.string().min(1),
   target: z.string().min(1),
 });
+
+/** Bytes written at a byte offset of the disk (U-Boot SPL, idbloader, a vendor header). */
+export const rawBlob = z.strictObject({
+  source: z.string().min(1),
+  offset: size,
+  maxSize: size.optional(),
+});
+
+/** One partition of a custom layout (`partitions: [...]`). */
+const partition = z.strictObject({
+  /** GPT partition name. */
+  label: z.string().optional(),
+  /** A GPT type GUID, an MBR type byte (mbr) or an alias: esp, xbootldr, bios-boot, linux, root, usr, home, srv, var, tmp, swap. */
+  type: z.string().min(1).default('linux'),
+  /** GPT partition GUID; default from the seed and the label. */
+  uuid: uuid.optional(),
+  start: size.optional(),
+  size: size.optional(),
+  minSize: size.optional(),
+  maxSize: size.optional(),
+  grow: z.boolean().default(false),
+  bootable: z.boolean().default(false),
+  legacyBootable: z.boolean().default(false),
+  growFileSystem: z.boolean().default(false),
+  readOnly: z.boolean().default(false),
+  noAuto: z.boolean().default(false),
+  fs: z.enum(['ext4', 'vfat', 'none']).default('none'),
+  /** A prepared filesystem image (any format diskwright reads) copied in as it is. */
+  image: z.string().min(1).optional(),
+  fsLabel: z.string().optional(),
+  fsUuid: uuid.optional(),
+  volumeId: hex32.optional(),
+  fatType: z.union([z.literal(12), z.literal(16), z.literal(32)]).optional(),
+  freeSpace: size.default(0),
+  freeInodes: z.number().int().nonnegative().default(0),
+  root: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+  contents: z.array(content).default([]),
+  storePaths: z.array(z.string().min(1)).default([]),
+});
+export type PartitionConfig = z.output<typeof partition>;
 
 export const imageConfigSchema = z.strictObject({
   // make-disk-image
@@ -83,6 +123,18 @@ export const imageConfigSchema = z.strictObject({
   bytesPerInode: z.number().int().refine((v) => v === 0 || (v >= 1024 && v <= 67108864), { message: 'expected 0 or 1024..67108864 (bytes per inode, as mke2fs -i)' }).default(16384),
   /** With partitionTableType none and diskSize auto: the filesystem exactly its smallest size plus additionalSpace, in 4 KiB blocks, not rounded up to a MiB (make-ext4-fs). */
   exactSize: z.boolean().default(false),
+  /** Set by a preset that translates into a custom layout (sd-image), for its messages and the layout's name. */
+  preset: z.literal('sd-image').optional(),
+  // custom layouts
+  /** The disk's partitions, in partition-number order; partitionTableType then says the table kind (gpt, mbr, hybrid). */
+  partitions: z.array(partition).max(128).optional(),
+  rawBlobs: z.array(rawBlob).max(64).default([]),
+  /** Where auto-placed partitions start and auto-sized ones end. */
+  alignment: size.default('1M'),
+}).superRefine((c, ctx) => {
+  if (!c.partitions && (c.partitionTableType === 'gpt' || c.partitionTableType === 'mbr')) {
+    ctx.addIssue({ code: 'custom', path: ['partitionTableType'], message: `"${c.partitionTableType}" is a table kind for partitions: [...]; without partitions use a make-disk-image layout: ${PARTITION_TABLE_TYPES.slice(0, 7).join(', ')}` });
+  }
 });
 
 /** What a config file may say (defaults not yet applied). */

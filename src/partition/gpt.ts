@@ -25,6 +25,10 @@ export const GPT_ATTR = {
   requiredPartition: 1n << 0n,
   noBlockIoProtocol: 1n << 1n,
   legacyBiosBootable: 1n << 2n,
+  // Discoverable Partitions Spec: type-specific bits systemd acts on.
+  growFileSystem: 1n << 59n,
+  readOnly: 1n << 60n,
+  noAuto: 1n << 63n,
 } as const;
 
 export const GPT_HEADER = defineStruct(92, [

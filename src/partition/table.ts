@@ -29,6 +29,8 @@ export interface PartitionSpec {
   legacyBiosBootable?: boolean;
   /** GPT attribute bit 0: firmware needs this partition; tools should not delete it. */
   required?: boolean;
+  /** Further GPT attribute bits (59 grow-file-system, 60 read-only, 63 no-auto: Discoverable Partitions). */
+  attributes?: bigint;
 }
 
 export interface TableSpec {
@@ -144,7 +146,7 @@ export function encodeTable(spec: TableSpec): ImageExtent[] {
       mbrTypeOf(p, i);
     }
     if (p.bootable && !mirrored) fail(`${what}: bootable is the MBR 0x80 flag but the partition has no MBR entry; use legacyBiosBootable for GPT`, { index: i });
-    if (!isGpt && (p.legacyBiosBootable || p.required)) fail(`${what}: legacyBiosBootable and required are GPT attributes; an MBR has nowhere to keep them`, { index: i });
+    if (!isGpt && (p.legacyBiosBootable || p.required || p.attributes)) fail(`${what}: legacyBiosBootable, required and attribute bits are GPT attributes; an MBR has nowhere to keep them`, { index: i });
     if (isGpt) {
       if (p.typeGuid !== undefined && (!isGuid(p.typeGuid) || guidToBytes(p.typeGuid).every((b) => b === 0))) fail(`${what}: type GUID "${p.typeGuid}" is not a non-zero 8-4-4-4-12 GUID`, { index: i });
       if (p.guid !== undefined && !isGuid(p.guid)) fail(`${what}: GUID "${p.guid}" is not 8-4-4-4-12 hex digits`, { index: i });
@@ -195,7 +197,7 @@ export function encodeTable(spec: TableSpec): ImageExtent[] {
       guid: ids.partitionGuids[i],
       firstLba: p.start / SECTOR,
       lastLba: (p.start + p.size) / SECTOR - 1,
-      attributes: (p.required ? GPT_ATTR.requiredPartition : 0n) | (p.legacyBiosBootable ? GPT_ATTR.legacyBiosBootable : 0n),
+      attributes: (p.required ? GPT_ATTR.requiredPartition : 0n) | (p.legacyBiosBootable ? GPT_ATTR.legacyBiosBootable : 0n) | (p.attributes ?? 0n),
       name: p.name,
     })),
   });

@@ -31,6 +31,18 @@ export const GPT_ROOT_TYPE = {
 
 export type RootArch = keyof typeof GPT_ROOT_TYPE;
 
+/** Discoverable Partitions Spec /usr partition types, keyed like GPT_ROOT_TYPE. */
+export const GPT_USR_TYPE: Record<RootArch, string> = {
+  'x86-64': '8484680C-9521-48C6-9C11-B0720656F69E',
+  arm64: 'B0E01050-EE5F-4390-949A-9101B17104E9',
+  x86: '75250D76-8CC6-458E-BD66-BD47CC81A812',
+  arm: '7D0359A3-02B3-4F0A-865C-654403E70625',
+  riscv64: 'BEAEC34B-8442-439B-A40B-984381ED097D',
+  loongarch64: 'E611C702-575C-4CBE-9A46-434FA0BF7E3F',
+  'ppc64-le': '15BB03AF-77E7-4D4A-B12B-C0D084F7491C',
+  s390x: '8A4F5770-50AA-4ED3-874A-99B710DB6FEA',
+};
+
 /** Nix CPU names (the part of `x86_64-linux` before the dash) to DPS architectures. */
 const NIX_CPU: Record<string, RootArch> = {
   x86_64: 'x86-64',
@@ -46,13 +58,31 @@ const NIX_CPU: Record<string, RootArch> = {
 
 /** The DPS root partition type for a Nix system (`x86_64-linux`), a Nix CPU name or a DPS architecture. */
 export function rootTypeGuid(system: string): string {
+  return GPT_ROOT_TYPE[dpsArch(system)];
+}
+
+/** The DPS /usr partition type for a system, as rootTypeGuid. */
+export function usrTypeGuid(system: string): string {
+  return GPT_USR_TYPE[dpsArch(system)];
+}
+
+function dpsArch(system: string): RootArch {
   const cpu = system.split('-')[0];
   const arch = Object.hasOwn(GPT_ROOT_TYPE, system) ? (system as RootArch) : Object.hasOwn(NIX_CPU, cpu) ? NIX_CPU[cpu] : undefined;
   if (!arch) {
     throw new DiskwrightError('PARTITION_INVALID', `no Discoverable Partitions root type for system "${system}"; known: ${Object.keys(NIX_CPU).map((c) => `${c}-linux`).join(', ')}`, { system });
   }
-  return GPT_ROOT_TYPE[arch];
+  return arch;
 }
+
+/** Discoverable Partitions types of the other well-known mount points, and swap. */
+export const GPT_DPS_TYPE = {
+  home: '933AC7E1-2EB4-4F13-B844-0E14E2AEF915',
+  srv: '3B8F8425-20E0-4F3B-907F-1A25A76F98E8',
+  var: '4D21B016-B534-45C2-A9FB-5C16E091FD2D',
+  tmp: '7EC6F557-3BC5-4ACA-B293-16EF5DF639D1',
+  swap: '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F',
+} as const;
 
 /** MBR partition type bytes. */
 export const MBR_TYPE = {

@@ -317,6 +317,18 @@ test('make-ext4-fs config: ext4-fs.img with its label and uuid, files at the roo
   assert.ok(unz.equals(fs.readFileSync(image)), 'zstd -d gives the uncompressed build');
 });
 
+test('sd-image with storePaths: the closure in the root; expandOnBoot keeps /nix-path-registration (the first-boot script keys on it), false drops it', () => {
+  const raw = { builder: 'sd-image', storePaths: ['./result'], nixStoreDir: S, compressImage: false, epoch: EPOCH };
+  const withReg = buildRoot('sd-store', raw).image;
+  assert.ok(e2fsck(withReg).clean);
+  assert.deepEqual(imageLs(withReg, S).sort(), closurePaths.map((p) => path.basename(p)).sort());
+  assert.equal(imageCat(withReg, REG).toString(), ci.registration);
+  const without = buildRoot('sd-store-noexpand', { ...raw, expandOnBoot: false }).image;
+  assert.ok(e2fsck(without).clean);
+  assert.deepEqual(imageLs(without, S).sort(), closurePaths.map((p) => path.basename(p)).sort());
+  assert.ok(!imageLs(without, '/').includes(REG.slice(1)));
+});
+
 test('a chroot store via storeDir: files read from ROOT/nix/store, named and placed under the store dir', async () => {
   // Built here, copied by Nix into a chroot store, then deleted here: an image
   // can only get these paths from the chroot.

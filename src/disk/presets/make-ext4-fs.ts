@@ -9,11 +9,24 @@
 // make-ext4-fs leaves 16 MiB free after shrinking the filesystem to fit; so
 // does this, exactly (additionalSpace), instead of its size estimate.
 import { z } from 'zod';
-import { parseUuid } from '../util/ids.ts';
-import { FORMATS } from '../format/output.ts';
+import { parseUuid } from '../../util/ids.ts';
+import { FORMATS } from '../../format/output.ts';
 
 const uuid = z.string().refine((v) => parseUuid(v) !== null, { message: 'expected a UUID like 44444444-4444-4444-8888-888888888888' });
 const size = z.union([z.number().int().nonnegative(), z.string()]);
+
+/** Options a Nix builder preset takes on top of its own, with the build config's meaning; copied over as they are. */
+export const PASSED_THROUGH = ['format', 'compressLevel', 'storeDir', 'nixStoreDir', 'storeReferences', 'seed', 'epoch', 'clampMtime'] as const;
+export const passedThrough = {
+  format: z.enum(FORMATS).optional(),
+  compressLevel: z.number().int().optional(),
+  storeDir: z.string().min(1).optional(),
+  nixStoreDir: z.string().optional(),
+  storeReferences: z.string().min(1).optional(),
+  seed: z.string().optional(),
+  epoch: z.number().int().nonnegative().optional(),
+  clampMtime: z.boolean().optional(),
+};
 
 export const makeExt4FsSchema = z.strictObject({
   builder: z.literal('make-ext4-fs'),
@@ -23,17 +36,10 @@ export const makeExt4FsSchema = z.strictObject({
   compressImage: z.boolean().default(false),
   files: z.array(z.string().min(1)).default([]),
   // diskwright's own, with the build config's meaning
-  format: z.enum(FORMATS).optional(),
-  compressLevel: z.number().int().optional(),
   freeSpace: size.default('16M'),
   freeInodes: z.number().int().nonnegative().optional(),
   nixPathRegistration: z.union([z.string(), z.literal(false)]).optional(),
-  storeDir: z.string().min(1).optional(),
-  nixStoreDir: z.string().optional(),
-  storeReferences: z.string().min(1).optional(),
-  seed: z.string().optional(),
-  epoch: z.number().int().nonnegative().optional(),
-  clampMtime: z.boolean().optional(),
+  ...passedThrough,
 });
 
 export type MakeExt4FsConfig = z.output<typeof makeExt4FsSchema>;
@@ -54,7 +60,7 @@ export function fromMakeExt4Fs(c: MakeExt4FsConfig): Record<string, unknown> {
     deterministic: false,
   };
   if (c.files.length) out.root = c.files;
-  for (const k of ['format', 'compressLevel', 'freeInodes', 'nixPathRegistration', 'storeDir', 'nixStoreDir', 'storeReferences', 'seed', 'epoch', 'clampMtime'] as const) {
+  for (const k of ['freeInodes', 'nixPathRegistration', ...PASSED_THROUGH] as const) {
     if (c[k] !== undefined) out[k] = c[k];
   }
   return out;
