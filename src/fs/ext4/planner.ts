@@ -6,7 +6,7 @@ import { finishImage, type Image, type ImageExtent } from '../../image/extent-ma
 import { crc32c } from '../../util/crc32c.ts';
 import { seededUuid } from '../../util/ids.ts';
 import {
-  BG_INODE_UNINIT, BG_INODE_ZEROED, BLOCK_SIZE, BLOCKS_PER_GROUP, COMPAT_DIR_INDEX, COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, EXTRA_ISIZE,
+  BG_INODE_UNINIT, BG_INODE_ZEROED, BLOCK_SIZE, BLOCKS_PER_GROUP, COMPAT_DIR_INDEX, DESC_SIZE, COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, EXTRA_ISIZE,
   FIRST_INO, FLAG_UNSIGNED_HASH, HASH_HALF_MD4, INCOMPAT_64BIT, INCOMPAT_EXTENTS, INCOMPAT_FILETYPE, INCOMPAT_FLEX_BG,
   INODE_FL_EXTENTS, INODE_FL_INDEX, JOURNAL_INO, LOG_BLOCK_SIZE, LOG_GROUPS_PER_FLEX, RO_COMPAT_DIR_NLINK,
   RO_COMPAT_EXTRA_ISIZE, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, RO_COMPAT_METADATA_CSUM, RO_COMPAT_SPARSE_SUPER,
@@ -65,7 +65,13 @@ export interface Ext4Plan {
 }
 
 const MAX_INODES = 0xffffffff;
-const MAX_BLOCKS = 2 ** 48;
+/**
+ * Without meta_bg the whole descriptor table follows the superblock inside
+ * one group (and each backup likewise): at most 32767 blocks of 64 64-byte
+ * descriptors, so 2097088 groups, 256 TiB less 8 GiB. (mke2fs turns on
+ * meta_bg past that; diskwright does not write it.)
+ */
+export const MAX_BLOCKS = (BLOCKS_PER_GROUP - 1) * (BLOCK_SIZE / DESC_SIZE) * BLOCKS_PER_GROUP;
 
 export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
   const inodeSize = opts.inodeSize ?? 256;
@@ -107,7 +113,7 @@ export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
     // so iterating from below lands on the smallest size that fits.
     let blocks = Math.max(prep.contentBlocks + 4, 16);
     for (;;) {
-      if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', 'the tree needs more than 2^48 blocks', {});
+      if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', `the tree needs more than ${MAX_BLOCKS * BLOCK_SIZE} bytes, the largest ext4 diskwright writes`, { maximum: MAX_BLOCKS * BLOCK_SIZE });
       const inodes = inodesWanted;
       const l = tryBlocks(blocks, inodes);
       // Too many inodes for this many groups: no smaller size can work either,
@@ -118,9 +124,15 @@ export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
     }
   } else {
     const blocks = Math.floor(opts.size / BLOCK_SIZE);
-    if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', `--size ${opts.size} is larger than ext4 with 4 KiB blocks allows`, {});
+    if (blocks > MAX_BLOCKS) {
+      throw new DiskwrightError('TOO_LARGE', `--size ${opts.size} bytes is larger than the largest ext4 diskwright writes (${MAX_BLOCKS * BLOCK_SIZE} bytes, 4 KiB blocks without meta_bg); use a smaller size`, { maximum: MAX_BLOCKS * BLOCK_SIZE });
+    }
     const ratio = opts.inodeRatio ?? 16384;
-    const maxInodes = Math.ceil(blocks / BLOCKS_PER_GROUP) * BLOCKS_PER_GROUP;
+    // At most one inode per block, and past 64 TiB the inode ratio would
+    // exceed the 32-bit inode count: cap it at whole inode-table blocks per group below 2^32.
+    const groups = Math.ceil(blocks / BLOCKS_PER_GROUP);
+    const unit = Math.max(8, BLOCK_SIZE / inodeSize);
+    const maxInodes = Math.min(groups * BLOCKS_PER_GROUP, Math.floor(MAX_INODES / groups / unit) * unit * groups);
     const fits = (l: Layout | null) => l && l.fits && blocks - l.used >= required(blocks);
     // mke2fs's inode ratio where it fits; otherwise only the inodes asked for.
     lay = blocks >= 16 ? tryBlocks(blocks, Math.min(maxInodes, Math.max(inodesWanted, Math.floor(opts.size / ratio)))) : null;

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { scanSources } from '../../../src/tree/scan.ts';
-import { planExt4, BlockBitmaps, type Ext4Stats } from '../../../src/fs/ext4/planner.ts';
+import { planExt4, BlockBitmaps, MAX_BLOCKS, type Ext4Stats } from '../../../src/fs/ext4/planner.ts';
 import { writeImageFile } from '../../../src/format/raw.ts';
 import { imageSource } from '../../../src/read/source.ts';
 import { openExt4 } from '../../../src/read/ext4.ts';
@@ -17,6 +17,7 @@ import { superblock } from '../../../src/fs/ext4/superblock.ts';
 import { decodeGroupDescriptor, encodeGroupDescriptor } from '../../../src/fs/ext4/group-descriptor.ts';
 import { buildExtentTree, extentLeaf } from '../../../src/fs/ext4/extent-tree.ts';
 import { BLOCKS_PER_GROUP } from '../../../src/fs/ext4/constants.ts';
+import { DiskwrightError } from '../../../src/api/errors.ts';
 import { dumpe2fs, e2fsck } from '../../oracle/tools.ts';
 
 const TiB = 2 ** 40;
@@ -139,4 +140,12 @@ test('group descriptors and extents keep the high halves', () => {
   const b = extentLeaf.decode(iBlock, 24) as Record<string, number>;
   assert.equal(a.ee_start_lo + a.ee_start_hi * 2 ** 32, physical);
   assert.equal(b.ee_start_lo + b.ee_start_hi * 2 ** 32, 2 ** 47 + 1);
+});
+
+test('past the largest descriptor table one group holds: TOO_LARGE, and struct fields never wrap', () => {
+  assert.throws(() => plan((MAX_BLOCKS + 1) * 4096), (e: unknown) => e instanceof DiskwrightError && e.code === 'TOO_LARGE' && /--size \d+ bytes is larger than the largest ext4/.test(e.message));
+  const sb = Buffer.alloc(1024);
+  assert.throws(() => superblock.encode(sb, 0, { s_blocks_count_lo: 2 ** 32 }), /does not fit in 32 bits/);
+  superblock.encode(sb, 0, { s_blocks_count_lo: 2 ** 32 - 1, s_checksum: -1 });
+  assert.equal(sb.readUInt32LE(4), 2 ** 32 - 1);
 });
