@@ -16,6 +16,7 @@ import { DiskwrightError } from '../api/errors.ts';
 import { type Image, type ImageExtent, isFileExtent, sliceExtent } from '../image/extent-map.ts';
 import { FileHandles, ImageReader, preadFully } from '../image/random-access.ts';
 import { RunFinder } from '../image/runs.ts';
+import { dataSegments } from '../util/sparse.ts';
 import { isQcow2, readQcow2 } from './qcow2.ts';
 import { isVdi, readVdi } from './vdi.ts';
 import { isVhd, readVhd } from './vhd.ts';
@@ -50,7 +51,7 @@ export interface DiskSource {
   image(): Image;
   /**
    * The ranges the container stores (allocated clusters or blocks; raw: the
-   * whole file, or nothing when it has no blocks on disk; .zst: as image()),
+   * file's data, holes left out; .zst: as image()),
    * without image()'s scan for zeros: cheap, so diff can skip holes unread.
    * Compressed qcow2 clusters are its LazyExtents.
    */
@@ -101,8 +102,7 @@ export function openImage(file: string, opts: OpenOptions = {}): DiskSource {
     const format = forced ?? detectInput(file, head, tail, size);
     switch (format) {
       case 'raw':
-        // No blocks at all: all hole, no scan. (Tiny files can keep data inline with no blocks, hence the size.)
-        return rawSource(file, fd, size, st.blocks === 0 && size > HEAD_BYTES);
+        return rawSource(file, fd, size);
       case 'zstd':
         return zstdSource(file, fd, size);
       default:
@@ -239,22 +239,48 @@ function containerSource(file: string, format: InputFormat, head: Buffer): DiskS
 }
 
 /**
- * A raw file: reads go straight to the file; the extent map comes from a scan
- * for non-zero 4 KiB granules (scanExtents over the whole file), since Node
- * cannot ask the file system where its holes are (no SEEK_DATA). A file with
- * no blocks allocated is all hole and needs no scan.
+ * A raw file. The file system says where its data lies (SEEK_DATA /
+ * SEEK_HOLE, asked once, on first use): holes are never read, neither by the
+ * scan for zeros behind image() nor by reads, which fill them with zeros.
  */
-function rawSource(file: string, fd: number, size: number, unallocated: boolean): DiskSource {
-  let image: Image | null = null;
-  const readInto = (dst: Buffer, dstOff: number, offset: number, length: number) => {
-    if (!(offset >= 0 && length >= 0 && offset + length <= size)) {
-      throw new RangeError(`read of ${length} bytes at ${offset} is outside the ${size}-byte image`);
-    }
+function rawSource(file: string, fd: number, size: number): DiskSource {
+  let segments: [number, number][] | null = null;
+  const data = () => (segments ??= dataSegments(fd, size));
+  const readFile = (dst: Buffer, dstOff: number, offset: number, length: number) => {
     if (preadFully(fd, dst, dstOff, length, offset) < length) {
       throw new DiskwrightError('SOURCE_CHANGED', `${file} is shorter than when it was opened (${size} bytes); read it when nobody is writing to it`, { path: file });
     }
   };
-  const whole: Image = { size, extents: size && !unallocated ? [{ offset: 0, length: size, path: Buffer.from(file), fileOffset: 0, expectSize: size }] : [] };
+  const readInto = (dst: Buffer, dstOff: number, offset: number, length: number) => {
+    if (!(offset >= 0 && length >= 0 && offset + length <= size)) {
+      throw new RangeError(`read of ${length} bytes at ${offset} is outside the ${size}-byte image`);
+    }
+    const segs = data();
+    // First segment ending after `offset`.
+    let lo = 0;
+    let hi = segs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (segs[mid][1] <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    let pos = offset;
+    const end = offset + length;
+    for (let i = lo; pos < end; i++) {
+      const [s, t] = i < segs.length ? segs[i] : [end, end];
+      const from = Math.min(Math.max(s, pos), end);
+      dst.fill(0, dstOff + pos - offset, dstOff + from - offset);
+      const to = Math.min(t, end);
+      if (to > from) readFile(dst, dstOff + from - offset, from, to - from);
+      pos = Math.max(from, to);
+    }
+  };
+  let stored: Image | null = null;
+  const storedImage = () => (stored ??= {
+    size,
+    extents: data().map(([s, t]) => ({ offset: s, length: t - s, path: Buffer.from(file), fileOffset: s, expectSize: size })),
+  });
+  let image: Image | null = null;
   return {
     path: file,
     format: 'raw',
@@ -264,7 +290,7 @@ function rawSource(file: string, fd: number, size: number, unallocated: boolean)
       if (!image) {
         const handles = new FileHandles();
         try {
-          image = scanExtents(whole, handles, file);
+          image = scanExtents(storedImage(), handles, file);
         } finally {
           handles.close();
         }
@@ -276,7 +302,7 @@ function rawSource(file: string, fd: number, size: number, unallocated: boolean)
       readInto(out, 0, offset, length);
       return out;
     },
-    stored: () => whole,
+    stored: storedImage,
     readInto,
     close: () => fs.closeSync(fd),
   };

@@ -8,8 +8,13 @@ import { type Image, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 import { writeFileAtomically } from './atomic-file.ts';
 
 const STAGE = 8 << 20;
-/** Gaps shorter than this are written as zeros rather than splitting a write. */
-const SMALL_GAP = 64 << 10;
+/**
+ * Gaps up to this are written as zeros rather than splitting a write: a
+ * file's tail short of its block. Whole free blocks stay holes, or a big
+ * ext4's 15 all-free block bitmaps after each flex group's first one would
+ * allocate 60 KiB each (512 MiB at 16 TiB).
+ */
+const SMALL_GAP = 4095;
 
 export interface Sink {
   /** Writes `buf[0, len)` at image offset `at` (always increasing). */

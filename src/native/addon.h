@@ -17,4 +17,6 @@ double get_number(napi_env env, napi_value v);
 void register_dirfd(napi_env env, napi_value exports);
 /** Anonymous output files: O_TMPFILE and linkat (tmpfile.c). */
 void register_tmpfile(napi_env env, napi_value exports);
+/** lseek with SEEK_DATA / SEEK_HOLE: where a sparse file's holes are (seek.c). */
+void register_seek(napi_env env, napi_value exports);
 #endif

@@ -124,6 +124,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   register_dirfd(env, exports);
   register_tmpfile(env, exports);
+  register_seek(env, exports);
   return exports;
 }
 

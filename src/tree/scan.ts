@@ -1,10 +1,11 @@
 // Directory sources -> FileTree. Reads metadata only (lstat, readdir, readlink,
-// xattrs); file bytes are read later by the emitter, except for sparse files,
-// whose data runs must be known before planning (Node has no SEEK_DATA).
+// xattrs); file bytes are read later by the emitter. A sparse file's data runs
+// are asked of its file system (SEEK_DATA / SEEK_HOLE), never read for.
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../api/errors.ts';
 import { placeholderDirs, type DataRun, type DirEntry, type Entry, type FileEntry, type Xattr } from './model.ts';
 import { readXattrs } from './xattr.ts';
+import { dataSegments } from '../util/sparse.ts';
 
 export interface ScanOptions {
   /** Force every entry's owner (like fakeroot / e2fsprogs root_owner for the whole tree). */
@@ -170,41 +171,31 @@ function scanEntry(path: Buffer, opts: ScanOptions): Entry {
   }
 }
 
-/** Block-aligned runs that hold non-zero bytes; everything else becomes a hole. */
+/**
+ * Block-aligned runs holding the file's data, as its file system reports them
+ * (SEEK_DATA / SEEK_HOLE): the holes are found without reading a byte, and
+ * everything outside the runs becomes a hole in the image.
+ */
 export function dataRuns(path: Buffer | string, size: number, blockSize: number): DataRun[] {
-  const runs: DataRun[] = [];
-  const chunk = Buffer.alloc(1 << 20);
   let fd: number;
   try {
     fd = fs.openSync(path, 'r');
   } catch (err) {
     fail('SOURCE_UNREADABLE', Buffer.from(path), err);
   }
+  const runs: DataRun[] = [];
   try {
-    let pos = 0;
-    while (pos < size) {
-      const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
-      if (n === 0) break;
-      for (let o = 0; o < n; o += blockSize) {
-        const end = Math.min(o + blockSize, n);
-        if (!isZero(chunk, o, end)) {
-          const at = pos + o;
-          const last = runs[runs.length - 1];
-          if (last && last.offset + last.length === at) last.length += end - o;
-          else runs.push({ offset: at, length: end - o });
-        }
-      }
-      pos += n;
+    for (const [s, t] of dataSegments(fd, size)) {
+      const start = Math.floor(s / blockSize) * blockSize;
+      const end = Math.min(size, Math.ceil(t / blockSize) * blockSize);
+      const last = runs[runs.length - 1];
+      if (last && last.offset + last.length >= start) last.length = Math.max(last.length, end - last.offset);
+      else runs.push({ offset: start, length: end - start });
     }
+  } catch (err) {
+    fail('SOURCE_UNREADABLE', Buffer.from(path), err);
   } finally {
     fs.closeSync(fd);
   }
   return runs;
-}
-
-const ZERO = Buffer.alloc(65536);
-
-function isZero(b: Buffer, start: number, end: number): boolean {
-  // memcmp against a zero block: native speed, no per-byte JavaScript.
-  return b.compare(ZERO, 0, end - start, start, end) === 0;
 }

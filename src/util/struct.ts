@@ -55,9 +55,15 @@ export function defineStruct(size: number, fields: readonly FieldDef[], opts: { 
           case 'u8': buf[o] = n; break;
           case 'u16': if (be) buf.writeUInt16BE(n & 0xffff, o); else buf.writeUInt16LE(n & 0xffff, o); break;
           case 'i16': if (be) buf.writeInt16BE(n, o); else buf.writeInt16LE(n, o); break;
-          case 'u32': if (be) buf.writeUInt32BE(n >>> 0, o); else buf.writeUInt32LE(n >>> 0, o); break;
+          case 'u32':
+            // A block number or offset past 2^32 must go to a _hi field, never wrap silently
+            // (negative int32s are welcome: checksums computed in signed arithmetic).
+            if (!(n >= -0x80000000 && n <= 0xffffffff)) throw new Error(`internal: ${key} = ${n} does not fit in 32 bits`);
+            if (be) buf.writeUInt32BE(n >>> 0, o); else buf.writeUInt32LE(n >>> 0, o);
+            break;
           case 'i32': if (be) buf.writeInt32BE(n | 0, o); else buf.writeInt32LE(n | 0, o); break;
           case 'u64':
+            if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER)) throw new Error(`internal: ${key} = ${n} is not an exact u64; pass a bigint`);
             if (be) buf.writeUInt32BE(Math.floor(n / 0x100000000), o + hiAt);
             else buf.writeUInt32LE(Math.floor(n / 0x100000000), o + hiAt);
             if (be) buf.writeUInt32BE(n % 0x100000000, o + loAt);

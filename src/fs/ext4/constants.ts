@@ -37,6 +37,7 @@ export const HASH_HALF_MD4 = 1;
 export const INODE_FL_INDEX = 0x1000;
 export const INODE_FL_EXTENTS = 0x80000;
 
+export const BG_INODE_UNINIT = 0x1;
 export const BG_INODE_ZEROED = 0x4;
 
 export const S_IFREG = 0o100000;

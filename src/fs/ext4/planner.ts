@@ -6,7 +6,7 @@ import { finishImage, type Image, type ImageExtent } from '../../image/extent-ma
 import { crc32c } from '../../util/crc32c.ts';
 import { seededUuid } from '../../util/ids.ts';
 import {
-  BG_INODE_ZEROED, BLOCK_SIZE, BLOCKS_PER_GROUP, COMPAT_DIR_INDEX, COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, EXTRA_ISIZE,
+  BG_INODE_UNINIT, BG_INODE_ZEROED, BLOCK_SIZE, BLOCKS_PER_GROUP, COMPAT_DIR_INDEX, DESC_SIZE, COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, EXTRA_ISIZE,
   FIRST_INO, FLAG_UNSIGNED_HASH, HASH_HALF_MD4, INCOMPAT_64BIT, INCOMPAT_EXTENTS, INCOMPAT_FILETYPE, INCOMPAT_FLEX_BG,
   INODE_FL_EXTENTS, INODE_FL_INDEX, JOURNAL_INO, LOG_BLOCK_SIZE, LOG_GROUPS_PER_FLEX, RO_COMPAT_DIR_NLINK,
   RO_COMPAT_EXTRA_ISIZE, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, RO_COMPAT_METADATA_CSUM, RO_COMPAT_SPARSE_SUPER,
@@ -14,6 +14,7 @@ import {
 } from './constants.ts';
 import { geometry, inodesPerGroupFor } from './geometry.ts';
 import { layout, type Layout } from './layout.ts';
+import type { Run } from './allocator.ts';
 import { prepare, type Prepared } from './prepare.ts';
 import { defaultJournalBlocks, encodeJournalSuperblock } from './journal.ts';
 import { encodeInode, inodeSeed, type InodeFields } from './inode.ts';
@@ -64,7 +65,13 @@ export interface Ext4Plan {
 }
 
 const MAX_INODES = 0xffffffff;
-const MAX_BLOCKS = 2 ** 48;
+/**
+ * Without meta_bg the whole descriptor table follows the superblock inside
+ * one group (and each backup likewise): at most 32767 blocks of 64 64-byte
+ * descriptors, so 2097088 groups, 256 TiB less 8 GiB. (mke2fs turns on
+ * meta_bg past that; diskwright does not write it.)
+ */
+export const MAX_BLOCKS = (BLOCKS_PER_GROUP - 1) * (BLOCK_SIZE / DESC_SIZE) * BLOCKS_PER_GROUP;
 
 export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
   const inodeSize = opts.inodeSize ?? 256;
@@ -106,7 +113,7 @@ export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
     // so iterating from below lands on the smallest size that fits.
     let blocks = Math.max(prep.contentBlocks + 4, 16);
     for (;;) {
-      if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', 'the tree needs more than 2^48 blocks', {});
+      if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', `the tree needs more than ${MAX_BLOCKS * BLOCK_SIZE} bytes, the largest ext4 diskwright writes`, { maximum: MAX_BLOCKS * BLOCK_SIZE });
       const inodes = inodesWanted;
       const l = tryBlocks(blocks, inodes);
       // Too many inodes for this many groups: no smaller size can work either,
@@ -117,9 +124,15 @@ export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
     }
   } else {
     const blocks = Math.floor(opts.size / BLOCK_SIZE);
-    if (blocks > MAX_BLOCKS) throw new DiskwrightError('TOO_LARGE', `--size ${opts.size} is larger than ext4 with 4 KiB blocks allows`, {});
+    if (blocks > MAX_BLOCKS) {
+      throw new DiskwrightError('TOO_LARGE', `--size ${opts.size} bytes is larger than the largest ext4 diskwright writes (${MAX_BLOCKS * BLOCK_SIZE} bytes, 4 KiB blocks without meta_bg); use a smaller size`, { maximum: MAX_BLOCKS * BLOCK_SIZE });
+    }
     const ratio = opts.inodeRatio ?? 16384;
-    const maxInodes = Math.ceil(blocks / BLOCKS_PER_GROUP) * BLOCKS_PER_GROUP;
+    // At most one inode per block, and past 64 TiB the inode ratio would
+    // exceed the 32-bit inode count: cap it at whole inode-table blocks per group below 2^32.
+    const groups = Math.ceil(blocks / BLOCKS_PER_GROUP);
+    const unit = Math.max(8, BLOCK_SIZE / inodeSize);
+    const maxInodes = Math.min(groups * BLOCKS_PER_GROUP, Math.floor(MAX_INODES / groups / unit) * unit * groups);
     const fits = (l: Layout | null) => l && l.fits && blocks - l.used >= required(blocks);
     // mke2fs's inode ratio where it fits; otherwise only the inodes asked for.
     lay = blocks >= 16 ? tryBlocks(blocks, Math.min(maxInodes, Math.max(inodesWanted, Math.floor(opts.size / ratio)))) : null;
@@ -282,40 +295,47 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
     }, n.inInode.length ? (buf, off) => encodeInodeXattrs(buf, off, geo.inodeSize, n.inInode) : undefined);
   }
 
-  // Bitmaps: every block is used except the free runs left by the allocator.
-  const used = Buffer.alloc(geo.groups * BLOCK_SIZE, 0xff);
-  const freeIn = new Array<number>(geo.groups).fill(0);
-  for (const r of lay.free) {
-    clearBits(used, r.start, r.start + r.length);
-    for (let b = r.start; b < r.start + r.length;) {
-      const g = Math.floor(b / BLOCKS_PER_GROUP);
-      const end = Math.min(r.start + r.length, (g + 1) * BLOCKS_PER_GROUP);
-      freeIn[g] += end - b;
-      b = end;
-    }
-  }
-  const stats = [];
+  // Bitmaps and descriptors, one group at a time. A 16 TiB filesystem has
+  // 131072 groups: holding each group's bitmaps would cost 1 GiB, so a block
+  // bitmap is an extent only where it has both set and clear bits, and then a
+  // lazy one, rebuilt from the free runs when the emitter reaches it; an
+  // all-free group's bitmap is a hole and a full group's shares one buffer.
+  // A group with no inodes in use is INODE_UNINIT, as mke2fs makes it: its
+  // inode bitmap is never read (the kernel and e2fsck take it as all free),
+  // so it is not written either.
+  const gdt = Buffer.alloc(geo.gdtBlocks * BLOCK_SIZE);
+  const bitmaps = new BlockBitmaps(lay.free, geo.groups);
+  const scratch = Buffer.alloc(BLOCK_SIZE);
+  const emptyInodes = inodeBitmap(ipg, 0);
+  const emptyInodesCsum = crc32c(fsSeed, emptyInodes, 0, ipg / 8);
+  const zeroCsum = crc32c(fsSeed, Buffer.alloc(BLOCK_SIZE), 0, BLOCKS_PER_GROUP / 8);
+  const fullCsum = crc32c(fsSeed, FULL_BITMAP, 0, BLOCKS_PER_GROUP / 8);
   let freeBlocks = 0;
   for (let g = 0; g < geo.groups; g++) {
-    const bb = used.subarray(g * BLOCK_SIZE, (g + 1) * BLOCK_SIZE);
-    const free = freeIn[g];
+    const free = bitmaps.freeIn(g);
     freeBlocks += free;
-    const ib = Buffer.alloc(BLOCK_SIZE);
+    let blockBitmapCsum: number;
+    if (free === BLOCKS_PER_GROUP) blockBitmapCsum = zeroCsum; // a hole reads as the all-free bitmap
+    else if (free === 0 && geo.groupBlocks(g) === BLOCKS_PER_GROUP) {
+      blockBitmapCsum = fullCsum;
+      at(lay.blockBitmap[g], FULL_BITMAP);
+    } else {
+      bitmaps.fill(scratch, 0, g * BLOCK_SIZE, BLOCK_SIZE);
+      blockBitmapCsum = crc32c(fsSeed, scratch, 0, BLOCKS_PER_GROUP / 8);
+      extents.push({ offset: lay.blockBitmap[g] * BLOCK_SIZE, length: BLOCK_SIZE, from: g * BLOCK_SIZE, fill: bitmaps.fill });
+    }
     const usedInodes = Math.max(0, Math.min(ipg, prep.maxIno - g * ipg));
-    setBits(ib, 0, usedInodes);
-    setBits(ib, ipg, BLOCK_SIZE * 8); // padding past the group's inodes
-    at(lay.blockBitmap[g], bb);
-    at(lay.inodeBitmap[g], ib);
-    stats.push({
+    const ib = usedInodes ? inodeBitmap(ipg, usedInodes) : emptyInodes;
+    if (usedInodes) at(lay.inodeBitmap[g], ib);
+    encodeGroupDescriptor(gdt, g * 64, g, {
       blockBitmap: lay.blockBitmap[g], inodeBitmap: lay.inodeBitmap[g], inodeTable: lay.inodeTable[g],
-      freeBlocks: free, freeInodes: ipg - usedInodes, usedDirs: dirsInGroup[g], flags: BG_INODE_ZEROED,
+      freeBlocks: free, freeInodes: ipg - usedInodes, usedDirs: dirsInGroup[g],
+      flags: BG_INODE_ZEROED | (usedInodes ? 0 : BG_INODE_UNINIT),
       itableUnused: ipg - usedInodes,
-      blockBitmapCsum: crc32c(fsSeed, bb, 0, BLOCKS_PER_GROUP / 8),
-      inodeBitmapCsum: crc32c(fsSeed, ib, 0, ipg / 8),
-    });
+      blockBitmapCsum,
+      inodeBitmapCsum: usedInodes ? crc32c(fsSeed, ib, 0, ipg / 8) : emptyInodesCsum,
+    }, fsSeed);
   }
-  const gdt = Buffer.alloc(geo.gdtBlocks * BLOCK_SIZE);
-  stats.forEach((s, g) => encodeGroupDescriptor(gdt, g * 64, g, s, fsSeed));
 
   const inodesCount = ipg * geo.groups;
   const freeInodes = inodesCount - prep.maxIno;
@@ -382,13 +402,88 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
   };
 }
 
-function setBits(b: Buffer, from: number, to: number) {
-  for (let i = from; i < to; i++) b[i >> 3] |= 1 << (i & 7);
+const FULL_BITMAP = Buffer.alloc(BLOCK_SIZE, 0xff);
+
+/** An inode bitmap: the first `used` inodes in use, and the padding past the group's `ipg` inodes set. */
+function inodeBitmap(ipg: number, used: number): Buffer {
+  const b = Buffer.alloc(BLOCK_SIZE);
+  setBits(b, 0, used);
+  setBits(b, ipg, BLOCK_SIZE * 8);
+  return b;
 }
 
-/** Clears bits [from, to): partial bytes bit by bit, whole bytes with fill. */
+function setBits(b: Buffer, from: number, to: number) {
+  for (; from < to && from & 7; from++) b[from >> 3] |= 1 << (from & 7);
+  for (; to > from && to & 7;) { to--; b[to >> 3] |= 1 << (to & 7); }
+  if (to > from) b.fill(0xff, from >> 3, to >> 3);
+}
+
+/** Clears bits [from, to) of `b` (bit offsets within one group's bitmap, below 2^15). */
 function clearBits(b: Buffer, from: number, to: number) {
-  while (from < to && from & 7) { b[from >> 3] &= ~(1 << (from & 7)); from++; }
-  while (to > from && to & 7) { to--; b[to >> 3] &= ~(1 << (to & 7)); }
+  for (; from < to && from & 7; from++) b[from >> 3] &= ~(1 << (from & 7));
+  for (; to > from && to & 7;) { to--; b[to >> 3] &= ~(1 << (to & 7)); }
   if (to > from) b.fill(0, from >> 3, to >> 3);
+}
+
+/**
+ * Every group's block bitmap, made from the allocator's free runs on demand:
+ * bits of blocks in use set, free ones clear, and bits past a short last
+ * group's end set. Bit offsets are taken relative to the group, so block
+ * numbers past 2^32 never meet 32-bit arithmetic. `fill` is a LazyExtent
+ * producer over the concatenation of all groups' bitmaps (producer byte
+ * g * 4096 starts group g's).
+ */
+export class BlockBitmaps {
+  private readonly free: Run[];
+  private readonly groups: number;
+  private readonly bitmap = Buffer.alloc(BLOCK_SIZE);
+  constructor(free: Run[], groups: number) {
+    this.free = free;
+    this.groups = groups;
+  }
+
+  /** Index of the first free run that ends after `block`. */
+  private firstRunAfter(block: number): number {
+    let lo = 0;
+    let hi = this.free.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.free[mid].start + this.free[mid].length <= block) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Free blocks in group g. */
+  freeIn(g: number): number {
+    const start = g * BLOCKS_PER_GROUP;
+    const end = start + BLOCKS_PER_GROUP;
+    let n = 0;
+    for (let i = this.firstRunAfter(start); i < this.free.length && this.free[i].start < end; i++) {
+      const r = this.free[i];
+      n += Math.min(end, r.start + r.length) - Math.max(start, r.start);
+    }
+    return n;
+  }
+
+  readonly fill = (dst: Buffer, dstOff: number, at: number, len: number): void => {
+    const { bitmap } = this;
+    while (len > 0) {
+      const g = Math.floor(at / BLOCK_SIZE);
+      if (g >= this.groups) throw new Error(`internal: block bitmap of group ${g} of ${this.groups}`);
+      const start = g * BLOCKS_PER_GROUP;
+      const end = start + BLOCKS_PER_GROUP;
+      bitmap.fill(0xff);
+      for (let i = this.firstRunAfter(start); i < this.free.length && this.free[i].start < end; i++) {
+        const r = this.free[i];
+        clearBits(bitmap, Math.max(start, r.start) - start, Math.min(end, r.start + r.length) - start);
+      }
+      const rel = at - g * BLOCK_SIZE;
+      const k = Math.min(len, BLOCK_SIZE - rel);
+      bitmap.copy(dst, dstOff, rel, rel + k);
+      dstOff += k;
+      at += k;
+      len -= k;
+    }
+  };
 }
