@@ -8,7 +8,7 @@
 // 'x' header's own fields are fixed. Decoding reads from a random-access
 // source and bounds every length by what the archive holds.
 import { DiskwrightError } from '../api/errors.ts';
-import { defineStruct } from '../util/struct.ts';
+import { defineStruct, type Decoded } from '../util/struct.ts';
 
 export const BLOCK = 512;
 
@@ -31,6 +31,9 @@ export const USTAR_HEADER = defineStruct(BLOCK, [
   ['devminor', 337, { bytes: 8 }],
   ['prefix', 345, { bytes: 155 }],
 ]);
+type UstarHeader = Decoded<typeof USTAR_HEADER.fields>;
+/** The header's text fields (all but typeflag). */
+type UstarText = Exclude<keyof UstarHeader, 'typeflag'>;
 
 const TYPEFLAG = { file: 0x30, hardlink: 0x31, symlink: 0x32, chr: 0x33, blk: 0x34, dir: 0x35, fifo: 0x36 } as const;
 export type MemberType = keyof typeof TYPEFLAG;
@@ -254,8 +257,8 @@ export function decodeArchive(read: ReadAt, size: number, what: string, limits: 
     const sum = checksum(h);
     if (stored === null || (stored !== sum && stored !== signedChecksum(h))) corrupt(at, 'header checksum mismatch');
     const f = USTAR_HEADER.decode(h, 0);
-    const typeflag = f.typeflag as number;
-    const num = (field: string): number => parseNumber(f[field] as Buffer) ?? corrupt(at, `${field} is not a number`);
+    const typeflag = f.typeflag;
+    const num = (field: UstarText): number => parseNumber(f[field]) ?? corrupt(at, `${field} is not a number`);
     const headerSize = num('size');
     const dataAt = at + BLOCK;
     if (typeflag === PAX_LOCAL || typeflag === PAX_GLOBAL || typeflag === GNU_LONGNAME || typeflag === GNU_LONGLINK) {
@@ -292,9 +295,9 @@ export function decodeArchive(read: ReadAt, size: number, what: string, limits: 
 
 const KIND: Record<number, MemberType> = { 0: 'file', 0x30: 'file', 0x37: 'file', 0x31: 'hardlink', 0x32: 'symlink', 0x33: 'chr', 0x34: 'blk', 0x35: 'dir', 0x36: 'fifo' };
 
-function memberOf(f: Record<string, number | Buffer>, ext: Map<string, Buffer>, num: (field: string) => number, bad: (why: string) => never): TarMember {
-  const text = (field: string) => cstr(f[field] as Buffer);
-  const magicOk = (f.magic as Buffer).subarray(0, 5).equals(MAGIC.subarray(0, 5));
+function memberOf(f: UstarHeader, ext: Map<string, Buffer>, num: (field: UstarText) => number, bad: (why: string) => never): TarMember {
+  const text = (field: UstarText) => cstr(f[field]);
+  const magicOk = f.magic.subarray(0, 5).equals(MAGIC.subarray(0, 5));
   const prefix = magicOk ? text('prefix') : Buffer.alloc(0);
   let name = ext.get('path') ?? (prefix.length ? Buffer.concat([prefix, Buffer.from('/'), text('name')]) : text('name'));
   const extNum = (key: string, fallback: () => number): number => {

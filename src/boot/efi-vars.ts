@@ -124,7 +124,7 @@ function corrupt(what: string, why: string): never {
 export function isEfiVarStore(head: Buffer): boolean {
   if (head.length < FV_HEADER.size) return false;
   const fv = FV_HEADER.decode(head, 0);
-  return fv.Signature === FVH && bytesToGuid(fv.FileSystemGuid as Buffer) === EFI_SYSTEM_NV_DATA_FV_GUID;
+  return fv.Signature === FVH && bytesToGuid(fv.FileSystemGuid) === EFI_SYSTEM_NV_DATA_FV_GUID;
 }
 
 /** Decodes the store; every size and offset checked against the file before use. */
@@ -132,17 +132,17 @@ export function readEfiVars(buf: Buffer, what = 'variable store'): EfiVarStore {
   if (buf.length < FV_HEADER.size) notStore(what, `${buf.length} bytes, shorter than a firmware volume header`);
   if (!isEfiVarStore(buf)) notStore(what, 'no firmware volume with the NV data GUID at its start');
   const fv = FV_HEADER.decode(buf, 0);
-  const fvLength = fv.FvLength as number;
-  const storeOffset = fv.HeaderLength as number;
+  const fvLength = fv.FvLength;
+  const storeOffset = fv.HeaderLength;
   if (fvLength > buf.length) {
     throw new DiskwrightError('IMAGE_TRUNCATED', `${what}: the firmware volume is ${fvLength} bytes but the file has ${buf.length}; the file is truncated`, { path: what });
   }
   if (storeOffset < FV_HEADER.size || storeOffset + VARIABLE_STORE_HEADER.size > fvLength) corrupt(what, `firmware volume header length ${storeOffset} is out of range`);
   const sh = VARIABLE_STORE_HEADER.decode(buf, storeOffset);
-  const sig = bytesToGuid(sh.Signature as Buffer);
+  const sig = bytesToGuid(sh.Signature);
   if (sig !== EFI_AUTHENTICATED_VARIABLE_GUID && sig !== EFI_VARIABLE_GUID) notStore(what, `the store signature is ${sig}`);
-  const storeSize = sh.Size as number;
-  if (sh.Format !== VARIABLE_STORE_FORMATTED || sh.State !== VARIABLE_STORE_HEALTHY) corrupt(what, `store format 0x${(sh.Format as number).toString(16)} state 0x${(sh.State as number).toString(16)}, not formatted and healthy`);
+  const storeSize = sh.Size;
+  if (sh.Format !== VARIABLE_STORE_FORMATTED || sh.State !== VARIABLE_STORE_HEALTHY) corrupt(what, `store format 0x${sh.Format.toString(16)} state 0x${sh.State.toString(16)}, not formatted and healthy`);
   const storeEnd = storeOffset + storeSize;
   if (storeSize < VARIABLE_STORE_HEADER.size || storeEnd > fvLength) corrupt(what, `store size ${storeSize} does not fit the firmware volume`);
   const authenticated = sig === EFI_AUTHENTICATED_VARIABLE_GUID;
@@ -152,19 +152,19 @@ export function readEfiVars(buf: Buffer, what = 'variable store'): EfiVarStore {
   // Each variable takes at least a header, so the loop ends within the store.
   while (at + hdr.size <= storeEnd && buf.readUInt16LE(at) === VARIABLE_DATA) {
     const h = hdr.decode(buf, at);
-    const nameSize = h.NameSize as number;
-    const dataSize = h.DataSize as number;
+    const nameSize = h.NameSize;
+    const dataSize = h.DataSize;
     const nameAt = at + hdr.size;
     if (nameSize < 2 || nameSize % 2 || nameAt + nameSize + dataSize > storeEnd) corrupt(what, `variable at byte ${at} has name size ${nameSize} and data size ${dataSize}, past the end of the store`);
     const nameRaw = buf.subarray(nameAt, nameAt + nameSize);
     let end = 0;
     while (end < nameRaw.length && nameRaw.readUInt16LE(end) !== 0) end += 2;
-    const state = h.State as number;
+    const state = h.State;
     variables.push({
       offset: at,
       name: nameRaw.toString('utf16le', 0, end),
-      guid: bytesToGuid(h.VendorGuid as Buffer),
-      attributes: h.Attributes as number,
+      guid: bytesToGuid(h.VendorGuid),
+      attributes: h.Attributes,
       state,
       live: state === VAR_ADDED || state === (VAR_ADDED & VAR_IN_DELETED_TRANSITION),
       data: Buffer.from(buf.subarray(nameAt + nameSize, nameAt + nameSize + dataSize)),

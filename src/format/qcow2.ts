@@ -509,7 +509,7 @@ function readOpen(file: string, fd: number, handles: FileHandles | undefined): I
   // Fields past header_length are absent (a version 2 header is shorter): they read as 0.
   const fields = Buffer.alloc(QCOW2_HEADER.size);
   head.copy(fields, 0, 0, Math.min(headerLength, QCOW2_HEADER.size));
-  const h = QCOW2_HEADER.decode(fields, 0) as Record<string, number>;
+  const h = QCOW2_HEADER.decode(fields, 0);
 
   const clusterBits = h.cluster_bits;
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {

@@ -154,17 +154,17 @@ export function readVdi(file: string): Image {
     const cbHeader = head.readUInt32LE(0x48);
     if (cbHeader < HEADER_1_SIZE) bad(file, `header size ${cbHeader} is below the ${HEADER_1_SIZE} bytes of a 1.1 header`);
     const h = VDI_HEADER.decode(Buffer.concat([head, Buffer.alloc(VDI_HEADER.size - head.length)]), 0);
-    const type = h.u32Type as number;
+    const type = h.u32Type;
     if (type === TYPE_DIFF || type === TYPE_UNDO) bad(file, 'it is a differencing image (it needs its parent); only normal and fixed VDIs are read');
     if (type !== TYPE_NORMAL && type !== TYPE_FIXED) bad(file, `unknown image type ${type}`);
-    const size = h.cbDisk as number;
-    const blockSize = h.cbBlock as number;
-    const extra = h.cbBlockExtra as number;
-    const blocks = h.cBlocks as number;
+    const size = h.cbDisk;
+    const blockSize = h.cbBlock;
+    const extra = h.cbBlockExtra;
+    const blocks = h.cBlocks;
     if (blockSize === 0 || blockSize % SECTOR !== 0) bad(file, `block size ${blockSize} is not a multiple of 512`);
     if (!Number.isSafeInteger(size) || size > blocks * blockSize) bad(file, `the disk (${size} bytes) is larger than its ${blocks} blocks of ${blockSize} bytes`);
-    const offBlocks = h.offBlocks as number;
-    const offData = h.offData as number;
+    const offBlocks = h.offBlocks;
+    const offData = h.offData;
     if (offBlocks + blocks * 4 > fileSize) truncated(file, `the block map (${blocks} entries at ${offBlocks}) runs past its end (${fileSize})`);
     const map = readAt(fd, offBlocks, blocks * 4);
 

@@ -33,7 +33,7 @@ import { DiskwrightError } from '../api/errors.ts';
 import { type FileExtent, type Image, type ImageExtent, finishImage } from '../image/extent-map.ts';
 import { seededUuid } from '../util/ids.ts';
 import { placed, planBlocks } from '../image/blocks.ts';
-import { defineStruct } from '../util/struct.ts';
+import { defineStruct, type Decoded } from '../util/struct.ts';
 
 export interface IdOptions {
   /** Every UUID is seededUuid(seed, purpose). */
@@ -314,17 +314,19 @@ function bad(file: string, what: string): never {
   throw new DiskwrightError('SOURCE_UNREADABLE', `${file} is not a valid VHD image: ${what}`, { path: file });
 }
 
-function checkFooter(file: string, buf: Buffer, where: string): Record<string, number | Buffer> {
+type VhdFooter = Decoded<typeof VHD_FOOTER.fields>;
+
+function checkFooter(file: string, buf: Buffer, where: string): VhdFooter {
   const f = VHD_FOOTER.decode(buf, 0);
   if (vhdChecksum(buf, VHD_FOOTER.offsetOf('Checksum')) !== f.Checksum) bad(file, `the footer at its ${where} has a wrong checksum`);
   return f;
 }
 
 /** The virtual size as qemu computes it: CHS unless the creator means Current Size or the geometry is the maximum. */
-function virtualSize(f: Record<string, number | Buffer>): number {
-  const chs = (f.DiskGeometryCylinder as number) * (f.DiskGeometryHeads as number) * (f.DiskGeometrySectorsPerTrack as number);
-  const app = (f.CreatorApplication as Buffer).toString('latin1');
-  if (SIZE_BY_CURRENT_SIZE.includes(app) || chs === CHS_MAX) return f.CurrentSize as number;
+function virtualSize(f: VhdFooter): number {
+  const chs = f.DiskGeometryCylinder * f.DiskGeometryHeads * f.DiskGeometrySectorsPerTrack;
+  const app = f.CreatorApplication.toString('latin1');
+  if (SIZE_BY_CURRENT_SIZE.includes(app) || chs === CHS_MAX) return f.CurrentSize;
   return chs * SECTOR;
 }
 
@@ -360,18 +362,18 @@ export function readVhd(file: string): Image {
     if (!tail.subarray(0, 8).equals(FOOTER_COOKIE)) truncated(file, 'the footer at its end is missing');
     const dataEnd = fileSize - SECTOR;
 
-    const hdrAt = f.DataOffset as number;
+    const hdrAt = f.DataOffset;
     if (!Number.isSafeInteger(hdrAt) || hdrAt + VHD_DYNAMIC_HEADER.size > dataEnd) truncated(file, `the dynamic disk header at ${hdrAt} lies past the end of the data (${dataEnd})`);
     const hb = readAt(fd, hdrAt, VHD_DYNAMIC_HEADER.size);
     const h = VHD_DYNAMIC_HEADER.decode(hb, 0);
-    if (!(h.Cookie as Buffer).equals(DYNAMIC_COOKIE)) bad(file, `no "cxsparse" dynamic disk header at ${hdrAt}`);
+    if (!h.Cookie.equals(DYNAMIC_COOKIE)) bad(file, `no "cxsparse" dynamic disk header at ${hdrAt}`);
     if (vhdChecksum(hb, VHD_DYNAMIC_HEADER.offsetOf('Checksum')) !== h.Checksum) bad(file, 'the dynamic disk header has a wrong checksum');
-    const blockSize = h.BlockSize as number;
+    const blockSize = h.BlockSize;
     if (blockSize < SECTOR || (blockSize & (blockSize - 1)) !== 0) bad(file, `block size ${blockSize} is not a power of two of at least 512`);
-    const entries = h.MaxTableEntries as number;
+    const entries = h.MaxTableEntries;
     if (entries > VHD_MAX_SIZE / blockSize) bad(file, `its block table has ${entries} entries, more than 2040 GiB needs`);
     if (entries * blockSize < size) bad(file, `its block table (${entries} blocks of ${blockSize} bytes) is smaller than the disk (${size} bytes)`);
-    const tableAt = h.TableOffset as number;
+    const tableAt = h.TableOffset;
     if (!Number.isSafeInteger(tableAt) || tableAt + entries * 4 > dataEnd) truncated(file, `the block table (${entries} entries at ${tableAt}) runs past the end of the data (${dataEnd})`);
     const bat = readAt(fd, tableAt, entries * 4);
 

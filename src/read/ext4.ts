@@ -14,6 +14,9 @@ import { decodeGroupDescriptor, type GroupStats } from '../fs/ext4/group-descrip
 import { inode as inodeTable } from '../fs/ext4/inode.ts';
 import { journalSuperblock } from '../fs/ext4/journal.ts';
 import { superblock } from '../fs/ext4/superblock.ts';
+import type { IntFieldName } from '../util/struct.ts';
+
+type SbInt = IntFieldName<typeof superblock.fields>;
 import { EXTENT_MAGIC, JBD2_MAGIC, SUPER_MAGIC, XATTR_MAGIC } from '../fs/ext4/constants.ts';
 import { crc32c } from '../util/crc32c.ts';
 import { formatUuid } from '../util/ids.ts';
@@ -294,7 +297,7 @@ export class Ext4Reader extends FsReaderBase {
     if (sb.s_magic !== SUPER_MAGIC) {
       throw new DiskwrightError('FILESYSTEM_UNKNOWN', 'not an ext2/3/4 filesystem (no 0xEF53 magic at byte 1080)', {});
     }
-    const n = (k: string) => sb[k] as number;
+    const n = (k: SbInt) => sb[k];
     const logBlock = n('s_log_block_size');
     if (logBlock > 6) corrupt(`s_log_block_size ${logBlock} is out of range`);
     const blockSize = 1024 << logBlock;
@@ -330,7 +333,7 @@ export class Ext4Reader extends FsReaderBase {
     const hashSeedBuf = sb.s_hash_seed as Buffer;
     this.seed = new Uint32Array(4);
     for (let i = 0; i < 4; i++) this.seed[i] = hashSeedBuf.readUInt32LE(4 * i);
-    const t = (lo: string, hi: string) => n(lo) + n(hi) * 2 ** 32;
+    const t = (lo: SbInt, hi: SbInt) => n(lo) + n(hi) * 2 ** 32;
     const sFlags = n('s_flags');
     const flags: string[] = [];
     if (sFlags & FLAG_SIGNED_HASH) flags.push('signed_directory_hash');

@@ -222,7 +222,7 @@ export class FatReader extends FsReaderBase {
       this.info.backupBootSector = e('BPB_BkBootSec');
       const fsi = this.info.fsInfoSector;
       if (fsi > 0 && fsi < reserved) {
-        const f = FSINFO.decode(readAt(source, fsi * bps, 512, 'FAT FSInfo sector'), 0) as Record<string, number>;
+        const f = FSINFO.decode(readAt(source, fsi * bps, 512, 'FAT FSInfo sector'), 0);
         this.info.fsinfo = {
           valid: f.FSI_LeadSig === 0x41615252 && f.FSI_StrucSig === 0x61417272 && f.FSI_TrailSig === 0xaa550000,
           freeCount: f.FSI_Free_Count,

@@ -1,40 +1,59 @@
 // Field tables: each on-disk structure is declared once (name as in its spec,
 // offset, type) and encoded/decoded from that one declaration, so writers and
 // readers cannot drift apart. Little-endian unless the table says otherwise
-// (qcow2 and VHD are big-endian).
+// (qcow2 and VHD are big-endian). The table's literal types flow into `decode`
+// and `encode`: integer fields are numbers, byte fields Buffers, and a field
+// name the table does not declare is a type error.
 
-export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'i16' | 'i32' | { bytes: number };
+export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'i16' | 'i32' | { readonly bytes: number };
 export type FieldDef = readonly [name: string, offset: number, type: FieldType];
-/** u64 fields also take a bigint, for values such as all-ones that a number cannot hold. */
-export type StructValues = Record<string, number | bigint | Uint8Array>;
 
-export interface Struct {
+type DecodedValue<T extends FieldType> = T extends { readonly bytes: number } ? Buffer : number;
+/** u64 fields also take a bigint, for values such as all-ones that a number cannot hold. */
+type EncodedValue<T extends FieldType> = T extends { readonly bytes: number } ? Uint8Array : T extends 'u64' ? number | bigint : number;
+
+/** What `decode` returns: every field of the table, typed by its kind. */
+export type Decoded<F extends readonly FieldDef[]> = { [D in F[number] as D[0]]: DecodedValue<D[2]> };
+/** What `encode` takes: any subset of the table's fields. */
+export type StructValues<F extends readonly FieldDef[] = readonly FieldDef[]> = { [D in F[number] as D[0]]?: EncodedValue<D[2]> };
+export type FieldName<F extends readonly FieldDef[]> = F[number][0];
+/** The names of the table's integer fields (those `decode` gives as numbers). */
+export type IntFieldName<F extends readonly FieldDef[]> = Extract<F[number], readonly [string, number, Exclude<FieldType, { readonly bytes: number }>]>[0];
+
+export interface Struct<F extends readonly FieldDef[] = readonly FieldDef[]> {
   readonly size: number;
-  readonly fields: readonly FieldDef[];
+  readonly fields: F;
+  /** Each field's offset by name, for hot paths that write fields directly. */
+  readonly offsets: Readonly<Record<FieldName<F>, number>>;
   /** Writes the given fields; fields not given are left as they are in `buf`. */
-  encode(buf: Buffer, at: number, values: StructValues): void;
-  decode(buf: Buffer, at: number): Record<string, number | Buffer>;
-  offsetOf(name: string): number;
+  encode(buf: Buffer, at: number, values: StructValues<F>): void;
+  decode(buf: Buffer, at: number): Decoded<F>;
+  offsetOf(name: FieldName<F>): number;
 }
 
-export function defineStruct(size: number, fields: readonly FieldDef[], opts: { bigEndian?: boolean } = {}): Struct {
-  const byName = new Map(fields.map((f) => [f[0], f]));
+export function defineStruct<const F extends readonly FieldDef[]>(size: number, fields: F, opts: { bigEndian?: boolean } = {}): Struct<F> {
+  const byName = new Map<string, FieldDef>(fields.map((f) => [f[0], f]));
   const be = opts.bigEndian ?? false;
   // u64 as two u32 halves, high first on big-endian: exact below 2^53.
   const [hiAt, loAt] = be ? [0, 4] : [4, 0];
   return {
     size,
     fields,
+    offsets: Object.fromEntries(fields.map((f) => [f[0], f[1]])) as Record<FieldName<F>, number>,
     offsetOf(name) {
       const f = byName.get(name);
       if (!f) throw new Error(`no field ${name}`);
       return f[1];
     },
     encode(buf, at, values) {
-      for (const key in values) {
+      // Callers outside the type system (a table passed around as a plain Struct) can still name
+      // a field the table lacks, hence the runtime check.
+      const given = values as Record<string, number | bigint | Uint8Array | undefined>;
+      for (const key in given) {
         const f = byName.get(key);
         if (!f) throw new Error(`no field ${key}`);
-        const v = values[key];
+        const v = given[key];
+        if (v === undefined) continue;
         const o = at + f[1];
         const t = f[2];
         if (typeof t === 'object') {
@@ -87,7 +106,8 @@ export function defineStruct(size: number, fields: readonly FieldDef[], opts: { 
           out[name] = u32(o + hiAt) * 0x100000000 + u32(o + loAt);
         }
       }
-      return out;
+      // The loop fills exactly the table's fields with the kinds Decoded<F> names.
+      return out as Decoded<F>;
     },
   };
 }

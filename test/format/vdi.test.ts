@@ -68,7 +68,7 @@ test('VDI: qemu-img check passes and qemu sees the same disk, the exact size, an
   assert.deepEqual(dataBlocks(out, 'vdi', MiB), EXPECTED_BLOCKS);
 
   const h = header(out);
-  assert.equal((h.szFileInfo as Buffer).toString('latin1').replace(/\0+$/, ''), '<<< Oracle VM VirtualBox Disk Image >>>\n');
+  assert.equal(h.szFileInfo.toString('latin1').replace(/\0+$/, ''), '<<< Oracle VM VirtualBox Disk Image >>>\n');
   assert.equal(h.u32Signature, 0xbeda107f);
   assert.equal(h.u32Version, 0x00010001);
   assert.equal(h.cbHeader, 400);
@@ -80,13 +80,13 @@ test('VDI: qemu-img check passes and qemu sees the same disk, the exact size, an
   assert.equal(h.cBlocks, 301);
   assert.equal(h.cBlocksAllocated, EXPECTED_BLOCKS.length);
   assert.equal(h.LegacyGeometry_cbSector, 512);
-  assert.ok((h.uuidLinkage as Buffer).equals(Buffer.alloc(16)));
-  assert.ok((h.uuidParentModify as Buffer).equals(Buffer.alloc(16)));
+  assert.ok(h.uuidLinkage.equals(Buffer.alloc(16)));
+  assert.ok(h.uuidParentModify.equals(Buffer.alloc(16)));
   // UUIDs are stored with their first three fields little-endian, as VirtualBox keeps them.
   const create = seededUuid(IDS.seed, 'vdi create uuid');
-  const stored = h.uuidCreate as Buffer;
+  const stored = h.uuidCreate;
   assert.equal(formatUuid(Buffer.concat([Buffer.from(stored.subarray(0, 4)).reverse(), Buffer.from(stored.subarray(4, 6)).reverse(), Buffer.from(stored.subarray(6, 8)).reverse(), stored.subarray(8)])), formatUuid(create));
-  assert.ok(!(h.uuidModify as Buffer).equals(stored));
+  assert.ok(!h.uuidModify.equals(stored));
   // Block map: stored blocks numbered in disk order, the rest 0xFFFFFFFF.
   const map = Buffer.alloc(301 * 4);
   const fd = fs.openSync(out, 'r');
@@ -96,7 +96,7 @@ test('VDI: qemu-img check passes and qemu sees the same disk, the exact size, an
     const k = EXPECTED_BLOCKS.indexOf(b);
     assert.equal(map.readUInt32LE(b * 4), k < 0 ? 0xffffffff : k, `block ${b}`);
   }
-  assert.equal(fs.statSync(out).size, (h.offData as number) + EXPECTED_BLOCKS.length * MiB);
+  assert.equal(fs.statSync(out).size, h.offData + EXPECTED_BLOCKS.length * MiB);
 });
 
 test('streaming through a pipe gives the same bytes as the file', async () => {

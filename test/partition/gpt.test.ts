@@ -90,14 +90,14 @@ test('headers decode to the UEFI fields and their CRCs check', () => {
   assert.deepEqual(tail.buffer.subarray(0, 32 * 512), entries);
   for (const [buf, my, alt, entryLba] of [[head.buffer.subarray(512, 1024), 1, S - 1, 2], [tail.buffer.subarray(32 * 512), S - 1, 1, S - 33]] as const) {
     const h = GPT_HEADER.decode(buf, 0);
-    assert.equal((h.Signature as Buffer).toString('latin1'), 'EFI PART');
+    assert.equal(h.Signature.toString('latin1'), 'EFI PART');
     assert.equal(h.Revision, 0x00010000);
     assert.equal(h.HeaderSize, 92);
     assert.equal(h.MyLBA, my);
     assert.equal(h.AlternateLBA, alt);
     assert.equal(h.FirstUsableLBA, 34);
     assert.equal(h.LastUsableLBA, S - 34);
-    assert.equal(bytesToGuid(h.DiskGUID as Buffer), MAKE_DISK_IMAGE_DISK_GUID);
+    assert.equal(bytesToGuid(h.DiskGUID), MAKE_DISK_IMAGE_DISK_GUID);
     assert.equal(h.PartitionEntryLBA, entryLba);
     assert.equal(h.NumberOfPartitionEntries, 128);
     assert.equal(h.SizeOfPartitionEntry, 128);
@@ -108,10 +108,10 @@ test('headers decode to the UEFI fields and their CRCs check', () => {
     assert.ok(buf.subarray(92).every((b) => b === 0), 'rest of the header sector is zero');
   }
   const e = GPT_ENTRY.decode(entries, 0);
-  assert.equal(bytesToGuid(e.PartitionTypeGUID as Buffer), GPT_TYPE.esp);
+  assert.equal(bytesToGuid(e.PartitionTypeGUID), GPT_TYPE.esp);
   assert.equal(e.StartingLBA, 16384);
   assert.equal(e.EndingLBA, 524287);
-  assert.equal((e.Attributes as Buffer).readBigUInt64LE(), 4n);
-  assert.equal((e.PartitionName as Buffer).toString('utf16le').replace(/\0+$/, ''), 'ESP');
+  assert.equal(e.Attributes.readBigUInt64LE(), 4n);
+  assert.equal(e.PartitionName.toString('utf16le').replace(/\0+$/, ''), 'ESP');
   assert.ok(entries.subarray(2 * 128).every((b) => b === 0), 'unused entries are zero');
 });

@@ -51,8 +51,8 @@ test('encodeMbr lays out signature, entries, boot code and 0x55AA', () => {
   assert.equal(e.OSType, 0x83);
   assert.equal(e.StartingLBA, 2048);
   assert.equal(e.SizeInLBA, 4096);
-  assert.equal((e.StartingCHS as Buffer).toString('hex'), '202100');
-  assert.equal((e.EndingCHS as Buffer).toString('hex'), Buffer.from(chs(2048 + 4096 - 1)).toString('hex'));
+  assert.equal(e.StartingCHS.toString('hex'), '202100');
+  assert.equal(e.EndingCHS.toString('hex'), Buffer.from(chs(2048 + 4096 - 1)).toString('hex'));
   assert.ok(b.subarray(462, 510).every((x) => x === 0), 'unused entries are zero');
 });
 

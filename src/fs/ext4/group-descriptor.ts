@@ -1,5 +1,5 @@
 // 64-byte group descriptors (64bit feature). Reference: group_descr.rst
-import { defineStruct } from '../../util/struct.ts';
+import { defineStruct, type FieldName } from '../../util/struct.ts';
 import { crc32c, crc32cU32 } from '../../util/crc32c.ts';
 
 export const groupDescriptor = defineStruct(64, [
@@ -40,9 +40,12 @@ export interface GroupStats {
   inodeBitmapCsum: number;
 }
 
+/** The field names the table splits into a _lo and a _hi half, without the suffix. */
+type Halved = FieldName<typeof groupDescriptor.fields> extends infer K ? (K extends `${infer N}_lo` ? N : never) : never;
+
 // The GroupStats fields the table stores as a _lo and a _hi half, and the
 // width of the _lo half: the writer splits them and the reader joins them here.
-const HALVES: ReadonlyArray<readonly [field: keyof GroupStats, name: string, loBits: 16 | 32]> = [
+const HALVES: ReadonlyArray<readonly [field: keyof GroupStats, name: Halved, loBits: 16 | 32]> = [
   ['blockBitmap', 'bg_block_bitmap', 32],
   ['inodeBitmap', 'bg_inode_bitmap', 32],
   ['inodeTable', 'bg_inode_table', 32],
@@ -69,8 +72,8 @@ export function encodeGroupDescriptor(buf: Buffer, at: number, group: number, g:
 
 /** A descriptor as stored, its halves joined (a 32-byte descriptor, without 64bit, padded with zeros to 64 by the caller). */
 export function decodeGroupDescriptor(buf: Buffer, at: number): GroupStats & { checksum: number } {
-  const d = groupDescriptor.decode(buf, at) as Record<string, number>;
+  const d = groupDescriptor.decode(buf, at);
   const g = { flags: d.bg_flags, checksum: d.bg_checksum } as GroupStats & { checksum: number };
-  for (const [field, name, loBits] of HALVES) g[field] = d[`${name}_lo`] + d[`${name}_hi`] * 2 ** loBits;
+  for (const [field, name, loBits] of HALVES) g[field] = d[`${name}_lo` as const] + d[`${name}_hi` as const] * 2 ** loBits;
   return g;
 }

@@ -69,7 +69,7 @@ export function timeExtra(sec: number, nsec: number): number {
 
 // Offsets from the table above; the encoder writes them directly because it
 // runs once per inode of trees with millions of entries.
-const O = Object.fromEntries(inode.fields.map((f) => [f[0], f[1]])) as Record<string, number>;
+const O = inode.offsets;
 
 /** Writes a whole inode (with its checksum) into buf at `at`; `inodeSize` bytes, the tail left as given. */
 export function encodeInode(buf: Buffer, at: number, f: InodeFields, ino: number, fsSeed: number, inodeSize: number): void {

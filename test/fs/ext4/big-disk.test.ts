@@ -75,7 +75,7 @@ test('17 TiB: block numbers past 2^32 in the superblock, descriptors and bitmaps
   const { image, stats } = plan(size);
   assert.ok(stats.blocks > 2 ** 32);
   const img = imageSource(image);
-  const sb = superblock.decode(img.read(1024, 1024), 0) as Record<string, number>;
+  const sb = superblock.decode(img.read(1024, 1024), 0);
   assert.equal(sb.s_blocks_count_lo + sb.s_blocks_count_hi * 2 ** 32, stats.blocks);
   assert.equal(sb.s_free_blocks_count_lo + sb.s_free_blocks_count_hi * 2 ** 32, stats.freeBlocks);
   // The last group's descriptor: its bitmaps and inode table lie past 2^32.
@@ -136,8 +136,8 @@ test('group descriptors and extents keep the high halves', () => {
 
   const physical = 2 ** 32 + 5;
   const { iBlock } = buildExtentTree([{ logical: 0, physical, length: 3 }, { logical: 3, physical: 2 ** 47 + 1, length: 1 }], [], 0);
-  const a = extentLeaf.decode(iBlock, 12) as Record<string, number>;
-  const b = extentLeaf.decode(iBlock, 24) as Record<string, number>;
+  const a = extentLeaf.decode(iBlock, 12);
+  const b = extentLeaf.decode(iBlock, 24);
   assert.equal(a.ee_start_lo + a.ee_start_hi * 2 ** 32, physical);
   assert.equal(b.ee_start_lo + b.ee_start_hi * 2 ** 32, 2 ** 47 + 1);
 });

@@ -21,11 +21,13 @@ const emptyRoot = (): DirEntry => ({ type: 'dir', mode: 0o755, uid: 0, gid: 0, m
 function layoutFields(sector: Buffer): Record<string, unknown> {
   const bpb = BPB.decode(sector, 0);
   const is32 = bpb.BPB_FATSz16 === 0;
-  const ext = (is32 ? EBPB32 : EBPB16).decode(sector, BPB.size);
-  const keep = ['BPB_BytsPerSec', 'BPB_SecPerClus', 'BPB_RsvdSecCnt', 'BPB_NumFATs', 'BPB_RootEntCnt', 'BPB_TotSec16', 'BPB_Media', 'BPB_FATSz16', 'BPB_SecPerTrk', 'BPB_NumHeads', 'BPB_HiddSec', 'BPB_TotSec32'];
+  // Either extension, looked up by name: the two tables share the BS_ fields.
+  const ext: Record<string, number | Buffer> = (is32 ? EBPB32 : EBPB16).decode(sector, BPB.size);
+  const keep = ['BPB_BytsPerSec', 'BPB_SecPerClus', 'BPB_RsvdSecCnt', 'BPB_NumFATs', 'BPB_RootEntCnt', 'BPB_TotSec16', 'BPB_Media', 'BPB_FATSz16', 'BPB_SecPerTrk', 'BPB_NumHeads', 'BPB_HiddSec', 'BPB_TotSec32'] as const;
   const out: Record<string, unknown> = Object.fromEntries(keep.map((k) => [k, bpb[k]]));
   for (const k of ['BPB_FATSz32', 'BPB_ExtFlags', 'BPB_FSVer', 'BPB_RootClus', 'BPB_FSInfo', 'BPB_BkBootSec', 'BS_DrvNum', 'BS_BootSig', 'BS_VolID', 'BS_VolLab', 'BS_FilSysType']) {
-    if (k in ext) out[k] = ext[k] instanceof Buffer ? (ext[k] as Buffer).toString('latin1') : ext[k];
+    const v = ext[k];
+    if (v !== undefined) out[k] = v instanceof Buffer ? v.toString('latin1') : v;
   }
   return out;
 }
