@@ -31,7 +31,9 @@ export const RO_COMPAT_DIR_NLINK = 0x20;
 export const RO_COMPAT_EXTRA_ISIZE = 0x40;
 export const RO_COMPAT_METADATA_CSUM = 0x400;
 
+export const FLAG_SIGNED_HASH = 0x1;
 export const FLAG_UNSIGNED_HASH = 0x2; // s_flags: fixed, never taken from the host's char signedness
+export const FLAG_TEST_FS = 0x4;
 export const HASH_HALF_MD4 = 1;
 
 export const INODE_FL_INDEX = 0x1000;

@@ -66,3 +66,39 @@ export function sealLeaf(b: Buffer, inodeCsumSeed: number): void {
 export function withDots(self: number, parent: number, children: DirItem[]): DirItem[] {
   return [{ name: DOT, ino: self, fileType: 2 }, { name: DOTDOT, ino: parent, fileType: 2 }, ...children];
 }
+
+// ---------------------------------------------------------------- decoding
+
+/** rec_len as stored to bytes: blocks of 64 KiB and more keep the high bits in the low two (ext4_rec_len_from_disk). */
+export function recLenFromDisk(stored: number, blockSize: number): number {
+  if (blockSize < 65536) return stored;
+  return stored === 65535 || stored === 0 ? 65536 : (stored & 65532) | ((stored & 3) << 16);
+}
+
+/**
+ * The live entries of a directory block (or of inline data), in on-disk
+ * order, without '.' and '..'. `filetype`: the filesystem's filetype feature
+ * (else name_len is 16 bits and there is no type byte); `whole`: a full block,
+ * where a zero rec_len is damage (inline data may end in one). `fail` throws
+ * with the reason (its caller names the directory).
+ */
+export function decodeDirBlock(b: Buffer, opts: { filetype: boolean; blockSize: number; whole: boolean }, fail: (why: string) => never): DirItem[] {
+  const items: DirItem[] = [];
+  let at = 0;
+  while (at + 8 <= b.length) {
+    const ino = b.readUInt32LE(at);
+    const rec = recLenFromDisk(b.readUInt16LE(at + 4), opts.blockSize);
+    const nameLen = opts.filetype ? b[at + 6] : b.readUInt16LE(at + 6) & 0xff;
+    if (rec < 8 || rec % 4 !== 0 || at + rec > b.length) {
+      if (!opts.whole && rec === 0 && ino === 0) break; // unused tail of inline data
+      fail(`entry at ${at} has rec_len ${rec}`);
+    }
+    if (ino !== 0 && nameLen > 0 && 8 + nameLen <= rec) {
+      const name = b.subarray(at + 8, at + 8 + nameLen);
+      const dot = nameLen <= 2 && name.every((c) => c === 0x2e);
+      if (!dot) items.push({ name: Buffer.from(name), ino, fileType: opts.filetype ? b[at + 7] : 0 });
+    }
+    at += rec;
+  }
+  return items;
+}

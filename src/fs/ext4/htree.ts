@@ -111,3 +111,25 @@ function writeDx(b: Buffer, at: number, limit: number, entries: Array<{ hash: nu
   c = crc32c(c, b, tail, tail + 8);
   b.writeUInt32LE(c, tail + 4);
 }
+
+// ---------------------------------------------------------------- decoding
+
+/** dx_root_info of a hashed directory's block 0: the hash, its length, the index levels below the root, and where the dx entries start. */
+export function decodeDxRoot(root: Buffer): { hashVersion: number; infoLength: number; levels: number; entriesAt: number } {
+  const infoLength = root[0x1d];
+  return { hashVersion: root[0x1c], infoLength, levels: root[0x1e], entriesAt: 0x18 + infoLength };
+}
+
+/** The dx entries at `at` (a root's entriesAt, or 8 in an interior node): dx_countlimit, then (hash, block) pairs; entry 0 has no hash. */
+export function decodeDxEntries(b: Buffer, at: number): { limit: number; count: number; hash(k: number): number; block(k: number): number } {
+  return {
+    limit: b.readUInt16LE(at),
+    count: b.readUInt16LE(at + 2),
+    hash: (k) => b.readUInt32LE(at + k * 8),
+    // The top 4 bits are reserved (the kernel masks them: dx_get_block).
+    block: (k) => b.readUInt32LE(at + k * 8 + 4) & 0x0fffffff,
+  };
+}
+
+/** Where entries start in an interior dx node (after its fake empty dirent). */
+export const DX_NODE_ENTRIES_AT = NODE_COUNT_AT;

@@ -2,6 +2,7 @@
 // Reference: Documentation/filesystems/ext4/inodes.rst
 import { defineStruct } from '../../util/struct.ts';
 import { crc32c, crc32cU32 } from '../../util/crc32c.ts';
+import type { EntryType } from '../../tree/model.ts';
 import { EXTRA_ISIZE } from './constants.ts';
 
 export const inode = defineStruct(160, [
@@ -107,4 +108,105 @@ export function sealInode(buf: Buffer, at: number, ino: number, generation: numb
   const c = crc32c(inodeSeed(fsSeed, ino, generation), buf, at, at + inodeSize);
   buf.writeUInt16LE(c & 0xffff, at + 0x7c);
   if (large) buf.writeUInt16LE(c >>> 16, at + 0x82);
+}
+
+// ---------------------------------------------------------------- decoding
+
+const FL_HUGE_FILE = 0x40000;
+
+/** Seconds and nanoseconds. */
+export interface InodeTime {
+  sec: number;
+  nsec: number;
+}
+
+/** An on-disk inode, decoded. */
+export interface Ext4Inode {
+  ino: number;
+  /** Type and permission bits. */
+  mode: number;
+  type: EntryType | 'unknown';
+  uid: number;
+  gid: number;
+  size: number;
+  links: number;
+  /** Bytes the inode's blocks take (i_blocks in 512-byte or, with HUGE_FILE, filesystem-block units). */
+  allocatedBytes: number;
+  flags: number;
+  generation: number;
+  /** The xattr block, 0 for none. */
+  fileAcl: number;
+  extraIsize: number;
+  atime: InodeTime;
+  ctime: InodeTime;
+  mtime: InodeTime;
+  dtime: number;
+  crtime?: InodeTime;
+  projid?: number;
+  /** i_block: extent root, block map, inline data, fast symlink target or device number. */
+  iBlock: Buffer;
+  /** The whole on-disk inode. */
+  raw: Buffer;
+}
+
+/** The entry type of i_mode's type bits. */
+export function typeOfMode(mode: number): EntryType | 'unknown' {
+  switch (mode & 0o170000) {
+    case 0o100000: return 'file';
+    case 0o040000: return 'dir';
+    case 0o120000: return 'symlink';
+    case 0o020000: return 'chr';
+    case 0o060000: return 'blk';
+    case 0o010000: return 'fifo';
+    case 0o140000: return 'sock';
+    default: return 'unknown';
+  }
+}
+
+/** Seconds and nanoseconds from a signed 32-bit i_*time and its _extra word (the inverse of timeLo and timeExtra). */
+export function decodeTime(base: number, extra: number | undefined): InodeTime {
+  if (extra === undefined) return { sec: base, nsec: 0 };
+  return { sec: base + (extra & 3) * 2 ** 32, nsec: extra >>> 2 };
+}
+
+type InodeField = keyof typeof O;
+
+/**
+ * Decodes inode `ino` from `raw` (the whole on-disk inode: 128 bytes or more).
+ * Fields of the extra part count only where i_extra_isize covers them; `hugeFile`
+ * is the filesystem's huge_file feature (i_blocks_hi counts, in blocks with
+ * EXT4_HUGE_FILE_FL).
+ */
+export function decodeInode(ino: number, raw: Buffer, blockSize: number, hugeFile: boolean): Ext4Inode {
+  const extraIsize = raw.length > 128 ? raw.readUInt16LE(O.i_extra_isize) : 0;
+  const has = (f: InodeField) => raw.length > 128 && O[f] + 4 <= 128 + extraIsize && O[f] + 4 <= raw.length;
+  const u32 = (f: InodeField) => raw.readUInt32LE(O[f]);
+  const u16 = (f: InodeField) => raw.readUInt16LE(O[f]);
+  const s32 = (f: InodeField) => raw.readInt32LE(O[f]);
+  const extra = (f: InodeField) => (has(f) ? u32(f) : undefined);
+  const mode = u16('i_mode');
+  const flags = u32('i_flags');
+  const blocksRaw = u32('i_blocks_lo') + (hugeFile ? u16('l_i_blocks_high') * 2 ** 32 : 0);
+  return {
+    ino,
+    mode,
+    type: typeOfMode(mode),
+    uid: u16('i_uid') + u16('l_i_uid_high') * 65536,
+    gid: u16('i_gid') + u16('l_i_gid_high') * 65536,
+    size: u32('i_size_lo') + u32('i_size_high') * 2 ** 32,
+    links: u16('i_links_count'),
+    allocatedBytes: flags & FL_HUGE_FILE ? blocksRaw * blockSize : blocksRaw * 512,
+    flags,
+    generation: u32('i_generation'),
+    fileAcl: u32('i_file_acl_lo') + u16('l_i_file_acl_high') * 2 ** 32,
+    extraIsize,
+    atime: decodeTime(s32('i_atime'), extra('i_atime_extra')),
+    ctime: decodeTime(s32('i_ctime'), extra('i_ctime_extra')),
+    mtime: decodeTime(s32('i_mtime'), extra('i_mtime_extra')),
+    dtime: u32('i_dtime'),
+    crtime: has('i_crtime') ? decodeTime(s32('i_crtime'), extra('i_crtime_extra')) : undefined,
+    projid: extra('i_projid'),
+    iBlock: raw.subarray(O.i_block, O.i_block + 60),
+    raw,
+  };
 }

@@ -1,10 +1,10 @@
 // An empty internal journal: a JBD2 v2 superblock in the journal's first block,
 // the rest zero (which the image leaves as holes). Reference: journal.rst
 import { defineStruct } from '../../util/struct.ts';
+import { formatUuid } from '../../util/ids.ts';
 import { BLOCK_SIZE, JBD2_MAGIC } from './constants.ts';
 
-// JBD2 is big-endian. The encoder below writes BE by hand at these offsets;
-// readers (src/read/ext4.ts) decode with the table.
+// JBD2 is big-endian: the table says so, and decodeJournalSuperblock reads it.
 export const journalSuperblock = defineStruct(1024, [
   ['h_magic', 0x0, 'u32'],
   ['h_blocktype', 0x4, 'u32'],
@@ -45,14 +45,56 @@ export function defaultJournalBlocks(blocks: number): number {
 
 export function encodeJournalSuperblock(blocks: number, uuid: Uint8Array): Buffer {
   const b = Buffer.alloc(BLOCK_SIZE);
-  const o = journalSuperblock.offsetOf.bind(journalSuperblock);
-  b.writeUInt32BE(JBD2_MAGIC, o('h_magic'));
-  b.writeUInt32BE(SUPERBLOCK_V2, o('h_blocktype'));
-  b.writeUInt32BE(BLOCK_SIZE, o('s_blocksize'));
-  b.writeUInt32BE(blocks, o('s_maxlen'));
-  b.writeUInt32BE(1, o('s_first'));
-  b.writeUInt32BE(1, o('s_sequence'));
-  b.set(uuid, o('s_uuid'));
-  b.writeUInt32BE(1, o('s_nr_users'));
+  journalSuperblock.encode(b, 0, {
+    h_magic: JBD2_MAGIC,
+    h_blocktype: SUPERBLOCK_V2,
+    s_blocksize: BLOCK_SIZE,
+    s_maxlen: blocks,
+    s_first: 1,
+    s_sequence: 1,
+    s_uuid: uuid,
+    s_nr_users: 1,
+  });
   return b;
+}
+
+export interface JournalInfo {
+  blockType: number;
+  blockSize: number;
+  maxLen: number;
+  first: number;
+  sequence: number;
+  start: number;
+  errno: number;
+  featureCompat: number;
+  featureIncompat: number;
+  featureRoCompat: number;
+  uuid: string;
+  nrUsers: number;
+  maxTransaction: number;
+  checksumType: number;
+  fastCommitBlocks: number;
+}
+
+/** The journal superblock in the journal's first block; `fail` throws with the reason. */
+export function decodeJournalSuperblock(b: Buffer, fail: (why: string) => never): JournalInfo {
+  const j = journalSuperblock.decode(b, 0);
+  if (j.h_magic !== JBD2_MAGIC) fail(`journal superblock magic 0x${j.h_magic.toString(16)} is not 0x${JBD2_MAGIC.toString(16)}`);
+  return {
+    blockType: j.h_blocktype,
+    blockSize: j.s_blocksize,
+    maxLen: j.s_maxlen,
+    first: j.s_first,
+    sequence: j.s_sequence,
+    start: j.s_start,
+    errno: j.s_errno,
+    featureCompat: j.s_feature_compat,
+    featureIncompat: j.s_feature_incompat,
+    featureRoCompat: j.s_feature_ro_compat,
+    uuid: formatUuid(j.s_uuid),
+    nrUsers: j.s_nr_users,
+    maxTransaction: j.s_max_transaction,
+    checksumType: j.s_checksum_type,
+    fastCommitBlocks: j.s_num_fc_blks,
+  };
 }

@@ -2,6 +2,7 @@
 // at the start of sparse groups. Reference: Documentation/filesystems/ext4/super.rst
 import { defineStruct } from '../../util/struct.ts';
 import { crc32c } from '../../util/crc32c.ts';
+import { COMPAT_HAS_JOURNAL, FLAG_SIGNED_HASH, FLAG_TEST_FS, FLAG_UNSIGNED_HASH, SUPER_MAGIC } from './constants.ts';
 
 export const superblock = defineStruct(1024, [
   ['s_inodes_count', 0x0, 'u32'],
@@ -87,4 +88,70 @@ export const superblock = defineStruct(1024, [
 /** Superblock checksum: crc32c over everything before s_checksum (metadata_csum). */
 export function sealSuperblock(buf: Buffer, at: number): void {
   buf.writeUInt32LE(crc32c(0xffffffff, buf, at, at + 0x3fc), at + 0x3fc);
+}
+
+// ---------------------------------------------------------------- feature names
+
+const COMPAT_NAMES: Record<number, string> = {
+  0x1: 'dir_prealloc', 0x2: 'imagic_inodes', 0x4: 'has_journal', 0x8: 'ext_attr', 0x10: 'resize_inode', 0x20: 'dir_index',
+  0x40: 'lazy_bg', 0x100: 'snapshot_bitmap', 0x200: 'sparse_super2', 0x400: 'fast_commit', 0x800: 'stable_inodes',
+  0x1000: 'orphan_file',
+};
+const INCOMPAT_NAMES: Record<number, string> = {
+  0x1: 'compression', 0x2: 'filetype', 0x4: 'needs_recovery', 0x8: 'journal_dev', 0x10: 'meta_bg', 0x40: 'extent',
+  0x80: '64bit', 0x100: 'mmp', 0x200: 'flex_bg', 0x400: 'ea_inode', 0x1000: 'dirdata', 0x2000: 'metadata_csum_seed',
+  0x4000: 'large_dir', 0x8000: 'inline_data', 0x10000: 'encrypt', 0x20000: 'casefold',
+};
+const RO_COMPAT_NAMES: Record<number, string> = {
+  0x1: 'sparse_super', 0x2: 'large_file', 0x8: 'huge_file', 0x10: 'uninit_bg', 0x20: 'dir_nlink', 0x40: 'extra_isize',
+  0x100: 'quota', 0x200: 'bigalloc', 0x400: 'metadata_csum', 0x800: 'replica', 0x1000: 'read-only', 0x2000: 'project',
+  0x4000: 'shared_blocks', 0x8000: 'verity', 0x10000: 'orphan_present',
+};
+
+/** Feature names in dumpe2fs's order (compat, incompat, ro_compat; bit order); unknown bits as FEATURE_C12 etc. */
+export function featureNames(compat: number, incompat: number, roCompat: number): string[] {
+  const out: string[] = [];
+  const add = (bits: number, names: Record<number, string>, letter: string) => {
+    for (let b = 0; b < 32; b++) {
+      const m = 2 ** b;
+      if (Math.floor(bits / m) % 2) out.push(names[m] ?? `FEATURE_${letter}${b}`);
+    }
+  };
+  add(compat, COMPAT_NAMES, 'C');
+  add(incompat, INCOMPAT_NAMES, 'I');
+  add(roCompat, RO_COMPAT_NAMES, 'R');
+  return out;
+}
+
+/** s_flags as dumpe2fs names them. */
+export function superblockFlagNames(sFlags: number): string[] {
+  const flags: string[] = [];
+  if (sFlags & FLAG_SIGNED_HASH) flags.push('signed_directory_hash');
+  if (sFlags & FLAG_UNSIGNED_HASH) flags.push('unsigned_directory_hash');
+  if (sFlags & FLAG_TEST_FS) flags.push('test_filesystem');
+  return flags;
+}
+
+/** s_def_hash_version as dumpe2fs names it. */
+export function hashVersionName(v: number): string {
+  return HASH_NAMES[v] ?? `unknown (${v})`;
+}
+const HASH_NAMES = ['legacy', 'half_md4', 'tea', 'legacy_unsigned', 'half_md4_unsigned', 'tea_unsigned', 'siphash'];
+
+/** What ext3 knows (as blkid decides): any other incompat or ro_compat feature makes it ext4. */
+const EXT3_INCOMPAT = 0x2 | 0x4 | 0x10; // filetype, needs_recovery, meta_bg
+const EXT3_RO_COMPAT = 0x1 | 0x2 | 0x4; // sparse_super, large_file, btree_dir
+
+/** ext2, ext3 or ext4, from the feature words as blkid tells them apart. */
+export function extKind(compat: number, incompat: number, roCompat: number): 'ext2' | 'ext3' | 'ext4' {
+  return incompat & ~EXT3_INCOMPAT || roCompat & ~EXT3_RO_COMPAT ? 'ext4' : compat & COMPAT_HAS_JOURNAL ? 'ext3' : 'ext2';
+}
+
+/** The superblock's byte offset in the volume. */
+export const SUPERBLOCK_AT = 1024;
+
+/** Whether `head`, a volume's first bytes, holds an ext2/3/4 superblock magic (s_magic, byte 1080): the one place that checks it. */
+export function hasExtMagic(head: Buffer): boolean {
+  const at = SUPERBLOCK_AT + superblock.offsets.s_magic;
+  return head.length >= at + 2 && head.readUInt16LE(at) === SUPER_MAGIC;
 }

@@ -146,3 +146,58 @@ export function encodeXattrBlock(attrs: DiskXattr[], refcount: number, blockNr: 
 export function xattrKey(attrs: DiskXattr[]): string {
   return attrs.map((x) => `${x.index}:${x.name.toString('hex')}=${x.value.toString('hex')}`).join(',');
 }
+
+// ---------------------------------------------------------------- decoding
+
+/** The name prefix of each e_name_index, as the kernel lists the names. */
+const PREFIX_OF_INDEX = new Map(PREFIXES.map(([prefix, index]) => [index, prefix]));
+
+/** The full name (prefix + suffix, a latin1 byte string) of a stored attribute; unknown indexes as `unknown<N>.`. */
+export function xattrName(index: number, suffix: Buffer): string {
+  return (PREFIX_OF_INDEX.get(index) ?? `unknown${index}.`) + suffix.toString('latin1');
+}
+
+/** The largest value the kernel stores (XATTR_SIZE_MAX). */
+const MAX_VALUE = 65536;
+
+/** One ext4_xattr_entry as stored. */
+export interface XattrEntry {
+  index: number;
+  /** The name after the prefix, raw bytes. */
+  suffix: Buffer;
+  /** ea_inode: the inode holding the value (0: the value is in `stored`). */
+  valueInum: number;
+  valueSize: number;
+  /** The value when it lives beside the entries. */
+  stored?: Buffer;
+}
+
+/**
+ * The entries of an xattr area: `buf[start, end)` holds the entries (up to a
+ * zero word), values sit at `valueBase` + e_value_offs, all within `end`.
+ * `fail` throws with the reason (its caller names the inode).
+ */
+export function decodeXattrEntries(buf: Buffer, start: number, end: number, valueBase: number, fail: (why: string) => never): XattrEntry[] {
+  const out: XattrEntry[] = [];
+  let at = start;
+  while (at + 4 <= end && buf.readUInt32LE(at) !== 0) {
+    if (at + ENTRY_HEADER > end) fail('xattr entry runs past its area');
+    const nameLen = buf[at];
+    const index = buf[at + 1];
+    const valueOffs = buf.readUInt16LE(at + 2);
+    const valueInum = buf.readUInt32LE(at + 4);
+    const valueSize = buf.readUInt32LE(at + 8);
+    if (at + ENTRY_HEADER + nameLen > end) fail('xattr name runs past its area');
+    if (valueSize > MAX_VALUE) fail(`xattr value of ${valueSize} bytes (at most ${MAX_VALUE})`);
+    const suffix = Buffer.from(buf.subarray(at + ENTRY_HEADER, at + ENTRY_HEADER + nameLen));
+    const e: XattrEntry = { index, suffix, valueInum, valueSize };
+    if (!valueInum) {
+      const v = valueBase + valueOffs;
+      if (v + valueSize > end) fail('xattr value runs past its area');
+      e.stored = Buffer.from(buf.subarray(v, v + valueSize));
+    }
+    out.push(e);
+    at += pad4(ENTRY_HEADER + nameLen);
+  }
+  return out;
+}

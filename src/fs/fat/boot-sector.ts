@@ -1,7 +1,7 @@
 // Boot sector and BIOS Parameter Block. Spec: fatgen103 section 3.1 (BPB common
 // to all FAT types), 3.2 (FAT12/16 extended fields at offset 36) and 3.3 (FAT32
 // extended fields at offset 36).
-import { defineStruct } from '../../util/struct.ts';
+import { defineStruct, type Decoded } from '../../util/struct.ts';
 import { BACKUP_BOOT_SECTOR, DRIVE_NUMBER, EXT_BOOT_SIG, FSINFO_SECTOR, MEDIA, NUM_FATS, ROOT_CLUSTER, SECTOR } from './constants.ts';
 import type { FatGeometry } from './geometry.ts';
 
@@ -113,4 +113,35 @@ export function encodeBootSector(g: FatGeometry, ids: BootIds): Buffer {
   b[SIGNATURE_OFFSET] = 0x55;
   b[SIGNATURE_OFFSET + 1] = 0xaa;
   return b;
+}
+
+// ---------------------------------------------------------------- decoding
+
+/** The FAT32 fields and the extended boot record, decoded together; the FAT12/16 table lacks the BPB_ ones. */
+export type ExtendedBpb = Partial<Decoded<typeof EBPB32.fields>> & Decoded<typeof EBPB16.fields>;
+
+/** The boot sector's BPB and the extension its FAT type has (FAT32 when BPB_FATSz16 is 0, as fatgen103 3.3 decides). */
+export function decodeBootSector(s: Buffer): { bpb: Decoded<typeof BPB.fields>; ext: ExtendedBpb; is32: boolean } {
+  const bpb = BPB.decode(s, 0);
+  const is32 = bpb.BPB_FATSz16 === 0;
+  return { bpb, ext: is32 ? EBPB32.decode(s, BPB.size) : EBPB16.decode(s, BPB.size), is32 };
+}
+
+/**
+ * True when the sector holds a FAT BPB a reader can work from: a jump (or
+ * zero), a power-of-two sector size and cluster size, reserved sectors, FATs,
+ * sizes, a media byte, and not NTFS (which shares the layout's start).
+ */
+export function looksLikeFat(s: Buffer): boolean {
+  if (s.length < SECTOR) return false;
+  const { bpb, ext } = decodeBootSector(s);
+  const jmp = bpb.BS_jmpBoot[0];
+  if (!(jmp === 0xeb || jmp === 0xe9 || jmp === 0x00)) return false;
+  if (![512, 1024, 2048, 4096].includes(bpb.BPB_BytsPerSec)) return false;
+  const spc = bpb.BPB_SecPerClus;
+  if (spc === 0 || (spc & (spc - 1)) !== 0) return false;
+  if (bpb.BPB_RsvdSecCnt === 0 || bpb.BPB_NumFATs === 0) return false;
+  if ((bpb.BPB_TotSec16 || bpb.BPB_TotSec32) === 0 || (bpb.BPB_FATSz16 || ext.BPB_FATSz32) === 0) return false;
+  if (bpb.BS_OEMName.toString('latin1') === 'NTFS    ') return false;
+  return bpb.BPB_Media === 0xf0 || bpb.BPB_Media >= 0xf8;
 }

@@ -1,7 +1,7 @@
 // Short (8.3) directory entries and FAT timestamps. Spec: fatgen103 section 6
 // (Directory Structure), 6.1 (File/Folder Name), 6.3 (Date/Time format).
 import { defineStruct } from '../../util/struct.ts';
-import { DIR_ENTRY_SIZE } from './constants.ts';
+import { ATTR_ARCHIVE, ATTR_DIRECTORY, ATTR_READ_ONLY, DIR_ENTRY_SIZE } from './constants.ts';
 
 export const DIR = defineStruct(DIR_ENTRY_SIZE, [
   ['DIR_Name', 0, { bytes: 11 }],
@@ -45,6 +45,62 @@ export function fatTime(sec: number, nsec = 0): FatTime {
     time: (d.getUTCHours() << 11) | (d.getUTCMinutes() << 5) | (s >> 1),
     centis: (s & 1) * 100 + Math.floor(nsec / 10_000_000),
   };
+}
+
+/**
+ * A FAT date and time as seconds since 1970, read as UTC (what fatTime
+ * writes); `centis` (DIR_CrtTimeTenth) adds to the 2-second time.
+ */
+export function fatTimeToUnix(date: number, time: number, centis = 0): { sec: number; nsec: number } {
+  const year = 1980 + (date >> 9);
+  const month = (date >> 5) & 15;
+  const day = date & 31;
+  const ms = Date.UTC(year, month - 1, day, time >> 11, (time >> 5) & 63, (time & 31) * 2);
+  const sec = Math.floor(ms / 1000) + Math.floor(centis / 100);
+  return { sec, nsec: (centis % 100) * 10_000_000 };
+}
+
+/** DIR_Attr of a file: archive, and read-only when its owner may not write it. */
+export function fileAttr(mode: number): number {
+  return ATTR_ARCHIVE | (mode & 0o200 ? 0 : ATTR_READ_ONLY);
+}
+
+/** The permission bits an entry's DIR_Attr stands for (the inverse of fileAttr; directories searchable). */
+export function modeOfAttr(attr: number): number {
+  const readOnly = (attr & ATTR_READ_ONLY) !== 0;
+  if (attr & ATTR_DIRECTORY) return readOnly ? 0o555 : 0o755;
+  return readOnly ? 0o444 : 0o644;
+}
+
+// Code page 437, bytes 0x80-0xFF: what Linux's vfat uses by default for 8.3 names.
+const CP437_HIGH =
+  'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
+
+/** OEM (code page 437) bytes as text: short names and volume labels. */
+export function oemText(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80];
+  return s;
+}
+
+/** DIR_NTRes bits: base and extension shown in lower case (Windows NT, Linux vfat). */
+const NT_LOWER_BASE = 0x08;
+const NT_LOWER_EXT = 0x10;
+
+/**
+ * An 11-byte DIR_Name as NAME.EXT: `shortName` as stored (upper case), and
+ * `name` with DIR_NTRes's lower-case bits applied (the name when there is no
+ * long one). A leading 0x05 stands for 0xE5 (fatgen103 6.1).
+ */
+export function decodeShortName(raw: Buffer, ntRes: number): { shortName: string; name: string } {
+  const bytes = Buffer.from(raw);
+  if (bytes[0] === 0x05) bytes[0] = 0xe5;
+  let base = oemText(bytes.subarray(0, 8)).replace(/ +$/, '');
+  let ext = oemText(bytes.subarray(8, 11)).replace(/ +$/, '');
+  const shortName = ext ? `${base}.${ext}` : base;
+  if (ntRes & NT_LOWER_BASE) base = base.toLowerCase();
+  if (ntRes & NT_LOWER_EXT) ext = ext.toLowerCase();
+  return { shortName, name: ext ? `${base}.${ext}` : base };
 }
 
 export interface ShortEntry {

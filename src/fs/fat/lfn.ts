@@ -111,3 +111,27 @@ export function foldName(name: string): string {
   }
   return out;
 }
+
+/** Long entries read so far for the short entry that should follow them: their pieces, checksum, and the order number expected next. */
+export type LongNameRun = { pieces: Buffer[]; sum: number; next: number } | null;
+
+/**
+ * The run after the long entry at `at`: a LAST_LONG_ENTRY starts one, each
+ * next piece must count down with the same checksum, anything else breaks it
+ * (the short entry then stands alone, as fatgen103 7 says).
+ */
+export function addLongEntry(run: LongNameRun, bytes: Buffer, at: number): LongNameRun {
+  const l = LDIR.decode(bytes, at);
+  const ord = l.LDIR_Ord & 0x3f;
+  if (l.LDIR_Ord & LAST_LONG_ENTRY) run = ord >= 1 ? { pieces: new Array<Buffer>(ord), sum: l.LDIR_Chksum, next: ord } : null;
+  if (!run || ord !== run.next || ord < 1 || l.LDIR_Chksum !== run.sum) return null;
+  run.pieces[ord - 1] = Buffer.concat([l.LDIR_Name1, l.LDIR_Name2, l.LDIR_Name3]);
+  run.next = ord - 1;
+  return run;
+}
+
+/** The long name a complete run gives the short entry `shortName` (11 bytes) when its checksum matches (see decodeLfn), else undefined. */
+export function longNameFor(run: LongNameRun, shortName: Uint8Array): { name: string; problem?: string } | undefined {
+  if (!run || run.next !== 0 || run.sum !== shortNameChecksum(shortName)) return undefined;
+  return decodeLfn(Buffer.concat(run.pieces));
+}

@@ -24,14 +24,14 @@ import { compareNames, type DirEntry, type FileEntry } from '../../tree/model.ts
 import { finishImage, type Image, type ImageExtent } from '../../image/extent-map.ts';
 import { seededU32 } from '../../util/ids.ts';
 import {
-  ATTR_ARCHIVE, ATTR_DIRECTORY, ATTR_READ_ONLY, ATTR_VOLUME_ID, BACKUP_BOOT_SECTOR, DIR_ENTRY_SIZE, FSINFO_SECTOR,
+  ATTR_DIRECTORY, ATTR_VOLUME_ID, BACKUP_BOOT_SECTOR, DIR_ENTRY_SIZE, FSINFO_SECTOR,
   MAX_DIR_ENTRIES, MAX_FILE_SIZE, MAX_LFN_UNITS, MAX_SECTORS, MIN_CLUSTERS, NUM_FATS, SECTOR, type FatType,
 } from './constants.ts';
 import { chooseGeometry, NoFit, smallestFit, type FatGeometry, type GeometryOptions } from './geometry.ts';
 import { encodeBootSector } from './boot-sector.ts';
 import { encodeFsInfo, FSI_UNKNOWN } from './fsinfo.ts';
 import { FatTable } from './fat-table.ts';
-import { DOT, DOTDOT, encodeDirEntry, fatTime, type FatTime } from './dir-entry.ts';
+import { DOT, DOTDOT, encodeDirEntry, fatTime, fileAttr, type FatTime } from './dir-entry.ts';
 import { badLongNameChar, encodeLfn, foldName, lfnEntries } from './lfn.ts';
 import { assignShortNames } from './short-name.ts';
 
@@ -336,7 +336,7 @@ function materialize(prep: Prepared, g: FatGeometry, ids: Ids, used: number): Fa
     for (const it of d.items) {
       if (it.needsLfn) at = encodeLfn(buf, at, it.long, it.short);
       if (it.dir) short(it.short, ATTR_DIRECTORY, it.cluster, 0, it.t);
-      else short(it.short, ATTR_ARCHIVE | (it.entry.mode & 0o200 ? 0 : ATTR_READ_ONLY), it.cluster, (it.entry as FileEntry).size, it.t);
+      else short(it.short, fileAttr(it.entry.mode), it.cluster, (it.entry as FileEntry).size, it.t);
     }
     return buf;
   };
