@@ -9,7 +9,7 @@ import { defaultEpoch } from './mkfs.ts';
 import type { ImageConfig } from '../config/schema.ts';
 import type { DirEntry } from '../tree/model.ts';
 import { mergeDir, scanSources } from '../tree/scan.ts';
-import { applyOwners, contentsTree, emptyDir } from '../tree/contents.ts';
+import { applyOwners, checkTargetParents, contentsTree, emptyDir } from '../tree/contents.ts';
 import { withStore } from './store.ts';
 import { planExt4, type Ext4Options, type Ext4Plan } from '../fs/ext4/planner.ts';
 import { planFat, type FatStats } from '../fs/fat/planner.ts';
@@ -21,6 +21,7 @@ import { composeDisk } from '../image/compose.ts';
 import type { Image } from '../image/extent-map.ts';
 import type { WriteResult } from '../format/raw.ts';
 import { checkOutput, extension, productType, writeOutput, type Format } from '../format/output.ts';
+import { writeSmallFile } from '../format/atomic-file.ts';
 import { parseSize, formatSize } from '../util/sizes.ts';
 import { formatUuid, parseUuid, seededU32, seededUuid } from '../util/ids.ts';
 
@@ -74,6 +75,8 @@ export interface BuildInput {
   /** Keys the config set itself: a given rootGPUID stays even when not deterministic. */
   given: Set<string>;
   baseDir: string;
+  /** The config file as the user named it, for errors. */
+  file?: string;
 }
 
 const sizeOf = (v: string | number) => (typeof v === 'number' ? v : parseSize(v)!);
@@ -88,7 +91,7 @@ function fatVolumeUuid(id: number): string {
  * The root tree: `root` directories merged, the store closure added (or, with
  * onlyNixStore, the store alone), then `contents` over them, then owners by name.
  */
-export function rootTree(cfg: ImageConfig, baseDir: string, epoch: number): DirEntry {
+export function rootTree(cfg: ImageConfig, baseDir: string, epoch: number, config?: string): DirEntry {
   const owner = cfg.preserveOwners ? undefined : { uid: 0, gid: 0 };
   const clampMtime = cfg.clampMtime ? epoch : undefined;
   const roots = cfg.root === undefined ? [] : Array.isArray(cfg.root) ? cfg.root : [cfg.root];
@@ -98,20 +101,26 @@ export function rootTree(cfg: ImageConfig, baseDir: string, epoch: number): DirE
   }
   tree = withStore(tree, cfg, baseDir, epoch, owner, clampMtime) ?? emptyDir(epoch);
   if (cfg.contents.length) {
-    const c = contentsTree(cfg.contents, { what: 'contents', baseDir, epoch, owner: owner ?? { uid: 0, gid: 0 }, clampMtime });
+    const c = contentsTree(cfg.contents, { what: 'contents', config, baseDir, epoch, owner: owner ?? { uid: 0, gid: 0 }, clampMtime });
+    checkTargetParents(tree, cfg.contents, { what: 'contents', config });
     tree = mergeDir(tree, c);
-    applyOwners(tree, cfg.contents, 'contents');
+    applyOwners(tree, cfg.contents, 'contents', config);
   }
   return tree;
 }
 
-function bootTree(cfg: ImageConfig, key: 'espContents' | 'xbootldrContents', baseDir: string, epoch: number): DirEntry {
-  return contentsTree(cfg[key], { what: key, baseDir, epoch, owner: { uid: 0, gid: 0 }, clampMtime: cfg.clampMtime ? epoch : undefined });
+function bootTree(cfg: ImageConfig, key: 'espContents' | 'xbootldrContents', baseDir: string, epoch: number, config?: string): DirEntry {
+  return contentsTree(cfg[key], { what: key, config, fat: true, baseDir, epoch, owner: { uid: 0, gid: 0 }, clampMtime: cfg.clampMtime ? epoch : undefined });
+}
+
+/** The config's epoch, else SOURCE_DATE_EPOCH (refused if not a time ext4 stores), else 1. */
+export function buildEpoch(cfg: Pick<ImageConfig, 'epoch'>): number {
+  return cfg.epoch ?? defaultEpoch();
 }
 
 export function planBuild(input: BuildInput): BuildPlan {
-  const { config: cfg, given, baseDir } = input;
-  const epoch = cfg.epoch ?? defaultEpoch();
+  const { config: cfg, given, baseDir, file } = input;
+  const epoch = buildEpoch(cfg);
   checkOutput({ format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch });
   const shape = layoutShape(cfg.partitionTableType, sizeOf(cfg.bootSize));
   const roles = new Set(shape.slots.map((s) => s.role));
@@ -123,7 +132,7 @@ export function planBuild(input: BuildInput): BuildPlan {
     throw new DiskwrightError('CONFIG_INVALID', `xbootldrContents: only the efixbootldr layout has an XBOOTLDR partition`, {});
   }
 
-  const tree = rootTree(cfg, baseDir, epoch);
+  const tree = rootTree(cfg, baseDir, epoch, file);
   const det = cfg.deterministic;
   const seed = cfg.seed;
   const pick = (key: 'rootGPUID' | 'rootFSUID' | 'rootFSHashSeed', fallback: () => string | undefined) =>
@@ -141,7 +150,7 @@ export function planBuild(input: BuildInput): BuildPlan {
     const label = isX ? cfg.xbootldrLabel : cfg.espLabel ?? (slot.role === 'boot' ? 'BOOT' : 'ESP');
     const idText = isX ? cfg.xbootldrVolumeId : cfg.espVolumeId;
     try {
-      fats.set(slot, planFat(bootTree(cfg, contentsKey, baseDir, epoch), {
+      fats.set(slot, planFat(bootTree(cfg, contentsKey, baseDir, epoch, file), {
         size: slot.end! - slot.start,
         label,
         volumeId: idText !== undefined ? hex32(idText) : undefined,
@@ -320,10 +329,9 @@ export function buildImage(input: BuildInput & { outDir: string }): BuildResult 
   }
   const imagePath = path.join(outDir, plan.layout.image);
   const cfg = input.config;
-  const write = writeOutput(plan.disk, { format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch: cfg.epoch ?? defaultEpoch() }, imagePath)!;
+  const write = writeOutput(plan.disk, { format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch: buildEpoch(cfg) }, imagePath)!;
   // The image is complete: the small files follow, each written whole.
-  fs.mkdirSync(path.join(outDir, 'nix-support'), { recursive: true });
-  fs.writeFileSync(path.join(outDir, 'nix-support', 'hydra-build-products'), `file ${productType(cfg)} ${imagePath}\n`);
-  fs.writeFileSync(path.join(outDir, 'layout.json'), JSON.stringify(plan.layout, null, 2) + '\n');
+  writeSmallFile(path.join(outDir, 'nix-support', 'hydra-build-products'), 'build products list', `file ${productType(cfg)} ${imagePath}\n`);
+  writeSmallFile(path.join(outDir, 'layout.json'), 'layout', JSON.stringify(plan.layout, null, 2) + '\n');
   return { ...plan, imagePath, write };
 }
