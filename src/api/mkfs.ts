@@ -69,6 +69,9 @@ function writeChosen(image: Image, o: OutputChoice & { output: string; seed?: st
   return writeOutput(image, outputOptions(o), o.output);
 }
 
+/** The latest epoch taken where ext4 does not limit it (FAT and VHD clamp to their own ranges). */
+export const MAX_EPOCH = 2 ** 34 - 1;
+
 /**
  * SOURCE_DATE_EPOCH if set, else 1: never the clock. A value that is not a
  * whole number of seconds from 0 to `max` (by default the latest time ext4

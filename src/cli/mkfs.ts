@@ -1,15 +1,12 @@
 // `diskwright mkfs ext4|vfat SOURCE... -o OUT`: option parsing and the summary only.
 import { Command, Option } from 'commander';
-import { defaultEpoch, mkfsExt4, mkfsVfat } from '../api/mkfs.ts';
+import { defaultEpoch, MAX_EPOCH, mkfsExt4, mkfsVfat } from '../api/mkfs.ts';
 import type { WriteResult } from '../format/raw.ts';
 import { COMPRESSIONS, FORMATS, type Compression, type Format } from '../format/output.ts';
 import { DiskwrightError } from '../api/errors.ts';
 import { parseSize, formatSize } from '../util/sizes.ts';
 import { parseUuid, formatUuid } from '../util/ids.ts';
 import { EXT4_MAX_TIME } from '../fs/ext4/inode.ts';
-
-/** What vfat took before: its times are clamped to FAT's range (1980-2107) anyway. */
-const FAT_MAX_EPOCH = 2 ** 34 - 1;
 
 function invalid(message: string): never {
   throw new DiskwrightError('OPTION_INVALID', message, {});
@@ -131,7 +128,7 @@ export function mkfsCommand(): Command {
     .option('--clamp-mtime', 'clamp file mtimes to the epoch')
     .option('--fat-type <bits>', '12, 16 or 32 (default: FAT32 where the size allows it, else FAT16, else FAT12)')
     .action((sources: string[], o: Record<string, string | boolean | undefined>) => {
-      const common = commonValues(o, FAT_MAX_EPOCH);
+      const common = commonValues(o, MAX_EPOCH);
       let volumeId: number | undefined;
       if (o.volumeId !== undefined) {
         const v = String(o.volumeId).replace(/^0x/i, '').replace('-', '');

@@ -45,7 +45,6 @@ function outputError(doing: string, p: string, err: unknown): DiskwrightError {
  * disk, read-only file system) becomes OUTPUT_WRITE naming the path.
  */
 export function writeFileAtomically(out: string, what: string, fill: (fd: number) => void): fs.Stats {
-  out = path.resolve(out);
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(out);
@@ -133,7 +132,11 @@ function openOutput(out: string, dir: string): OpenOutput {
     native.unguardPath(slot);
     if (errnoOf(err) !== 'EEXIST') throw outputError('cannot create', out, err);
     // Left by an earlier process with our PID (a PID reused): not ours to keep.
-    fs.rmSync(named, { force: true });
+    try {
+      fs.unlinkSync(named);
+    } catch (e) {
+      if (errnoOf(e) !== 'ENOENT') throw outputError('cannot remove the stale', named, e);
+    }
     return openOutput(out, dir);
   }
   lock(named, fd);

@@ -49,7 +49,7 @@ test('unreadable file', () => {
   fs.chmodSync(s, 0o755);
   fs.writeFileSync(path.join(s, 'secret'), 'no');
   fs.chmodSync(path.join(s, 'secret'), 0o000);
-  expectError(['mkfs', 'ext4', s], /cannot read .*secret: EACCES/, { asUser: 65534 });
+  expectError(['mkfs', 'ext4', s], /cannot read .*secret: permission denied; check its permissions/, { asUser: 65534 });
 });
 
 test('unreadable directory', () => {
