@@ -144,7 +144,7 @@ export function contentsTree(entries: ContentSpec[], opts: ContentsOptions, root
     }
     const parts = targetParts(spec.target, where, `${where}.target`, opts.fat);
     const mode = spec.mode !== undefined ? parseMode(spec.mode, where) : undefined;
-    const scan = { owner: opts.owner, clampMtime: opts.clampMtime, linkScope: `${where}:` };
+    const scan = { owner: opts.owner, clampMtime: opts.clampMtime, linkScope: `${opts.what}[${i}]:` };
     const absSource = path.resolve(opts.baseDir, spec.source);
 
     if (hasGlob(spec.source)) {

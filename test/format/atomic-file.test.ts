@@ -105,7 +105,7 @@ async function run(args: string[], dir: string, opts: { signal?: NodeJS.Signals;
       opened = performance.now();
       break;
     }
-    await sleep(1);
+    await sleep(2);
   }
   if (opened && opts.signal) {
     await sleep(opts.delay ?? 0);
