@@ -8,7 +8,7 @@ import { FatReader } from '../read/fat.ts';
 import { findPartition, type PartitionEntry, partitionSource, type PartitionTable } from '../read/partition.ts';
 import type { ByteSource } from '../read/source.ts';
 import type { FsReader, FsSummary } from '../read/entry.ts';
-import { openDisk, parseImageArg, type ReadOptions, withInput } from './volume.ts';
+import { openDisk, type OpenedDisk, parseImageArg, type ReadOptions, withInput } from './volume.ts';
 
 /** A partition as the reader sees it (PartitionEntry), numbers written for JSON. */
 export interface InspectPartition extends Omit<PartitionEntry, 'index' | 'typeGuid' | 'attributes' | 'mbrType'> {
@@ -180,6 +180,7 @@ export function describeReader(reader: FsReader, partition: number | null, what:
   }
   if (reader instanceof Ext4Reader) {
     const i = reader.info;
+    withInput(what, () => reader.checkInodes());
     const j = withInput(what, () => reader.journal());
     out.ext4 = {
       hashSeed: i.hashSeed,
@@ -235,51 +236,56 @@ export function inspectImage(arg: string, opts: ReadOptions = {}): InspectResult
   const { path, part } = parseImageArg(arg);
   const img = openDisk(path, opts);
   try {
-    const disk = img.disk;
-    const st = fs.statSync(path);
-    let dataSize: number | null = null;
-    let compressedClusters: number | undefined;
-    if (disk.format === 'raw') dataSize = Math.min(st.blocks * 512, disk.size);
-    else if (disk.format !== 'zstd') {
-      const stored = disk.stored();
-      dataSize = 0;
-      let lazy = 0;
-      for (const e of stored.extents) {
-        dataSize += e.length;
-        if (isLazyExtent(e)) lazy++;
-      }
-      if (disk.format === 'qcow2') compressedClusters = lazy;
-    }
-    const table = withInput(path, () => readPartitionTable(img.source));
-    const result: InspectResult = {
-      path,
-      format: disk.format,
-      description: disk.format === 'qcow2' && compressedClusters ? 'qcow2 (compressed clusters)' : disk.description,
-      virtualSize: disk.size,
-      fileSize: st.size,
-      allocatedSize: st.blocks * 512,
-      dataSize,
-      table: table ? describeTable(table) : null,
-      filesystems: [],
-      warnings: table ? [...table.warnings] : [],
-    };
-    if (compressedClusters !== undefined) result.compressedClusters = compressedClusters;
-    if (!table) {
-      if (part !== undefined) withInput(path, () => findPartition(null, part));
-      if (detectFilesystem(img.source) !== 'unknown') result.filesystems.push(describeFilesystem(img.source, null, path));
-      return result;
-    }
-    let parts = table.partitions.filter((p) => !p.extended);
-    if (part !== undefined) parts = [withInput(path, () => selectVolume(img.source, part)).partition!];
-    for (const p of parts) {
-      const src = partitionSource(img.source, p);
-      const what = `${path} partition ${p.index}`;
-      const kind = withInput(what, () => detectFilesystem(src));
-      if (kind === 'unknown') continue;
-      result.filesystems.push(describeFilesystem(src, p.index, what));
-    }
-    return result;
+    // Whatever the readers meet names the image; a partition's own errors already name it.
+    return withInput(path, () => inspectDisk(img, path, part));
   } finally {
     img.close();
   }
+}
+
+function inspectDisk(img: OpenedDisk, path: string, part: string | undefined): InspectResult {
+  const disk = img.disk;
+  const st = fs.statSync(path);
+  let dataSize: number | null = null;
+  let compressedClusters: number | undefined;
+  if (disk.format === 'raw') dataSize = Math.min(st.blocks * 512, disk.size);
+  else if (disk.format !== 'zstd') {
+    const stored = disk.stored();
+    dataSize = 0;
+    let lazy = 0;
+    for (const e of stored.extents) {
+      dataSize += e.length;
+      if (isLazyExtent(e)) lazy++;
+    }
+    if (disk.format === 'qcow2') compressedClusters = lazy;
+  }
+  const table = readPartitionTable(img.source);
+  const result: InspectResult = {
+    path,
+    format: disk.format,
+    description: disk.format === 'qcow2' && compressedClusters ? 'qcow2 (compressed clusters)' : disk.description,
+    virtualSize: disk.size,
+    fileSize: st.size,
+    allocatedSize: st.blocks * 512,
+    dataSize,
+    table: table ? describeTable(table) : null,
+    filesystems: [],
+    warnings: table ? [...table.warnings] : [],
+  };
+  if (compressedClusters !== undefined) result.compressedClusters = compressedClusters;
+  if (!table) {
+    if (part !== undefined) findPartition(null, part);
+    if (detectFilesystem(img.source) !== 'unknown') result.filesystems.push(describeFilesystem(img.source, null, path));
+    return result;
+  }
+  let parts = table.partitions.filter((p) => !p.extended);
+  if (part !== undefined) parts = [selectVolume(img.source, part).partition!];
+  for (const p of parts) {
+    const src = partitionSource(img.source, p);
+    const what = `${path} partition ${p.index}`;
+    const kind = withInput(what, () => detectFilesystem(src));
+    if (kind === 'unknown') continue;
+    result.filesystems.push(describeFilesystem(src, p.index, what));
+  }
+  return result;
 }

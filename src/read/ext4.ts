@@ -64,6 +64,8 @@ const INCOMPAT_64BIT = 0x80;
 const RO_COMPAT_SPARSE_SUPER = 0x1;
 const RO_COMPAT_HUGE_FILE = 0x8;
 const RO_COMPAT_METADATA_CSUM = 0x400;
+const RO_COMPAT_GDT_CSUM = 0x10;
+const BG_INODE_UNINIT = 0x1;
 /** What ext3 knows (as blkid decides): any other incompat or ro_compat feature makes it ext4. */
 const EXT3_INCOMPAT = 0x2 | 0x4 | 0x10; // filetype, needs_recovery, meta_bg
 const EXT3_RO_COMPAT = 0x1 | 0x2 | 0x4; // sparse_super, large_file, btree_dir
@@ -554,6 +556,31 @@ export class Ext4Reader extends FsReaderBase {
     if (node.type === 'symlink' && node.size > this.blockSize) corrupt(`${who}: a symlink of ${node.size} bytes (at most ${this.blockSize})`, { ino: node.ino });
   }
 
+  /**
+   * Checks every inode the inode bitmaps mark in use for an i_size beyond
+   * what its mapping can address (checkSize), so inspect does not vouch for
+   * a filesystem that cat and extract would refuse. Reads the inode tables'
+   * used part once; groups whose inodes were never initialised are skipped.
+   */
+  checkInodes(): void {
+    const { groups, inodesPerGroup, inodesCount, firstIno, features } = this.info;
+    // Without group checksums bg_itable_unused and INODE_UNINIT mean nothing.
+    const csum = (features.roCompat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM)) !== 0;
+    for (let g = 0; g < groups; g++) {
+      const d = this.descs[g];
+      if (csum && d.flags & BG_INODE_UNINIT) continue;
+      const used = Math.min(inodesPerGroup, csum ? inodesPerGroup - d.itableUnused : inodesPerGroup, inodesCount - g * inodesPerGroup);
+      if (used <= 0) continue;
+      const bitmap = this.block(d.inodeBitmap, `group ${g} inode bitmap`);
+      for (let i = 0; i < used && i >> 3 < bitmap.length; i++) {
+        const ino = g * inodesPerGroup + i + 1;
+        if (!(bitmap[i >> 3] & (1 << (i & 7))) || (ino < firstIno && ino !== 2)) continue;
+        const node = this.inode(ino);
+        if (node.links > 0) this.checkSize(node);
+      }
+    }
+  }
+
   /** Throws IMAGE_CORRUPT when a directory's i_size reaches past the blocks it maps. */
   private checkDirSize(dir: Ext4Inode, m: Ext4Mapping): void {
     const held = m.inline ? m.inline.length : m.extents.reduce((end, e) => Math.max(end, (e.logical + e.length) * this.blockSize), 0);
@@ -770,6 +797,10 @@ export class Ext4Reader extends FsReaderBase {
       if (ino !== 0 && nameLen > 0 && 8 + nameLen <= rec) {
         const name = b.subarray(at + 8, at + 8 + nameLen);
         const dot = nameLen <= 2 && name.every((c) => c === 0x2e);
+        // A name holding NUL or '/' cannot name a file (e2fsck: "illegal characters"): damage, not a path to pass on.
+        if (!dot && (name.includes(0) || name.includes(0x2f))) {
+          corrupt(`directory inode ${dir.ino}: entry at ${at} has a name with a NUL or '/' (${JSON.stringify(name.toString('latin1'))})`, { ino: dir.ino });
+        }
         if (!dot) items.push({ name: Buffer.from(name), ino, fileType: filetype ? b[at + 7] : 0 });
       }
       at += rec;
@@ -877,7 +908,14 @@ export class Ext4Reader extends FsReaderBase {
     return e;
   }
 
+  /** The target's bytes: never empty and never holding a NUL, which no symlink can have (the kernel and e2fsck refuse both). */
   private symlinkTarget(node: Ext4Inode): Buffer {
+    const t = this.rawSymlinkTarget(node);
+    if (t.length === 0 || t.includes(0)) corrupt(`inode ${node.ino}: a symlink target ${t.length === 0 ? 'that is empty' : 'holding a NUL byte'}`, { ino: node.ino });
+    return t;
+  }
+
+  private rawSymlinkTarget(node: Ext4Inode): Buffer {
     const m = this.mapping(node);
     if (m.inline) return Buffer.from(m.inline.subarray(0, node.size));
     if (this.isFastSymlink(node)) {

@@ -438,6 +438,10 @@ export class FatReader extends FsReaderBase {
         wrtDate: d.DIR_WrtDate as number,
         entryOffset: this.dirOffsetOf(chain, at),
       };
+      // No FAT name holds NUL or '/', nor is '.', '..' or empty (fatgen103 §6.1, §7): such an entry is damage, not a name to pass on.
+      if (name === '' || name === '.' || name === '..' || /[\0/]/.test(name)) {
+        corrupt(`directory entry at byte ${detail.entryOffset}: the name ${JSON.stringify(name)} is not a valid file name`, { entryOffset: detail.entryOffset });
+      }
       items.push({ name: Buffer.from(name, 'utf8').toString('latin1'), detail, size: d.DIR_FileSize as number });
     }
     return { items, label, dot, dotdot };
