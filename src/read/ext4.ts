@@ -551,7 +551,9 @@ export class Ext4Reader extends FsReaderBase {
   checkSize(node: Ext4Inode, path?: string): void {
     const who = `inode ${node.ino}${path === undefined ? '' : ` (${displayKey(path)})`}`;
     const max = this.maxSize(node);
-    if (node.size > max) corrupt(`${who}: i_size ${node.size} is more than its ${node.flags & FL_EXTENTS ? 'extent tree' : 'block map'} can address (${max} bytes)`, { ino: node.ino });
+    // Exact, as debugfs shows it: sizes past 2^53 lose digits as a number.
+    const exact = () => (BigInt(node.raw.readUInt32LE(IO.i_size_high)) << 32n) | BigInt(node.raw.readUInt32LE(IO.i_size_lo));
+    if (node.size > max) corrupt(`${who}: i_size ${exact()} is more than its ${node.flags & FL_EXTENTS ? 'extent tree' : 'block map'} can address (${max} bytes)`, { ino: node.ino });
     // The kernel refuses symlinks longer than a block (ext4_symlink), and xattr values hold at most 64 KiB.
     if (node.type === 'symlink' && node.size > this.blockSize) corrupt(`${who}: a symlink of ${node.size} bytes (at most ${this.blockSize})`, { ino: node.ino });
   }
