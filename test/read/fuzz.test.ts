@@ -322,7 +322,7 @@ test(`fuzz: ${IMAGES} mutated images through inspect, ls -R, cat, extract, diff 
   const rng = new Rng(SEED);
   const slots: Slot[] = Array.from({ length: WORKERS }, () => ({ worker: spawn(), busy: false }));
   const failures: string[] = [];
-  const counts = new Map<string, { images: number; errors: number }>();
+  const counts = new Map<string, { images: number; errors: number; ms: number }>();
   let next = 0;
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
@@ -337,9 +337,11 @@ test(`fuzz: ${IMAGES} mutated images through inspect, ls -R, cat, extract, diff 
       const scratch = path.join(work, `scratch-${n}`);
       fs.mkdirSync(scratch);
       const job: FuzzJob = { id: n, image, base: base.file, volumes: base.volumes(image), scratch, convertTo: convertTo[n % convertTo.length] };
+      const t0 = Date.now();
       const r = await run(slot, job);
-      const c = counts.get(base.family) ?? { images: 0, errors: 0 };
+      const c = counts.get(base.family) ?? { images: 0, errors: 0, ms: 0 };
       c.images++;
+      c.ms += Date.now() - t0;
       const bad: string[] = r.failure ? [r.failure] : [];
       for (const o of r.outcomes) {
         const why = judge(o, image, scratch);
@@ -362,7 +364,7 @@ test(`fuzz: ${IMAGES} mutated images through inspect, ls -R, cat, extract, diff 
     clearInterval(sampler);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
-  t.diagnostic(`${IMAGES} images in ${((Date.now() - started) / 1000).toFixed(1)} s, peak RSS ${Math.round(peakRss / MiB)} MiB; ${[...counts].map(([f, c]) => `${f} ${c.images} (${c.errors} errors)`).join(', ')}`);
+  t.diagnostic(`${IMAGES} images in ${((Date.now() - started) / 1000).toFixed(1)} s, peak RSS ${Math.round(peakRss / MiB)} MiB; ${[...counts].map(([f, c]) => `${f} ${c.images} (${c.errors} errors, ${Math.round(c.ms / c.images)} ms each)`).join(', ')}`);
   assert.deepEqual(failures, [], `seed ${SEED}:\n${failures.join('\n')}`);
   // Every family was reached, and the damage was seen: most images must fail somewhere.
   assert.equal(counts.size, 8);
