@@ -222,7 +222,17 @@ function mutate(base: Base, rng: Rng, file: string): string {
   const steps = 1 + rng.below(3);
   for (let s = 0; s < steps; s++) {
     const [off, len, what] = region();
-    if (kind < 45) {
+    if (kind < 15 && /inode table|directory/.test(what)) {
+      // A size field made huge where one lies: ext4 i_size_lo/i_size_high of an inode, FAT DIR_FileSize of an entry.
+      const ext4 = what.includes('inode table');
+      const slot = ext4 ? 256 : 32;
+      const at = off + rng.below(Math.floor(len / slot)) * slot;
+      if (ext4) {
+        buf.writeUInt32LE(rng.pick([0xffffffff, 0, 0x1000]), at + 0x04);
+        buf.writeUInt32LE(rng.pick([0x7fffffff, 0x1000, 0x100, 1]), at + 0x6c);
+      } else buf.writeUInt32LE(rng.pick([0xffffffff, 0x7fffffff, 0x10000]), at + 28);
+      done.push(`huge size at ${at} in ${what}`);
+    } else if (kind < 45) {
       // Flip a few bytes.
       const n = 1 + rng.below(8);
       for (let i = 0; i < n; i++) {
