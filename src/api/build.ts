@@ -16,6 +16,7 @@ import { buildTree } from '../disk/content.ts';
 import { makeDiskImageSpec } from '../disk/presets/make-disk-image.ts';
 import { customSpec, rawBlobsOf } from '../disk/presets/custom.ts';
 import { firmwareTooSmall } from '../disk/presets/sd-image.ts';
+import { writeSmallFile } from '../format/atomic-file.ts';
 
 export type { FsReport, PartitionReport, BlobReport } from '../disk/compile.ts';
 
@@ -44,17 +45,24 @@ export interface BuildInput {
   /** Keys the config set itself: a given rootGPUID stays even when not deterministic. */
   given: Set<string>;
   baseDir: string;
+  /** The config file as the user named it, for errors. */
+  file?: string;
 }
 
 /** The root filesystem's tree of a build config (root, store, contents, owners). */
-export function rootTree(cfg: ImageConfig, baseDir: string, epoch: number): DirEntry {
-  return buildTree(cfg, baseDir, epoch);
+export function rootTree(cfg: ImageConfig, baseDir: string, epoch: number, config?: string): DirEntry {
+  return buildTree(cfg, baseDir, epoch, 'contents', config);
+}
+
+/** The config's epoch, else SOURCE_DATE_EPOCH (refused if not a time ext4 stores), else 1. */
+export function buildEpoch(cfg: Pick<ImageConfig, 'epoch'>): number {
+  return cfg.epoch ?? defaultEpoch();
 }
 
 /** config -> preset -> disk spec -> compiler. */
 export function planBuild(input: BuildInput): BuildPlan {
   const { config: cfg } = input;
-  const epoch = cfg.epoch ?? defaultEpoch();
+  const epoch = buildEpoch(cfg);
   checkOutput({ format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch });
   const preset = { ...input, epoch };
   let spec;
@@ -103,12 +111,11 @@ export function buildImage(input: BuildInput & { outDir: string }): BuildResult 
   }
   const imagePath = path.join(outDir, plan.layout.image);
   const cfg = input.config;
-  const write = writeOutput(plan.disk, { format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch: cfg.epoch ?? defaultEpoch() }, imagePath)!;
+  const write = writeOutput(plan.disk, { format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch: buildEpoch(cfg) }, imagePath)!;
   // The image is complete: the small files follow, each written whole.
-  fs.mkdirSync(path.join(outDir, 'nix-support'), { recursive: true });
   // sd-image.nix names its product sd-image.
   const product = cfg.preset === 'sd-image' ? 'sd-image' : productType(cfg);
-  fs.writeFileSync(path.join(outDir, 'nix-support', 'hydra-build-products'), `file ${product} ${imagePath}\n`);
-  fs.writeFileSync(path.join(outDir, 'layout.json'), JSON.stringify(plan.layout, null, 2) + '\n');
+  writeSmallFile(path.join(outDir, 'nix-support', 'hydra-build-products'), 'build products list', `file ${product} ${imagePath}\n`);
+  writeSmallFile(path.join(outDir, 'layout.json'), 'layout', JSON.stringify(plan.layout, null, 2) + '\n');
   return { ...plan, imagePath, write };
 }

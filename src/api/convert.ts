@@ -4,7 +4,7 @@
 // format, compression and the stream/temp-file behaviour come for free.
 import * as path from 'node:path';
 import { DiskwrightError } from './errors.ts';
-import { defaultEpoch } from './mkfs.ts';
+import { defaultEpoch, MAX_EPOCH } from './mkfs.ts';
 import { openImage, type InputFormat } from '../format/input.ts';
 import { COMPRESSIONS, FORMATS, checkOutput, checkTarget, writeOutput, type Compression, type Format } from '../format/output.ts';
 import type { WriteResult } from '../format/raw.ts';
@@ -93,7 +93,7 @@ export function outputChoice(output: string, format?: string, compress?: string)
 /** Converts `input` to `output`; the output appears only when complete. */
 export function convertImage(o: ConvertOptions): ConvertResult {
   const { format, compress } = outputChoice(o.output, o.format, o.compress);
-  const out = { format, compress, level: o.compressLevel, seed: o.seed ?? 'diskwright', epoch: o.epoch ?? defaultEpoch() };
+  const out = { format, compress, level: o.compressLevel, seed: o.seed ?? 'diskwright', epoch: o.epoch ?? defaultEpoch(process.env, MAX_EPOCH) };
   // Option mistakes before reading anything.
   checkTarget(out, o.output);
   checkOutput(out);

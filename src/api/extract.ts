@@ -379,6 +379,12 @@ export function extractImage(image: string, path: string, dir: string, opts: Ext
     for (const w of vol.warnings) opts.onWarning?.(w);
     const from = withInput(vol.what, () => vol.fs.lookup(path));
     return withInput(vol.what, () => extractTree(vol.fs, from, dir, { ...opts, what: vol.what }));
+  } catch (e) {
+    // Writing errors name the image too, so one line says what was being extracted where.
+    if (e instanceof DiskwrightError && e.code === 'OUTPUT_WRITE' && !e.message.startsWith(`${vol.what}: `)) {
+      throw new DiskwrightError(e.code, `${vol.what}: ${e.message}`, { ...e.data, input: vol.what });
+    }
+    throw e;
   } finally {
     vol.close();
   }

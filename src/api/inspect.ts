@@ -11,7 +11,7 @@ export type { InspectExt4, InspectFat };
 import { findPartition, type PartitionEntry, partitionSource, type PartitionTable } from '../read/partition.ts';
 import type { ByteSource } from '../read/source.ts';
 import type { FsReader, FsSummary } from '../read/entry.ts';
-import { openDisk, parseImageArg, type ReadOptions, withInput } from './volume.ts';
+import { openDisk, type OpenedDisk, parseImageArg, type ReadOptions, withInput } from './volume.ts';
 import { isEfiVarStore, summarizeEfiVars, type EfiVarsSummary } from '../boot/efi-vars.ts';
 
 /** A partition as the reader sees it (PartitionEntry), numbers written for JSON. */
@@ -148,55 +148,60 @@ export function inspectImage(arg: string, opts: ReadOptions = {}): InspectResult
   const { path, part } = parseImageArg(arg);
   const img = openDisk(path, opts);
   try {
-    const disk = img.disk;
-    const st = fs.statSync(path);
-    let dataSize: number | null = null;
-    let compressedClusters: number | undefined;
-    if (disk.format === 'raw') dataSize = Math.min(st.blocks * 512, disk.size);
-    else if (disk.format !== 'zstd') {
-      const stored = disk.stored();
-      dataSize = 0;
-      let lazy = 0;
-      for (const e of stored.extents) {
-        dataSize += e.length;
-        if (isLazyExtent(e)) lazy++;
-      }
-      if (disk.format === 'qcow2') compressedClusters = lazy;
-    }
-    const table = withInput(path, () => readPartitionTable(img.source));
-    const result: InspectResult = {
-      path,
-      format: disk.format,
-      description: disk.format === 'qcow2' && compressedClusters ? 'qcow2 (compressed clusters)' : disk.description,
-      virtualSize: disk.size,
-      fileSize: st.size,
-      allocatedSize: st.blocks * 512,
-      dataSize,
-      table: table ? describeTable(table) : null,
-      filesystems: [],
-      warnings: table ? [...table.warnings] : [],
-    };
-    if (compressedClusters !== undefined) result.compressedClusters = compressedClusters;
-    if (!table) {
-      if (part !== undefined) withInput(path, () => findPartition(null, part));
-      if (detectFilesystem(img.source) !== 'unknown') result.filesystems.push(describeFilesystem(img.source, null, path));
-      else if (disk.size <= 64 << 20 && isEfiVarStore(img.source.read(0, Math.min(disk.size, 56)))) {
-        result.description = 'EFI variable store (edk2 firmware volume)';
-        result.efiVariables = withInput(path, () => summarizeEfiVars(img.source.read(0, disk.size), path));
-      }
-      return result;
-    }
-    let parts = table.partitions.filter((p) => !p.extended);
-    if (part !== undefined) parts = [withInput(path, () => selectVolume(img.source, part)).partition!];
-    for (const p of parts) {
-      const src = partitionSource(img.source, p);
-      const what = `${path} partition ${p.index}`;
-      const kind = withInput(what, () => detectFilesystem(src));
-      if (kind === 'unknown') continue;
-      result.filesystems.push(describeFilesystem(src, p.index, what));
-    }
-    return result;
+    // Whatever the readers meet names the image; a partition's own errors already name it.
+    return withInput(path, () => inspectDisk(img, path, part));
   } finally {
     img.close();
   }
+}
+
+function inspectDisk(img: OpenedDisk, path: string, part: string | undefined): InspectResult {
+  const disk = img.disk;
+  const st = fs.statSync(path);
+  let dataSize: number | null = null;
+  let compressedClusters: number | undefined;
+  if (disk.format === 'raw') dataSize = Math.min(st.blocks * 512, disk.size);
+  else if (disk.format !== 'zstd') {
+    const stored = disk.stored();
+    dataSize = 0;
+    let lazy = 0;
+    for (const e of stored.extents) {
+      dataSize += e.length;
+      if (isLazyExtent(e)) lazy++;
+    }
+    if (disk.format === 'qcow2') compressedClusters = lazy;
+  }
+  const table = readPartitionTable(img.source);
+  const result: InspectResult = {
+    path,
+    format: disk.format,
+    description: disk.format === 'qcow2' && compressedClusters ? 'qcow2 (compressed clusters)' : disk.description,
+    virtualSize: disk.size,
+    fileSize: st.size,
+    allocatedSize: st.blocks * 512,
+    dataSize,
+    table: table ? describeTable(table) : null,
+    filesystems: [],
+    warnings: table ? [...table.warnings] : [],
+  };
+  if (compressedClusters !== undefined) result.compressedClusters = compressedClusters;
+  if (!table) {
+    if (part !== undefined) findPartition(null, part);
+    if (detectFilesystem(img.source) !== 'unknown') result.filesystems.push(describeFilesystem(img.source, null, path));
+    else if (disk.size <= 64 << 20 && isEfiVarStore(img.source.read(0, Math.min(disk.size, 56)))) {
+      result.description = 'EFI variable store (edk2 firmware volume)';
+      result.efiVariables = summarizeEfiVars(img.source.read(0, disk.size), path);
+    }
+    return result;
+  }
+  let parts = table.partitions.filter((p) => !p.extended);
+  if (part !== undefined) parts = [selectVolume(img.source, part).partition!];
+  for (const p of parts) {
+    const src = partitionSource(img.source, p);
+    const what = `${path} partition ${p.index}`;
+    const kind = withInput(what, () => detectFilesystem(src));
+    if (kind === 'unknown') continue;
+    result.filesystems.push(describeFilesystem(src, p.index, what));
+  }
+  return result;
 }

@@ -54,16 +54,76 @@ export interface OpenedDisk {
   close(): void;
 }
 
-/** Runs `fn`, prefixing the one line of a DiskwrightError it throws with the input's name. */
+/** Codes of errors about what an image holds: these name the image they were met in. */
+const READING_CODES = new Set([
+  'IMAGE_UNREADABLE', 'IMAGE_TRUNCATED', 'IMAGE_CORRUPT', 'FILESYSTEM_UNKNOWN', 'PARTITION_NOT_FOUND', 'PATH_NOT_FOUND',
+  'NOT_A_DIRECTORY', 'NOT_A_FILE', 'INPUT_NOT_IMAGE', 'INPUT_UNSUPPORTED', 'SOURCE_UNREADABLE', 'SOURCE_CHANGED',
+]);
+
+/**
+ * `e` as the user should see it: a reading error prefixed with the input's
+ * name (once), and damage named as such, so the one line says which file
+ * (and partition) is at fault and that the image, not the tool, is wrong.
+ */
+export function nameInput(e: unknown, what: string): unknown {
+  if (!(e instanceof DiskwrightError) || !READING_CODES.has(e.code) || e.data.input !== undefined) return e;
+  let message = e.message.includes(what) ? e.message : `${what}: ${e.message}`;
+  if (e.code === 'IMAGE_CORRUPT' && !/damaged|corrupt/.test(message)) message += '; the image is damaged';
+  const named = new DiskwrightError(e.code, message, { ...e.data, input: what });
+  named.stack = e.stack;
+  return named;
+}
+
+/** Runs `fn`, naming the input in a reading error it throws (see nameInput). */
 export function withInput<T>(what: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof DiskwrightError && !e.message.includes(what)) {
-      throw new DiskwrightError(e.code, `${what}: ${e.message}`, { ...e.data, input: what });
-    }
-    throw e;
+    throw nameInput(e, what);
   }
+}
+
+function* namedIterator<T>(it: Iterator<T>, what: string): Generator<T> {
+  try {
+    // Not yield*: the wrapped iterator's own errors are what is named here.
+    while (true) {
+      const r = it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  } catch (e) {
+    throw nameInput(e, what);
+  } finally {
+    it.return?.();
+  }
+}
+
+const isIterator = (v: unknown): v is Iterator<unknown> & Iterable<unknown> =>
+  typeof v === 'object' && v !== null && typeof (v as Iterator<unknown>).next === 'function' && typeof (v as Iterable<unknown>)[Symbol.iterator] === 'function';
+
+/**
+ * The reader with every method's reading errors naming `what`, iterators
+ * (walk, chunks) included: whatever a command does with it (ls, cat,
+ * extract, diff), damage it meets names the image. `instanceof` still sees
+ * the reader's class.
+ */
+export function namedReader<R extends FsReader>(reader: R, what: string): R {
+  const wrapped = new Map<PropertyKey, unknown>();
+  return new Proxy(reader, {
+    get(target, key) {
+      const v = Reflect.get(target, key, target);
+      if (typeof v !== 'function') return v;
+      let w = wrapped.get(key);
+      if (!w) {
+        w = (...args: unknown[]) => {
+          const r = withInput(what, () => (v as (...a: unknown[]) => unknown).apply(target, args));
+          return isIterator(r) ? namedIterator(r, what) : r;
+        };
+        wrapped.set(key, w);
+      }
+      return w;
+    },
+  });
 }
 
 export function openDisk(path: string, opts: ReadOptions = {}): OpenedDisk {
@@ -98,7 +158,7 @@ export function openVolume(arg: string, opts: ReadOptions = {}): OpenedVolume {
   try {
     const vol = withInput(path, () => selectVolume(image.source, part));
     const what = vol.partition ? `${path} partition ${vol.partition.index}` : path;
-    const reader = withInput(what, () => openFilesystem(vol.source, what));
+    const reader = namedReader(withInput(what, () => openFilesystem(vol.source, what)), what);
     return {
       image,
       table: vol.table,

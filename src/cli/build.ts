@@ -1,8 +1,7 @@
 // `diskwright build CONFIG [-o OUTDIR]`: option parsing and the printed layout only.
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.ts';
-import { buildImage, planBuild, type DiskLayout } from '../api/build.ts';
-import { defaultEpoch } from '../api/mkfs.ts';
+import { buildEpoch, buildImage, planBuild, type DiskLayout } from '../api/build.ts';
 import { COMPRESSIONS, FORMATS, checkTarget, writeOutput, type Compression, type Format } from '../format/output.ts';
 import { formatSize } from '../util/sizes.ts';
 
@@ -40,12 +39,12 @@ export function buildCommand(): Command {
       if (o.stream) o.out = '-';
       const loaded = await loadConfig(file);
       const config = { ...loaded.config, format: o.format ?? loaded.config.format, compress: o.compress ?? loaded.config.compress };
-      const input = { config, given: loaded.given, baseDir: loaded.baseDir };
+      const input = { config, given: loaded.given, baseDir: loaded.baseDir, file };
       if (o.out === '-') {
         // Only the image goes to standard output, in one forward pass; the layout goes to stderr.
         checkTarget(config, '-');
         const plan = planBuild(input);
-        writeOutput(plan.disk, { format: config.format, compress: config.compress, level: config.compressLevel, seed: config.seed, epoch: config.epoch ?? defaultEpoch() }, '-');
+        writeOutput(plan.disk, { format: config.format, compress: config.compress, level: config.compressLevel, seed: config.seed, epoch: buildEpoch(config) }, '-');
         process.stderr.write(describeLayout(plan.layout).join('\n') + '\n');
         return;
       }

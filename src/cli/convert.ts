@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { convertImage } from '../api/convert.ts';
 import { DiskwrightError } from '../api/errors.ts';
-import { defaultEpoch } from '../api/mkfs.ts';
+import { defaultEpoch, MAX_EPOCH } from '../api/mkfs.ts';
 import { COMPRESSIONS, FORMATS, type Compression, type Format } from '../format/output.ts';
 import { INPUT_FORMATS } from '../format/input.ts';
 import { formatSize } from '../util/sizes.ts';
@@ -37,7 +37,7 @@ export function convertCommand(): Command {
         compressLevel: o.compressLevel === undefined ? undefined : uint('--compress-level', o.compressLevel, 19),
         inputFormat: o.inputFormat,
         seed: o.seed,
-        epoch: o.epoch === undefined ? defaultEpoch() : uint('--epoch', o.epoch, 2 ** 34 - 1),
+        epoch: o.epoch === undefined ? defaultEpoch(process.env, MAX_EPOCH) : uint('--epoch', o.epoch, MAX_EPOCH),
       });
       const i = r.input;
       const target = r.compress === 'none' ? r.format : `${r.format}, ${r.compress}-compressed`;

@@ -1,7 +1,7 @@
 // The diskwright command line: one subcommand per file; errors become one line.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { DiskwrightError } from '../api/errors.ts';
+import { errorLine } from './error-line.ts';
 import { ERROR_STATUS, exitStatus } from './status.ts';
 
 // Each command's module, loaded only when that command runs: loading (and
@@ -51,15 +51,9 @@ export async function main(argv: string[]): Promise<number> {
     // The reader of standard output went away (`| head`): stop as a killed
     // writer would, quietly, with the status a shell gives SIGPIPE.
     if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return 141;
-    if (err instanceof DiskwrightError) {
-      process.stderr.write(`diskwright: ${err.message}\n`);
-      return ERROR_STATUS[running] ?? 1;
-    }
-    if (ERROR_STATUS[running] !== undefined) {
-      process.stderr.write(`diskwright: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-      return ERROR_STATUS[running];
-    }
-    throw err;
+    process.stderr.write(`diskwright: ${errorLine(err)}\n`);
+    if (process.env.DISKWRIGHT_DEBUG === '1' && (err as Error)?.stack) process.stderr.write(`${(err as Error).stack}\n`);
+    return ERROR_STATUS[running] ?? 1;
   }
 }
 

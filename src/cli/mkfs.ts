@@ -1,11 +1,12 @@
 // `diskwright mkfs ext4|vfat SOURCE... -o OUT`: option parsing and the summary only.
 import { Command, Option } from 'commander';
-import { defaultEpoch, mkfsExt4, mkfsVfat } from '../api/mkfs.ts';
+import { defaultEpoch, MAX_EPOCH, mkfsExt4, mkfsVfat } from '../api/mkfs.ts';
 import type { WriteResult } from '../format/raw.ts';
 import { COMPRESSIONS, FORMATS, type Compression, type Format } from '../format/output.ts';
 import { DiskwrightError } from '../api/errors.ts';
 import { parseSize, formatSize } from '../util/sizes.ts';
 import { parseUuid, formatUuid } from '../util/ids.ts';
+import { EXT4_MAX_TIME } from '../fs/ext4/inode.ts';
 
 function invalid(message: string): never {
   throw new DiskwrightError('OPTION_INVALID', message, {});
@@ -42,10 +43,11 @@ function bareFsCommand(parent: Command, name: string, description: string, sizeE
     .option('--compress-level <n>', 'zstd 1-19 (default 3), xz 0-9 (default 6), qcow2-compressed 1-9 (default 6)');
 }
 
-function commonValues(o: Record<string, string | boolean | string[] | undefined>) {
+/** `maxEpoch`: the latest time the filesystem stores. */
+function commonValues(o: Record<string, string | boolean | string[] | undefined>, maxEpoch: number) {
   const size: number | 'auto' = o.size === 'auto' ? 'auto' : parseSize(String(o.size)) ?? invalid(`--size ${o.size}: give 'auto' or a size such as 4096, 512M or 2G`);
   const freeBytes = parseSize(String(o.free)) ?? invalid(`--free ${o.free}: give a size such as 0, 64M or 1G`);
-  const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), 2 ** 34 - 1) : defaultEpoch();
+  const epoch = o.epoch !== undefined ? uint('--epoch', String(o.epoch), maxEpoch) : defaultEpoch(process.env, maxEpoch);
   return {
     size, freeBytes, epoch, output: outputOf(o), clampMtime: Boolean(o.clampMtime),
     format: o.format as Format, compress: o.compress as Compression, compressLevel: o.compressLevel === undefined ? undefined : uint('--compress-level', String(o.compressLevel), 19),
@@ -80,7 +82,7 @@ export function mkfsCommand(): Command {
     .option('--nix-store-dir <dir>', 'the store directory the paths are named under', '/nix/store')
     .option('--references-from <file>', 'references from a closureInfo dir, registration, nix-store --dump-db or nix path-info --json output (default: scan)')
     .action((sources: string[], o: Record<string, string | boolean | string[] | undefined>) => {
-      const common = commonValues(o);
+      const common = commonValues(o, EXT4_MAX_TIME);
       let uuid: Buffer | undefined;
       if (o.uuid !== undefined) {
         uuid = parseUuid(String(o.uuid)) ?? undefined;
@@ -126,7 +128,7 @@ export function mkfsCommand(): Command {
     .option('--clamp-mtime', 'clamp file mtimes to the epoch')
     .option('--fat-type <bits>', '12, 16 or 32 (default: FAT32 where the size allows it, else FAT16, else FAT12)')
     .action((sources: string[], o: Record<string, string | boolean | undefined>) => {
-      const common = commonValues(o);
+      const common = commonValues(o, MAX_EPOCH);
       let volumeId: number | undefined;
       if (o.volumeId !== undefined) {
         const v = String(o.volumeId).replace(/^0x/i, '').replace('-', '');

@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { parseSize } from '../util/sizes.ts';
 import { parseUuid } from '../util/ids.ts';
 import { COMPRESSIONS, FORMATS } from '../format/output.ts';
+import { EXT4_MAX_TIME } from '../fs/ext4/inode.ts';
+import { ID_MAX } from '../tree/model.ts';
 
 export const PARTITION_TABLE_TYPES = ['legacy', 'legacy+boot', 'legacy+gpt', 'efi', 'efixbootldr', 'hybrid', 'none', 'gpt', 'mbr'] as const;
 export type PartitionTableType = (typeof PARTITION_TABLE_TYPES)[number];
@@ -21,7 +23,11 @@ const size = z.union([z.number().int().nonnegative(), z.string()]).refine(
 
 const uuid = z.string().refine((v) => parseUuid(v) !== null, { message: 'expected a UUID like F222513B-DED1-49FA-B591-20CE86A2FE7F' });
 const hex32 = z.string().regex(/^(0x)?[0-9a-fA-F]{1,8}$/, 'expected up to 8 hex digits such as "1234ABCD"');
-export const owner = z.union([z.string().min(1), z.number().int().nonnegative()]);
+const ID_MESSAGE = `expected a name, or a number from 0 to ${ID_MAX} (ext4 stores 32-bit ids)`;
+export const owner = z.union([
+  z.string().min(1).refine((v) => !/^\d+$/.test(v) || Number(v) <= ID_MAX, { message: ID_MESSAGE }),
+  z.number().int().nonnegative().max(ID_MAX, { message: ID_MESSAGE }),
+]);
 
 /** A contents entry, as make-disk-image takes it (also the container config's). */
 export const content = z.strictObject({
@@ -116,7 +122,7 @@ export const imageConfigSchema = z.strictObject({
   rootPartitionType: z.enum(['linux', 'root']).default('linux'),
   system: z.enum(SYSTEMS).default('x86_64-linux'),
   seed: z.string().default('diskwright'),
-  epoch: z.number().int().nonnegative().optional(),
+  epoch: z.number().int().nonnegative().max(EXT4_MAX_TIME, { message: `expected seconds from 0 to ${EXT4_MAX_TIME}, the latest time ext4 stores (2446-05-10)` }).optional(),
   clampMtime: z.boolean().default(false),
   preserveOwners: z.boolean().default(false),
   freeInodes: z.number().int().nonnegative().default(0),

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { DiskwrightError } from '../api/errors.ts';
 import type { DirEntry } from '../tree/model.ts';
 import { mergeDir, scanSources } from '../tree/scan.ts';
-import { applyOwners, contentsTree, emptyDir, type ContentSpec } from '../tree/contents.ts';
+import { applyOwners, checkTargetParents, contentsTree, emptyDir, type ContentSpec } from '../tree/contents.ts';
 import { withStore, type StoreOptions } from '../api/store.ts';
 
 export interface TreeConfig extends StoreOptions {
@@ -18,9 +18,10 @@ export interface TreeConfig extends StoreOptions {
 /**
  * A filesystem tree: `root` directories merged, the store closure added (or,
  * with onlyNixStore, the store alone), then `contents` over them, then owners
- * by name. `key` names the config key of the contents, for errors.
+ * by name. `key` names the config key of the contents and `config` the
+ * config file, for errors; `fat` applies FAT's name rules.
  */
-export function buildTree(cfg: TreeConfig, baseDir: string, epoch: number, key = 'contents'): DirEntry {
+export function buildTree(cfg: TreeConfig, baseDir: string, epoch: number, key = 'contents', config?: string, fat = false): DirEntry {
   const owner = cfg.preserveOwners ? undefined : { uid: 0, gid: 0 };
   const clampMtime = cfg.clampMtime ? epoch : undefined;
   const roots = cfg.root === undefined ? [] : Array.isArray(cfg.root) ? cfg.root : [cfg.root];
@@ -30,14 +31,15 @@ export function buildTree(cfg: TreeConfig, baseDir: string, epoch: number, key =
   }
   tree = withStore(tree, cfg, baseDir, epoch, owner, clampMtime) ?? emptyDir(epoch);
   if (cfg.contents.length) {
-    const c = contentsTree(cfg.contents, { what: key, baseDir, epoch, owner: owner ?? { uid: 0, gid: 0 }, clampMtime });
+    const c = contentsTree(cfg.contents, { what: key, config, fat, baseDir, epoch, owner: owner ?? { uid: 0, gid: 0 }, clampMtime });
+    checkTargetParents(tree, cfg.contents, { what: key, config, fat });
     tree = mergeDir(tree, c);
-    applyOwners(tree, cfg.contents, key);
+    applyOwners(tree, cfg.contents, key, config);
   }
   return tree;
 }
 
 /** A boot partition's tree: files owned by root (FAT keeps no owners). */
-export function bootFilesTree(entries: ContentSpec[], key: string, baseDir: string, epoch: number, clampMtime: boolean): DirEntry {
-  return contentsTree(entries, { what: key, baseDir, epoch, owner: { uid: 0, gid: 0 }, clampMtime: clampMtime ? epoch : undefined });
+export function bootFilesTree(entries: ContentSpec[], key: string, baseDir: string, epoch: number, clampMtime: boolean, config?: string): DirEntry {
+  return contentsTree(entries, { what: key, config, fat: true, baseDir, epoch, owner: { uid: 0, gid: 0 }, clampMtime: clampMtime ? epoch : undefined });
 }

@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../api/errors.ts';
 import { type Image, type ImageExtent, isFileExtent, sliceExtent } from '../image/extent-map.ts';
-import { FileHandles, ImageReader, preadFully } from '../image/random-access.ts';
+import { FileHandles, ImageReader, openForReading, preadFully } from '../image/random-access.ts';
 import { RunFinder } from '../image/runs.ts';
 import { dataSegments } from '../util/sparse.ts';
 import { isQcow2, readQcow2 } from './qcow2.ts';
@@ -86,14 +86,7 @@ function readHeadTail(fd: number, size: number): { head: Buffer; tail: Buffer } 
 /** Opens `file` and decodes its format (detected unless opts.format says). */
 export function openImage(file: string, opts: OpenOptions = {}): DiskSource {
   const forced = opts.format === undefined ? undefined : parseInputFormat(opts.format);
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new DiskwrightError('SOURCE_MISSING', `input ${file} does not exist; check the path`, { path: file });
-    throw new DiskwrightError('SOURCE_UNREADABLE', `cannot read ${file}: ${code}; check its permissions`, { path: file });
-  }
+  let fd = openForReading(file, true);
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new DiskwrightError('SOURCE_UNREADABLE', `input ${file} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}; give a disk image file`, { path: file });

@@ -26,7 +26,7 @@ import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { DiskwrightError } from '../api/errors.ts';
 import { type FileExtent, type Image, type ImageExtent, type LazyExtent } from '../image/extent-map.ts';
-import { type FileHandles, preadFully } from '../image/random-access.ts';
+import { type FileHandles, openForReading, preadFully } from '../image/random-access.ts';
 import { joinFileRuns, placed, planBlocks } from '../image/blocks.ts';
 import { defineStruct } from '../util/struct.ts';
 
@@ -435,12 +435,7 @@ function readFully(fd: number, buf: Buffer, position: number): number {
  * file for each cluster.
  */
 export function readQcow2(file: string, handles?: FileHandles): Image {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    throw unreadable(file, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code}; check the path and its permissions`);
-  }
+  const fd = openForReading(file);
   try {
     return readOpen(file, fd, handles);
   } finally {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { DiskwrightError } from '../api/errors.ts';
 import { type Image, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 import { writeFileAtomically } from './atomic-file.ts';
+import { describeSystemError } from '../util/sys-error.ts';
 
 const STAGE = 8 << 20;
 /**
@@ -77,7 +78,7 @@ export function emit(image: Image, sink: Sink): void {
         try {
           fd = fs.openSync(e.path, 'r');
         } catch (err) {
-          throw new DiskwrightError('SOURCE_UNREADABLE', `cannot read ${e.path.toString()}: ${(err as NodeJS.ErrnoException).code}; fix its permissions or leave it out`, { path: e.path.toString() });
+          unreadable(e.path, err);
         }
         if (fs.fstatSync(fd).size !== e.expectSize) changed(e.path);
       }
@@ -85,7 +86,13 @@ export function emit(image: Image, sink: Sink): void {
       while (done < e.length) {
         if (fill === STAGE) flush();
         const want = Math.min(e.length - done, STAGE - fill);
-        const n = fs.readSync(fd, stage, fill, want, e.fileOffset + done);
+        let n: number;
+        try {
+          n = fs.readSync(fd, stage, fill, want, e.fileOffset + done);
+        } catch (err) {
+          // Told apart here: every other system error while writing is the output's.
+          unreadable(e.path, err);
+        }
         if (n <= 0) changed(e.path);
         fill += n;
         done += n;
@@ -96,6 +103,10 @@ export function emit(image: Image, sink: Sink): void {
   } finally {
     if (fd >= 0) fs.closeSync(fd);
   }
+}
+
+function unreadable(p: Buffer, err: unknown): never {
+  throw new DiskwrightError('SOURCE_UNREADABLE', describeSystemError('cannot read', p.toString(), err), { path: p.toString() });
 }
 
 function changed(p: Buffer): never {
@@ -163,7 +174,6 @@ export interface WriteResult {
  * file into a sink: positional writes with holes by default, or a compressing stream.
  */
 export function writeImageFile(image: Image, out: string, sinkFor: (fd: number) => Sink = fileSink): WriteResult {
-  writeFileAtomically(out, 'image', (fd) => emit(image, sinkFor(fd)));
-  const done = fs.statSync(out);
+  const done = writeFileAtomically(out, 'image', (fd) => emit(image, sinkFor(fd)));
   return { apparentBytes: done.size, allocatedBytes: done.blocks * 512 };
 }

@@ -33,6 +33,7 @@ import { DiskwrightError } from '../api/errors.ts';
 import { type FileExtent, type Image, type ImageExtent, finishImage } from '../image/extent-map.ts';
 import { seededUuid } from '../util/ids.ts';
 import { placed, planBlocks } from '../image/blocks.ts';
+import { openForReading } from '../image/random-access.ts';
 import { defineStruct, type Decoded } from '../util/struct.ts';
 
 export interface IdOptions {
@@ -292,12 +293,7 @@ export function readAt(fd: number, pos: number, len: number): Buffer {
 }
 
 export function openImageFile(file: string): { fd: number; size: number } {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    throw new DiskwrightError('SOURCE_UNREADABLE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code}; check the path and its permissions`, { path: file });
-  }
+  const fd = openForReading(file);
   const st = fs.fstatSync(fd);
   if (!st.isFile()) {
     fs.closeSync(fd);

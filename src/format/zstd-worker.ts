@@ -31,9 +31,12 @@ export interface ZstdWorkerData {
 
 type Msg = { op: 'open'; id: number; from: number; to: number } | { op: 'pull'; id: number };
 
-if (parentPort) {
+// zstd-input.ts imports the constants above, also from other worker threads
+// (a library user's, a test's): only the thread started with this module's
+// workerData is the decoder.
+const wd = workerData as ZstdWorkerData | undefined;
+if (parentPort && wd?.ctrl instanceof SharedArrayBuffer) {
   const port = parentPort;
-  const wd = workerData as ZstdWorkerData;
   const ctrl = new Int32Array(wd.ctrl);
   const data = Buffer.from(wd.data);
   const errorText = Buffer.from(wd.error);

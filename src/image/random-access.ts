@@ -6,6 +6,21 @@
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../api/errors.ts';
 import { type Image, type ImageExtent, isFileExtent, isLazyExtent } from './extent-map.ts';
+import { describeSystemError, errnoOf } from '../util/sys-error.ts';
+
+/**
+ * A file opened read-only; failing that, SOURCE_UNREADABLE in words naming it
+ * (SOURCE_MISSING for a missing one when `missing`, as openImage reports it).
+ */
+export function openForReading(file: string | Buffer, missing = false): number {
+  try {
+    return fs.openSync(file, 'r');
+  } catch (err) {
+    const name = file.toString();
+    if (missing && errnoOf(err) === 'ENOENT') throw new DiskwrightError('SOURCE_MISSING', `input ${name} does not exist; check the path`, { path: name });
+    throw new DiskwrightError('SOURCE_UNREADABLE', describeSystemError('cannot read', name, err), { path: name, errno: errnoOf(err) });
+  }
+}
 
 /**
  * Open read-only descriptors by path, so repeated reads of the same file cost
@@ -18,11 +33,7 @@ export class FileHandles {
     const key = typeof file === 'string' ? file : file.toString('latin1');
     let fd = this.fds.get(key);
     if (fd === undefined) {
-      try {
-        fd = fs.openSync(file, 'r');
-      } catch (err) {
-        throw new DiskwrightError('SOURCE_UNREADABLE', `cannot read ${file.toString()}: ${(err as NodeJS.ErrnoException).code}; check the path and its permissions`, { path: file.toString() });
-      }
+      fd = openForReading(file);
       this.fds.set(key, fd);
     }
     return fd;

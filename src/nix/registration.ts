@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DiskwrightError } from '../api/errors.ts';
+import { writeSmallFile } from '../format/atomic-file.ts';
 import { formatSha256, parseSha256, type HashFormat } from './hash.ts';
 import { isStorePathName } from './store-path.ts';
 
@@ -93,13 +94,7 @@ export function writeClosureInfo(dir: string, paths: readonly StorePathInfo[], o
     throw new DiskwrightError('OUTPUT_WRITE', `output ${dir} is not a directory; give a directory (it is created if missing)`, { path: dir });
   }
   for (const [name, text] of Object.entries(files)) {
-    const file = path.join(dir, name);
-    try {
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(file, text);
-    } catch (err) {
-      throw new DiskwrightError('OUTPUT_WRITE', `cannot write ${file}: ${(err as NodeJS.ErrnoException).code}; check that ${dir} is writable`, { path: file });
-    }
+    writeSmallFile(path.join(dir, name), name, text);
   }
 }
 

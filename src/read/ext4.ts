@@ -67,6 +67,8 @@ const INCOMPAT_64BIT = 0x80;
 const RO_COMPAT_SPARSE_SUPER = 0x1;
 const RO_COMPAT_HUGE_FILE = 0x8;
 const RO_COMPAT_METADATA_CSUM = 0x400;
+const RO_COMPAT_GDT_CSUM = 0x10;
+const BG_INODE_UNINIT = 0x1;
 /** What ext3 knows (as blkid decides): any other incompat or ro_compat feature makes it ext4. */
 const EXT3_INCOMPAT = 0x2 | 0x4 | 0x10; // filetype, needs_recovery, meta_bg
 const EXT3_RO_COMPAT = 0x1 | 0x2 | 0x4; // sparse_super, large_file, btree_dir
@@ -324,6 +326,10 @@ export class Ext4Reader extends FsReaderBase {
     }
     const groups = Math.ceil((blocksCount - firstDataBlock) / blocksPerGroup);
     const descSize = is64 ? n('s_desc_size') || 32 : 32;
+    if (descSize < 32 || descSize > blockSize || (descSize & (descSize - 1)) !== 0) corrupt(`group descriptor size ${descSize} is invalid`);
+    // Every inode number must fall in a group's inode table, and the reserved ones before the first ordinary one.
+    if (n('s_inodes_count') > groups * inodesPerGroup) corrupt(`s_inodes_count ${n('s_inodes_count')} is more than ${groups} groups of ${inodesPerGroup} inodes hold`);
+    if (revLevel !== 0 && (n('s_first_ino') < 11 || n('s_first_ino') > n('s_inodes_count'))) corrupt(`s_first_ino ${n('s_first_ino')} is out of range (11..${n('s_inodes_count')})`);
     const uuid = formatUuid(sb.s_uuid as Buffer);
     const labelBytes = sb.s_volume_name as Buffer;
     const nul = labelBytes.indexOf(0);
@@ -436,6 +442,7 @@ export class Ext4Reader extends FsReaderBase {
   private readGroupDescriptors(): void {
     const { groups, descSize } = this.info;
     const nBlocks = Math.ceil(groups / this.descPerBlock);
+    const itBlocks = Math.ceil((this.info.inodesPerGroup * this.info.inodeSize) / this.blockSize);
     const tmp = Buffer.alloc(64);
     for (let i = 0; i < nBlocks; i++) {
       const b = this.block(this.descBlockLocation(i), 'group descriptors');
@@ -445,6 +452,7 @@ export class Ext4Reader extends FsReaderBase {
         b.copy(tmp, 0, j * descSize, j * descSize + Math.min(descSize, 64));
         const gd: Ext4GroupDesc = { group: g, ...decodeGroupDescriptor(tmp, 0) };
         if (gd.inodeTable === 0 || gd.inodeTable >= this.info.blocksCount) corrupt(`group ${g}: inode table at block ${gd.inodeTable} is outside the filesystem`);
+        if (gd.inodeTable + itBlocks > this.info.blocksCount) corrupt(`group ${g}: the inode table (${itBlocks} blocks at ${gd.inodeTable}) runs past the filesystem's end`);
         this.descs.push(gd);
         this.info.groupTotals.freeBlocks += gd.freeBlocks;
         this.info.groupTotals.freeInodes += gd.freeInodes;
@@ -527,6 +535,63 @@ export class Ext4Reader extends FsReaderBase {
     };
   }
 
+  // ------------------------------------------------------------ bounds
+
+  /**
+   * The most bytes the inode's mapping can address: 2^32 logical blocks for
+   * an extent tree (ee_block is 32 bits), 12 direct blocks plus single,
+   * double and triple indirect ones for a block map. A larger i_size is a
+   * lie a reader must not act on (cat would stream zeros for ever).
+   */
+  maxSize(node: Ext4Inode): number {
+    const bs = this.blockSize;
+    if (node.flags & FL_EXTENTS || node.flags & FL_INLINE_DATA) return 2 ** 32 * bs;
+    const per = bs / 4;
+    return (12 + per + per ** 2 + per ** 3) * bs;
+  }
+
+  /** Throws IMAGE_CORRUPT when the inode's i_size is more than its kind of inode can hold. */
+  checkSize(node: Ext4Inode, path?: string): void {
+    const who = `inode ${node.ino}${path === undefined ? '' : ` (${displayKey(path)})`}`;
+    const max = this.maxSize(node);
+    // Exact, as debugfs shows it: sizes past 2^53 lose digits as a number.
+    const exact = () => (BigInt(node.raw.readUInt32LE(IO.i_size_high)) << 32n) | BigInt(node.raw.readUInt32LE(IO.i_size_lo));
+    if (node.size > max) corrupt(`${who}: i_size ${exact()} is more than its ${node.flags & FL_EXTENTS ? 'extent tree' : 'block map'} can address (${max} bytes)`, { ino: node.ino });
+    // The kernel refuses symlinks longer than a block (ext4_symlink), and xattr values hold at most 64 KiB.
+    if (node.type === 'symlink' && node.size > this.blockSize) corrupt(`${who}: a symlink of ${node.size} bytes (at most ${this.blockSize})`, { ino: node.ino });
+  }
+
+  /**
+   * Checks every inode the inode bitmaps mark in use for an i_size beyond
+   * what its mapping can address (checkSize), so inspect does not vouch for
+   * a filesystem that cat and extract would refuse. Reads the inode tables'
+   * used part once; groups whose inodes were never initialised are skipped.
+   */
+  checkInodes(): void {
+    const { groups, inodesPerGroup, inodesCount, firstIno, features } = this.info;
+    // Without group checksums bg_itable_unused and INODE_UNINIT mean nothing.
+    const csum = (features.roCompat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM)) !== 0;
+    for (let g = 0; g < groups; g++) {
+      const d = this.descs[g];
+      if (csum && d.flags & BG_INODE_UNINIT) continue;
+      const used = Math.min(inodesPerGroup, csum ? inodesPerGroup - d.itableUnused : inodesPerGroup, inodesCount - g * inodesPerGroup);
+      if (used <= 0) continue;
+      const bitmap = this.block(d.inodeBitmap, `group ${g} inode bitmap`);
+      for (let i = 0; i < used && i >> 3 < bitmap.length; i++) {
+        const ino = g * inodesPerGroup + i + 1;
+        if (!(bitmap[i >> 3] & (1 << (i & 7))) || (ino < firstIno && ino !== 2)) continue;
+        const node = this.inode(ino);
+        if (node.links > 0) this.checkSize(node);
+      }
+    }
+  }
+
+  /** Throws IMAGE_CORRUPT when a directory's i_size reaches past the blocks it maps. */
+  private checkDirSize(dir: Ext4Inode, m: Ext4Mapping): void {
+    const held = m.inline ? m.inline.length : m.extents.reduce((end, e) => Math.max(end, (e.logical + e.length) * this.blockSize), 0);
+    if (dir.size > held) corrupt(`directory inode ${dir.ino}: i_size ${dir.size} is more than its blocks hold (${held} bytes)`, { ino: dir.ino });
+  }
+
   // ------------------------------------------------------------ block mapping
 
   /** Which disk blocks hold the inode's content, and which blocks its mapping itself takes. */
@@ -548,11 +613,17 @@ export class Ext4Reader extends FsReaderBase {
     }
     if (node.type === 'chr' || node.type === 'blk' || node.type === 'fifo' || node.type === 'sock' || node.type === 'unknown') return out;
     if (node.type === 'symlink' && this.isFastSymlink(node)) return out;
+    this.checkSize(node);
     if (node.flags & FL_EXTENTS) {
-      this.walkExtentNode(node, node.iBlock, -1, out, 0);
+      this.walkExtentNode(node, node.iBlock, -1, out, 0, new Set());
     } else {
       this.walkBlockMap(node, out);
     }
+    // Blocks mapped twice (a tree block or indirect block shared, extents cross-linked) could make one
+    // small image describe terabytes of content: no file maps more blocks than the filesystem has.
+    let mapped = 0;
+    for (const e of out.extents) mapped += e.length;
+    if (mapped + out.treeBlocks.length > this.info.blocksCount) corrupt(`inode ${node.ino}: maps ${mapped + out.treeBlocks.length} blocks, more than the filesystem's ${this.info.blocksCount}`, { ino: node.ino });
     out.extents.sort((a, b) => a.logical - b.logical);
     for (let i = 1; i < out.extents.length; i++) {
       const p = out.extents[i - 1];
@@ -561,7 +632,7 @@ export class Ext4Reader extends FsReaderBase {
     return out;
   }
 
-  private walkExtentNode(node: Ext4Inode, buf: Buffer, expectDepth: number, out: Ext4Mapping, level: number): void {
+  private walkExtentNode(node: Ext4Inode, buf: Buffer, expectDepth: number, out: Ext4Mapping, level: number, seen: Set<number>): void {
     const h = extentHeader.decode(buf, 0) as Record<string, number>;
     if (h.eh_magic !== EXTENT_MAGIC) corrupt(`inode ${node.ino}: extent header magic 0x${h.eh_magic.toString(16)} is not 0xf30a`);
     if (expectDepth >= 0 && h.eh_depth !== expectDepth) corrupt(`inode ${node.ino}: extent tree depth ${h.eh_depth} where ${expectDepth} was expected`);
@@ -581,8 +652,10 @@ export class Ext4Reader extends FsReaderBase {
       } else {
         const x = extentIndex.decode(buf, at) as Record<string, number>;
         const child = x.ei_leaf_lo + x.ei_leaf_hi * 2 ** 32;
+        if (seen.has(child)) corrupt(`inode ${node.ino}: extent tree block ${child} is reached twice`, { ino: node.ino });
+        seen.add(child);
         out.treeBlocks.push(child);
-        this.walkExtentNode(node, this.block(child, `inode ${node.ino} extent tree`), h.eh_depth - 1, out, level + 1);
+        this.walkExtentNode(node, this.block(child, `inode ${node.ino} extent tree`), h.eh_depth - 1, out, level + 1, seen);
       }
     }
   }
@@ -596,8 +669,11 @@ export class Ext4Reader extends FsReaderBase {
       if (last && last.logical + last.length === logical && last.physical + last.length === physical) last.length++;
       else out.extents.push({ logical, physical, length: 1, unwritten: false });
     };
+    const seen = new Set<number>();
     const indirect = (blk: number, level: number, first: number) => {
       if (blk === 0 || first >= nBlocks) return;
+      if (seen.has(blk)) corrupt(`inode ${node.ino}: indirect block ${blk} is reached twice`, { ino: node.ino });
+      seen.add(blk);
       out.treeBlocks.push(blk);
       const b = this.block(blk, `inode ${node.ino} indirect block`);
       const span = per ** (level - 1);
@@ -657,6 +733,7 @@ export class Ext4Reader extends FsReaderBase {
       if (at + 16 + nameLen > end) corrupt(`inode ${node.ino}: xattr name runs past its area`);
       const suffix = Buffer.from(buf.subarray(at + 16, at + 16 + nameLen));
       let stored: Buffer;
+      if (valueSize > 65536) corrupt(`inode ${node.ino}: xattr value of ${valueSize} bytes (at most 65536)`, { ino: node.ino });
       if (valueInum) {
         stored = this.readNode(this.inode(valueInum), 0, valueSize);
       } else {
@@ -693,6 +770,7 @@ export class Ext4Reader extends FsReaderBase {
     if (dir.type !== 'dir') throw new DiskwrightError('NOT_A_DIRECTORY', `ext4: inode ${dir.ino} is not a directory`, { ino: dir.ino });
     const items: Ext4DirItem[] = [];
     const m = this.mapping(dir);
+    this.checkDirSize(dir, m);
     if (m.inline) {
       // Inline directory: the parent's inode number, then entries in the rest of i_block and in system.data.
       this.parseDirBlock(dir, m.inline.subarray(4, 60), items, false);
@@ -750,6 +828,7 @@ export class Ext4Reader extends FsReaderBase {
    */
   htreeLookup(dir: Ext4Inode, name: Buffer): number | null {
     if (!(dir.flags & FL_INDEX) || (dir.flags & FL_INLINE_DATA)) return null;
+    this.checkDirSize(dir, this.mapping(dir));
     const root = this.dirBlock(dir, 0);
     if (!root) return null;
     const hashVersion = root[0x1c];
@@ -809,6 +888,7 @@ export class Ext4Reader extends FsReaderBase {
     const node = this.inode(ino);
     const disk = this.diskXattrs(node);
     const type = node.type === 'unknown' ? corrupt(`inode ${ino} (${displayKey(path)}) has an unknown file type (mode 0${node.mode.toString(8)})`) : node.type;
+    this.checkSize(node, path);
     const e: FsEntry = {
       path,
       name,
@@ -834,7 +914,14 @@ export class Ext4Reader extends FsReaderBase {
     return e;
   }
 
+  /** The target's bytes: never empty and never holding a NUL, which no symlink can have (the kernel and e2fsck refuse both). */
   private symlinkTarget(node: Ext4Inode): Buffer {
+    const t = this.rawSymlinkTarget(node);
+    if (t.length === 0 || t.includes(0)) corrupt(`inode ${node.ino}: a symlink target ${t.length === 0 ? 'that is empty' : 'holding a NUL byte'}`, { ino: node.ino });
+    return t;
+  }
+
+  private rawSymlinkTarget(node: Ext4Inode): Buffer {
     const m = this.mapping(node);
     if (m.inline) return Buffer.from(m.inline.subarray(0, node.size));
     if (this.isFastSymlink(node)) {

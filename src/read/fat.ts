@@ -289,23 +289,33 @@ export class FatReader extends FsReaderBase {
 
   /** The clusters of the chain starting at `first`, in order ([] for 0). */
   chain(first: number, what = `chain from cluster ${first}`): number[] {
-    if (first === 0) return [];
+    const out: number[] = [];
+    this.followChain(first, what, (c) => out.push(c));
+    return out;
+  }
+
+  /** How many clusters the chain from `first` has, checked as chain() checks it, without keeping the list. */
+  chainLength(first: number, what: string): number {
+    return this.followChain(first, what, () => {});
+  }
+
+  /** Calls `visit` for each cluster of the chain from `first`; the length. Loops, free and bad links and clusters out of range are damage. */
+  private followChain(first: number, what: string, visit: (c: number) => void): number {
+    if (first === 0) return 0;
     const fat = this.fat();
     const { type, clusters } = this.info;
     const eoc = type === 12 ? 0xff8 : type === 16 ? 0xfff8 : 0x0ffffff8;
-    const out: number[] = [];
-    let c = first;
-    while (true) {
+    let n = 0;
+    for (let c = first; ; ) {
       if (c < 2 || c >= clusters + 2) corrupt(`${what}: cluster ${c} is out of range (2..${clusters + 1})`);
-      out.push(c);
-      if (out.length > clusters) corrupt(`${what}: the chain loops`);
+      visit(c);
+      if (++n > clusters) corrupt(`${what}: the chain loops`);
       const next = fat[c];
-      if (next >= eoc) break;
+      if (next >= eoc) return n;
       if (next === 0) corrupt(`${what}: cluster ${c} is marked free in the middle of the chain`);
       if (next === eoc - 1) corrupt(`${what}: cluster ${c} links to a bad cluster`);
       c = next;
     }
-    return out;
   }
 
   clusterOffset(c: number): number {
@@ -450,9 +460,19 @@ export class FatReader extends FsReaderBase {
     return { dot, dotdot };
   }
 
+  /**
+   * A directory item as an entry. A file's size must fit the clusters its
+   * chain holds (hence the data area): a larger DIR_FileSize is damage, not
+   * a file to read past its end.
+   */
   private toEntry(parent: string, it: RawDirItem): FsEntry {
     const f = it.detail;
     const isDir = (f.attr & ATTR_DIRECTORY) !== 0;
+    if (!isDir && it.size > 0) {
+      const path = displayKey(childPath(parent, it.name));
+      const held = this.chainLength(f.firstCluster, path) * this.info.clusterSize;
+      if (it.size > held) corrupt(`${path}: DIR_FileSize ${it.size} is more than its ${held / this.info.clusterSize} clusters hold (${held} bytes)`, { size: it.size });
+    }
     const m = fatTimeToUnix(f.wrtDate, f.wrtTime);
     const readOnly = (f.attr & ATTR_READ_ONLY) !== 0;
     return {

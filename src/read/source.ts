@@ -3,6 +3,7 @@
 // a partition inside either: readers never learn which.
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../api/errors.ts';
+import { describeSystemError, errnoOf } from '../util/sys-error.ts';
 import { type Image, type ImageExtent, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 
 export interface ByteSource {
@@ -46,8 +47,7 @@ export function fileSource(path: string): FileSource {
   try {
     fd = fs.openSync(path, 'r');
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new DiskwrightError('IMAGE_UNREADABLE', `${path}: cannot open (${err.code ?? err.message})`, { path, errno: err.code });
+    throw new DiskwrightError('IMAGE_UNREADABLE', describeSystemError('cannot open', path, e), { path, errno: errnoOf(e) });
   }
   try {
     const st = fs.fstatSync(fd);

@@ -23,6 +23,10 @@ export interface ContentSpec {
 export interface ContentsOptions {
   /** The setting's name, for errors: `contents`, `espContents`... */
   what: string;
+  /** The config file the list comes from, for errors. */
+  config?: string;
+  /** Names go to FAT (limit: 255 UTF-16 units) rather than ext4 (255 bytes). */
+  fat?: boolean;
   /** Relative sources resolve against this directory (the config file's). */
   baseDir: string;
   /** Time of directories made to hold targets. */
@@ -43,14 +47,35 @@ function contentsError(code: 'CONTENTS_INVALID' | 'SOURCE_MISSING' | 'DUPLICATE_
   throw new DiskwrightError(code, message, {});
 }
 
-/** `/a/b/c` -> ['a', 'b', 'c'], refusing relative paths and `.`/`..` components. */
-export function targetParts(target: string, where: string): string[] {
+/** `config FILE: contents[i]`: where a list entry is, for errors. */
+export function entryWhere(opts: Pick<ContentsOptions, 'what' | 'config'>, i: number): string {
+  return `${opts.config ? `config ${opts.config}: ` : ''}${opts.what}[${i}]`;
+}
+
+/** The longest name ext4 and FAT store: 255 bytes (ext4) or UTF-16 units (FAT). */
+const NAME_MAX = 255;
+
+/**
+ * `/a/b/c` -> ['a', 'b', 'c'], refusing relative paths, `.`/`..` components
+ * and names the filesystem cannot hold. `key` names the setting in the
+ * refusals of names (`config FILE: contents[2].target`).
+ */
+export function targetParts(target: string, where: string, key = `${where}.target`, fat = false): string[] {
   if (typeof target !== 'string' || !target.startsWith('/')) {
     contentsError('CONTENTS_INVALID', `${where}: target "${target}" is not an absolute path; write it as /path/in/the/image`);
   }
   const parts = target.split('/').filter((p) => p !== '');
   if (parts.some((p) => p === '.' || p === '..')) {
     contentsError('CONTENTS_INVALID', `${where}: target "${target}" contains "." or ".."; give the plain absolute path`);
+  }
+  for (const p of parts) {
+    if (p.includes('\0')) {
+      contentsError('CONTENTS_INVALID', `${key} ${JSON.stringify(target)}: the name ${JSON.stringify(p)} holds a NUL byte, which no file name can; remove it`);
+    }
+    const len = fat ? p.length : Buffer.byteLength(p);
+    if (len > NAME_MAX) {
+      throw new DiskwrightError('NAME_TOO_LONG', `${key}: the name ${JSON.stringify(p.slice(0, 16) + '...')} is ${len} ${fat ? 'UTF-16 units' : 'bytes'}; ${fat ? 'FAT' : 'ext4'} names hold at most ${NAME_MAX}: shorten it`, { key, length: len });
+    }
   }
   return parts;
 }
@@ -113,13 +138,13 @@ function sourceKind(abs: string): 'dir' | 'other' | 'missing' {
 /** The tree a contents list describes, rooted at an empty `/`; owners by name come later. */
 export function contentsTree(entries: ContentSpec[], opts: ContentsOptions, root: DirEntry = emptyDir(opts.epoch)): DirEntry {
   entries.forEach((spec, i) => {
-    const where = `${opts.what}[${i}]`;
+    const where = entryWhere(opts, i);
     if ((spec.user === undefined) !== (spec.group === undefined)) {
       contentsError('CONTENTS_INVALID', `${where}: set both user and group, or neither (as make-disk-image requires)`);
     }
-    const parts = targetParts(spec.target, where);
+    const parts = targetParts(spec.target, where, `${where}.target`, opts.fat);
     const mode = spec.mode !== undefined ? parseMode(spec.mode, where) : undefined;
-    const scan = { owner: opts.owner, clampMtime: opts.clampMtime, linkScope: `${where}:` };
+    const scan = { owner: opts.owner, clampMtime: opts.clampMtime, linkScope: `${opts.what}[${i}]:` };
     const absSource = path.resolve(opts.baseDir, spec.source);
 
     if (hasGlob(spec.source)) {
@@ -159,18 +184,47 @@ export function contentsTree(entries: ContentSpec[], opts: ContentsOptions, root
   return root;
 }
 
+/**
+ * Refuses a target whose way down passes through something in `base` (the
+ * tree the contents go over: root, the store) that is not a directory:
+ * merging would silently replace that symlink or file with a directory.
+ */
+export function checkTargetParents(base: DirEntry, entries: ContentSpec[], opts: Pick<ContentsOptions, 'what' | 'config' | 'fat'>): void {
+  entries.forEach((spec, i) => {
+    const where = entryWhere(opts, i);
+    const parts = targetParts(spec.target, where, `${where}.target`, opts.fat);
+    // A glob's matches go into the target: all of it is their way down.
+    const way = hasGlob(spec.source) ? parts : parts.slice(0, -1);
+    let dir = base;
+    for (let k = 0; k < way.length; k++) {
+      const e = dir.children.get(byteName(way[k]));
+      if (!e) return;
+      if (e.type === 'dir') {
+        dir = e;
+        continue;
+      }
+      const at = `/${way.slice(0, k + 1).join('/')}`;
+      if (e.type === 'symlink') {
+        const real = path.posix.resolve(path.posix.dirname(at), e.target.toString(), ...parts.slice(k + 1));
+        contentsError('CONTENTS_INVALID', `${where}.target ${JSON.stringify(spec.target)}: ${at} is a symlink to ${e.target.toString()} already in the image, and a target cannot pass through one; write the real path, ${real}`);
+      }
+      contentsError('CONTENTS_INVALID', `${where}.target ${JSON.stringify(spec.target)}: ${at} is a ${e.type === 'file' ? 'file' : e.type} already in the image, not a directory; change the target`);
+    }
+  });
+}
+
 function place(dir: DirEntry, key: string, e: Entry): void {
   const old = dir.children.get(key);
   dir.children.set(key, old && old.type === 'dir' && e.type === 'dir' ? mergeDir(old, e) : e);
 }
 
 /** `chown -R user:group target` for each entry that names owners, in list order, resolved in `root`. */
-export function applyOwners(root: DirEntry, entries: ContentSpec[], what: string): void {
+export function applyOwners(root: DirEntry, entries: ContentSpec[], what: string, config?: string): void {
   const todo = entries.map((s, i) => ({ s, i })).filter(({ s }) => s.user !== undefined);
   if (!todo.length) return;
   const tables = idTables(root);
   for (const { s, i } of todo) {
-    const where = `${what}[${i}]`;
+    const where = entryWhere({ what, config }, i);
     const uid = resolveId(s.user!, tables.users, 'user', where);
     const gid = resolveId(s.group!, tables.groups, 'group', where);
     const e = lookup(root, s.target);

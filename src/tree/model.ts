@@ -15,6 +15,9 @@ export interface Xattr {
   value: Buffer;
 }
 
+/** The largest uid or gid: ext4 keeps 32 bits, a larger id would wrap silently. */
+export const ID_MAX = 0xffffffff;
+
 interface EntryBase {
   mode: number; // permission bits incl. setuid/setgid/sticky (07777), no type bits
   uid: number;

@@ -3,7 +3,7 @@
 // through the build machine's.
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../api/errors.ts';
-import { byteName, type DirEntry, type Entry } from './model.ts';
+import { byteName, ID_MAX, type DirEntry, type Entry } from './model.ts';
 
 /** Follows a path inside the tree, resolving symlinks against the image root. */
 export function lookup(root: DirEntry, imagePath: string, hops = 0): Entry | undefined {
@@ -55,14 +55,23 @@ export function idTables(root: DirEntry): IdTables {
   return { users: readIdFile(root, '/etc/passwd'), groups: readIdFile(root, '/etc/group') };
 }
 
+
 /** A user or group given by name or number; `what` names the setting for errors. */
 export function resolveId(value: string | number, table: Map<string, number>, kind: 'user' | 'group', what: string): number {
-  if (typeof value === 'number') return value;
-  if (/^\d+$/.test(value)) return Number(value);
+  const file = kind === 'user' ? '/etc/passwd' : '/etc/group';
+  if (typeof value === 'number' || /^\d+$/.test(value)) {
+    const id = Number(value);
+    if (!Number.isInteger(id) || id < 0 || id > ID_MAX) {
+      throw new DiskwrightError('CONTENTS_INVALID', `${what}.${kind} ${value}: ext4 stores ${kind === 'user' ? 'uids' : 'gids'} from 0 to ${ID_MAX}; give one in that range`, { kind, value });
+    }
+    return id;
+  }
   const id = table.get(value);
   if (id === undefined) {
-    const file = kind === 'user' ? '/etc/passwd' : '/etc/group';
     throw new DiskwrightError('OWNER_UNKNOWN', `${what}: ${kind} "${value}" is not in the image's ${file}; add it there or give a number`, { name: value, kind });
+  }
+  if (id > ID_MAX) {
+    throw new DiskwrightError('CONTENTS_INVALID', `${what}.${kind} "${value}": the image's ${file} gives it id ${id}, above ${ID_MAX}, the largest ext4 stores; fix that line of ${file}`, { name: value, kind });
   }
   return id;
 }

@@ -41,7 +41,7 @@ export function madeFile(name: string, content: Buffer, epoch: number, owner = {
  * Directories made on the way keep the metadata of ones already there.
  */
 export function addStore(root: DirEntry, objects: DirEntry, registration: { path: string; content: Buffer } | undefined, storeDir: string, opts: StoreTreeOptions): DirEntry {
-  const parts = targetParts(storeDir, 'store directory');
+  const parts = targetParts(storeDir, 'store directory', 'nixStoreDir');
   let tree: DirEntry = objects;
   for (let i = parts.length - 1; i >= 0; i--) {
     const up = emptyDir(opts.epoch, opts.owner);
@@ -50,7 +50,7 @@ export function addStore(root: DirEntry, objects: DirEntry, registration: { path
   }
   let merged = mergeDir(root, tree);
   if (registration) {
-    const regParts = targetParts(registration.path, 'nixPathRegistration');
+    const regParts = targetParts(registration.path, 'nixPathRegistration', 'nixPathRegistration');
     let holder: DirEntry = emptyDir(opts.epoch, opts.owner);
     const top = holder;
     for (const p of regParts.slice(0, -1)) {

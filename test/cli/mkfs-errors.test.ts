@@ -49,7 +49,7 @@ test('unreadable file', () => {
   fs.chmodSync(s, 0o755);
   fs.writeFileSync(path.join(s, 'secret'), 'no');
   fs.chmodSync(path.join(s, 'secret'), 0o000);
-  expectError(['mkfs', 'ext4', s], /cannot read .*secret: EACCES/, { asUser: 65534 });
+  expectError(['mkfs', 'ext4', s], /cannot read .*secret: permission denied; check its permissions/, { asUser: 65534 });
 });
 
 test('unreadable directory', () => {
@@ -90,12 +90,18 @@ test('bad option values', () => {
   expectError(['mkfs', 'ext4', src, '--inode-size', '128'], /--inode-size 128: use 256, 512 or 1024/);
 });
 
-test('output disk that fills up', (t) => {
-  const mnt = path.join(work, 'small');
+/** A tmpfs at WORK/name with mount options `o`, unmounted after the test. */
+function tmpfs(t: { after: (fn: () => void) => void }, name: string, o: string): string {
+  const mnt = path.join(work, name);
   fs.mkdirSync(mnt);
-  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', o, 'tmpfs', mnt]);
   assert.equal(m.status, 0, `mount tmpfs: ${m.stderr}`);
   t.after(() => spawnSync('umount', [mnt]));
+  return mnt;
+}
+
+test('output disk that fills up', (t) => {
+  const mnt = tmpfs(t, 'small', 'size=1m');
   // Free space stays a hole, so it takes file data to fill the disk.
   const big = path.join(work, 'big');
   fs.mkdirSync(big);
@@ -116,4 +122,30 @@ test('a file that changes size while being copied', () => {
   fs.truncateSync(f, 10_000); // shrinking mid-copy is caught as well
   assert.throws(() => writeImageFile(image, out), (e: unknown) => e instanceof DiskwrightError && e.code === 'SOURCE_CHANGED');
   assert.deepEqual(fs.readdirSync(outDir).filter((n) => n.includes('changed') || n.includes('diskwright')), []);
+});
+
+test('owners and times ext4 cannot store name the flag or the variable', () => {
+  expectError(['mkfs', 'ext4', src, '--owner', '99999999999:0'], /--owner uid 99999999999: give a whole number from 0 to 4294967295/);
+  expectError(['mkfs', 'ext4', src, '--owner', '0:4294967296'], /--owner gid 4294967296: give a whole number from 0 to 4294967295/);
+  expectError(['mkfs', 'ext4', src, '--epoch', '15032385536'], /--epoch 15032385536: give a whole number from 0 to 15032385535/);
+  for (const v of ['garbage', '-1', '99999999999']) {
+    expectError(['mkfs', 'ext4', src], /SOURCE_DATE_EPOCH ".*" is not a whole number of seconds from 0 to 15032385535.*; set it to one such as/, { env: { ...process.env, SOURCE_DATE_EPOCH: v } });
+  }
+});
+
+test('a read-only output file system says so, naming the path', (t) => {
+  const mnt = tmpfs(t, 'ro', 'ro');
+  const out = path.join(mnt, 'x.img');
+  expectError(['mkfs', 'ext4', src], new RegExp(`cannot create ${out}: read-only file system; choose a writable location`), {}, out);
+  // A directory to make there: the error is the directory's, not ENOENT.
+  const sub = path.join(mnt, 'sub');
+  const r = diskwright(['mkfs', 'ext4', src, '-o', path.join(sub, 'x.img')]);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, `diskwright: cannot create the directory ${sub}: read-only file system; choose a writable location\n`);
+  // A build into it likewise.
+  const config = path.join(work, 'ro.json');
+  fs.writeFileSync(config, JSON.stringify({ root: 'src', additionalSpace: '1M' }));
+  const b = diskwright(['build', config, '-o', mnt]);
+  assert.equal(b.status, 1);
+  assert.equal(b.stderr, `diskwright: cannot create ${path.join(mnt, 'nixos.img')}: read-only file system; choose a writable location\n`);
 });

@@ -81,10 +81,12 @@ export interface PresetInput {
   given: Set<string>;
   baseDir: string;
   epoch: number;
+  /** The config file as the user named it, for errors. */
+  file?: string;
 }
 
 /** The DiskSpec of a make-disk-image build config. */
-export function makeDiskImageSpec({ config: cfg, given, baseDir, epoch }: PresetInput): DiskSpec {
+export function makeDiskImageSpec({ config: cfg, given, baseDir, epoch, file }: PresetInput): DiskSpec {
   const shape = layoutShape(cfg.partitionTableType, sizeOf(cfg.bootSize));
   const roles = new Set(shape.slots.map((s) => s.role));
   if (cfg.espContents.length && !roles.has('esp') && !roles.has('boot')) {
@@ -93,7 +95,7 @@ export function makeDiskImageSpec({ config: cfg, given, baseDir, epoch }: Preset
   if (cfg.xbootldrContents.length && !roles.has('xbootldr')) {
     throw new DiskwrightError('CONFIG_INVALID', `xbootldrContents: only the efixbootldr layout has an XBOOTLDR partition`, {});
   }
-  const tree = buildTree(cfg, baseDir, epoch);
+  const tree = buildTree(cfg, baseDir, epoch, 'contents', file);
   const det = cfg.deterministic;
   const seed = cfg.seed;
   const pick = (key: 'rootFSUID' | 'rootFSHashSeed', fallback: () => string | undefined) => (given.has(key) ? (cfg[key] as string) : fallback());
@@ -164,7 +166,7 @@ export function makeDiskImageSpec({ config: cfg, given, baseDir, epoch }: Preset
     p.key = key;
     p.content = {
       fs: 'vfat',
-      tree: bootFilesTree(cfg[key], key, baseDir, epoch, cfg.clampMtime),
+      tree: bootFilesTree(cfg[key], key, baseDir, epoch, cfg.clampMtime, file),
       options: {
         label: isX ? cfg.xbootldrLabel : cfg.espLabel ?? (slot.role === 'boot' ? 'BOOT' : 'ESP'),
         volumeId: idText !== undefined ? hex32(idText) : undefined,

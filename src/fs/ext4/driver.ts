@@ -50,6 +50,8 @@ export const ext4Driver: FsDriver<Ext4Content, { ext4: InspectExt4 }> = {
   describe(reader) {
     const r = reader as Ext4Reader;
     const i = r.info;
+    // inspect refuses the same damage that cat and extract meet (a size no mapping can address).
+    r.checkInodes();
     const j = r.journal();
     return {
       ext4: {

@@ -62,6 +62,12 @@ function timeLo(sec: number): number {
   return Number(BigInt.asIntN(32, BigInt(sec)));
 }
 
+/**
+ * The latest time an inode holds: signed 32-bit seconds plus 2 epoch bits
+ * (2446-05-10T22:38:55Z). Later times would wrap silently.
+ */
+export const EXT4_MAX_TIME = 2 ** 31 - 1 + 3 * 2 ** 32;
+
 /** i_*time_extra: 2 epoch bits extending the signed 32-bit seconds, then nanoseconds << 2. */
 export function timeExtra(sec: number, nsec: number): number {
   const epoch = Number((BigInt(sec) - BigInt(timeLo(sec))) >> 32n) & 3;

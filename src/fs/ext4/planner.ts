@@ -17,7 +17,7 @@ import { layout, type Layout } from './layout.ts';
 import type { Run } from './allocator.ts';
 import { prepare, type Prepared } from './prepare.ts';
 import { defaultJournalBlocks, encodeJournalSuperblock } from './journal.ts';
-import { encodeInode, inodeSeed, type InodeFields } from './inode.ts';
+import { EXT4_MAX_TIME, encodeInode, inodeSeed, type InodeFields } from './inode.ts';
 import { buildExtentTree } from './extent-tree.ts';
 import { encodeLeaf } from './dir-entry.ts';
 import { encodeHtree } from './htree.ts';
@@ -87,6 +87,9 @@ export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
   const hashSeed = new Uint32Array(4);
   for (let i = 0; i < 4; i++) hashSeed[i] = hashSeedBytes.readUInt32LE(i * 4);
   const epoch = opts.epoch ?? 1;
+  if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > EXT4_MAX_TIME) {
+    throw new DiskwrightError('OPTION_INVALID', `epoch ${epoch}: ext4 stores whole seconds from 0 to ${EXT4_MAX_TIME} (2446-05-10); give one in that range`, { epoch });
+  }
   const journal = opts.journal ?? true;
   const reservedPct = opts.reservedPercent ?? 0;
   const freeBlocksWanted = Math.ceil((opts.freeBytes ?? 0) / BLOCK_SIZE);

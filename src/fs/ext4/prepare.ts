@@ -2,7 +2,7 @@
 // symlink kinds, xattr placement and each inode's block needs. Nothing here
 // depends on the filesystem size, so the sizer can try sizes cheaply.
 import { DiskwrightError } from '../../api/errors.ts';
-import { byteName, type DirEntry, type Entry } from '../../tree/model.ts';
+import { byteName, ID_MAX, type DirEntry, type Entry } from '../../tree/model.ts';
 import {
   BLOCK_SIZE, FIRST_INO, FT_BLK, FT_CHR, FT_DIR, FT_FIFO, FT_REG, FT_SOCK, FT_SYMLINK, LOST_FOUND_INO, MAX_LINKS, ROOT_INO,
 } from './constants.ts';
@@ -43,6 +43,8 @@ const LOST_FOUND = byteName('lost+found');
 const FILE_TYPE: Record<Entry['type'], number> = {
   file: FT_REG, dir: FT_DIR, symlink: FT_SYMLINK, chr: FT_CHR, blk: FT_BLK, fifo: FT_FIFO, sock: FT_SOCK,
 };
+
+const validId = (id: number) => Number.isInteger(id) && id >= 0 && id <= ID_MAX;
 
 export function prepare(root: DirEntry, opts: { inodeSize: number; hashSeed: Uint32Array; epoch: number }): Prepared {
   const nodes: Node[] = [];
@@ -93,6 +95,13 @@ export function prepare(root: DirEntry, opts: { inodeSize: number; hashSeed: Uin
       const name = Buffer.from(key, 'latin1');
       const path = `${dirNode.path === '/' ? '' : dirNode.path}/${name.toString()}`;
       if (name.length > 255) throw new DiskwrightError('NAME_TOO_LONG', `${path}: name is ${name.length} bytes, ext4 allows 255; rename it`, { path });
+      // Trees made through the API can hold any bytes: e2fsck calls these names illegal.
+      if (name.length === 0 || name.includes(0) || name.includes(0x2f)) {
+        throw new DiskwrightError('NAME_INVALID', `${JSON.stringify(path)}: a name cannot be empty or hold a NUL byte or "/"; rename it`, { path });
+      }
+      if (!validId(e.uid) || !validId(e.gid)) {
+        throw new DiskwrightError('TOO_LARGE', `${path}: owner ${e.uid}:${e.gid} is outside what ext4 stores (0 to ${ID_MAX}); give a smaller owner`, { path });
+      }
       let node: Node;
       if (dir === root && key === LOST_FOUND) {
         node = newNode(LOST_FOUND_INO, e, path, dirNode.ino);
