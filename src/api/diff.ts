@@ -15,8 +15,7 @@ import type { Image } from '../image/extent-map.ts';
 import { detectFilesystem, openFilesystem } from '../read/index.ts';
 import { displayKey, type FsEntry, type FsReader, type OwnedRange } from '../read/entry.ts';
 import { entryNameProblem, unsafeEntryLine } from '../read/names.ts';
-import { Ext4Reader } from '../read/ext4.ts';
-import { FatReader } from '../read/fat.ts';
+import { driverOf, type FsDriver } from '../fs/drivers.ts';
 import { type PartitionEntry, partitionSource, type PartitionTable, readPartitionTable } from '../read/partition.ts';
 import type { ByteSource } from '../read/source.ts';
 
@@ -288,6 +287,7 @@ const treeKey = (path: string) => path.replaceAll('/', '\0');
 
 interface Side {
   reader: FsReader;
+  driver: FsDriver;
   /** Partition start in the disk (0 for a bare filesystem). */
   base: number;
   entries: Map<string, FsEntry>;
@@ -296,15 +296,15 @@ interface Side {
   allocation: OwnedRange[];
   /** Content ranges (disk offsets) by owner key. */
   data: Map<string, Span[]>;
-  /** ext4: inode -> a path of it. */
+  /** Filesystems with inode identity (ext4): inode -> a path of it. */
   inoPath: Map<number, string>;
-  /** FAT: 8.3 entry offset (in the volume) -> path. */
+  /** Filesystems with path identity (FAT): the entry's record offset (in the volume) -> path. */
   direntPath: Map<number, string>;
 }
 
-/** The key ranges and reported entries are matched by: ext4 inode numbers, FAT paths. */
-const ownerKey = (r: FsReader, ino: number | undefined, path: string | undefined) =>
-  r instanceof Ext4Reader ? (ino === undefined ? undefined : `ino:${ino}`) : path === undefined ? undefined : `path:${path}`;
+/** The key ranges and reported entries are matched by: inode numbers or paths, as the filesystem's driver says. */
+const ownerKey = (d: FsDriver, ino: number | undefined, path: string | undefined) =>
+  d.identity === 'inode' ? (ino === undefined ? undefined : `ino:${ino}`) : path === undefined ? undefined : `path:${path}`;
 
 /** `warnings` gets a line for each entry left out because its name cannot be a path component (its path would alias another's). */
 function loadSide(reader: FsReader, base: number, what: string, warnings: string[]): Side {
@@ -312,6 +312,7 @@ function loadSide(reader: FsReader, base: number, what: string, warnings: string
   const links = new Map<string, string[]>();
   const inoPath = new Map<number, string>();
   const direntPath = new Map<number, string>();
+  const driver = driverOf(reader);
   withInput(what, () => {
     for (const e of reader.walk()) {
       const problem = entryNameProblem(e);
@@ -325,22 +326,22 @@ function loadSide(reader: FsReader, base: number, what: string, warnings: string
         l.push(e.path);
         links.set(e.linkKey, l);
       }
-      if (reader instanceof Ext4Reader) {
+      if (driver.identity === 'inode') {
         if (!inoPath.has(e.ino)) inoPath.set(e.ino, e.path);
-      } else if (e.fat) direntPath.set(e.fat.entryOffset, e.path);
+      } else if (e.path !== '/') direntPath.set(e.ino, e.path); // the root has no record
     }
   });
   const allocation = withInput(what, () => reader.allocation());
   const data = new Map<string, Span[]>();
   for (const r of allocation) {
     if (r.kind !== 'data') continue;
-    const k = ownerKey(reader, r.ino, r.path);
+    const k = ownerKey(driver, r.ino, r.path);
     if (k === undefined) continue;
     const l = data.get(k) ?? [];
     l.push([base + r.offset, base + r.offset + r.length]);
     data.set(k, l);
   }
-  return { reader, base, entries, links, allocation, data, inoPath, direntPath };
+  return { reader, driver, base, entries, links, allocation, data, inoPath, direntPath };
 }
 
 function intersects(ranges: Span[], s: number, e: number): boolean {
@@ -413,8 +414,8 @@ function compareFiles(A: Side, B: Side, diff: ByteDiff): { changes: FileChange[]
     const lb = linkPeers(B, b);
     if (la !== lb) fields.push({ field: 'hard links', a: la, b: lb });
     if (a.type === 'file' && b.type === 'file') {
-      const ka = ownerKey(A.reader, a.ino, a.path);
-      const kb = ownerKey(B.reader, b.ino, b.path);
+      const ka = ownerKey(A.driver, a.ino, a.path);
+      const kb = ownerKey(B.driver, b.ino, b.path);
       const da = (ka && A.data.get(ka)) || [];
       const db = (kb && B.data.get(kb)) || [];
       const mustRead =
@@ -449,10 +450,10 @@ interface Segment {
   entry?: string;
   /** Explains a difference when this key's entry is reported. */
   key?: string;
-  /** ext4 inode table: first inode number and inode size, for per-inode detail. */
+  /** An inode table: first inode number and inode size, for per-inode detail. */
   inodes?: { first: number; size: number };
-  /** FAT directory bytes: 32-byte entries, looked up in direntPath. */
-  fatDir?: { side: Side };
+  /** Directory bytes of fixed-size entries, looked up in direntPath. */
+  dirEntries?: { side: Side; size: number };
   side?: Side;
 }
 
@@ -474,8 +475,6 @@ function tableSegments(t: PartitionTable | null): Segment[] {
 function volumeSegments(side: Side | null, start: number, size: number, area: string, note: string): Segment[] {
   if (!side) return [{ start, end: start + size, area, owner: note }];
   const out: Segment[] = [];
-  const ext4 = side.reader instanceof Ext4Reader ? side.reader : null;
-  const fat = side.reader instanceof FatReader;
   let at = start;
   for (const r of side.allocation) {
     const s = start + r.offset;
@@ -484,10 +483,10 @@ function volumeSegments(side: Side | null, start: number, size: number, area: st
     const seg: Segment = { start: s, end: e, area, owner: r.what, side };
     if (r.path !== undefined) seg.entry = displayKey(r.path);
     else if (r.ino !== undefined) seg.entry = `inode ${r.ino}`;
-    seg.key = ownerKey(side.reader, r.ino, r.path);
-    const it = ext4 ? /^inode table \(group (\d+)\)$/.exec(r.what) : null;
-    if (it && ext4) seg.inodes = { first: Number(it[1]) * ext4.info.inodesPerGroup + 1, size: ext4.info.inodeSize };
-    if (fat && (r.what === 'directory' || r.what === 'root directory')) seg.fatDir = { side };
+    seg.key = ownerKey(side.driver, r.ino, r.path);
+    const records = side.driver.records?.(side.reader, r);
+    if (records?.kind === 'inodes') seg.inodes = { first: records.first, size: records.size };
+    if (records?.kind === 'dir-entries') seg.dirEntries = { side, size: records.size };
     out.push(seg);
     at = Math.max(at, e);
   }
@@ -530,11 +529,12 @@ function refine(seg: Segment, offset: number): { owner: string; entry?: string; 
       end: seg.start + (idx + 1) * seg.inodes.size,
     };
   }
-  if (seg.fatDir) {
-    const slotStart = offset - ((offset - seg.start) % 32);
-    const path = seg.fatDir.side.direntPath.get(slotStart - seg.fatDir.side.base);
-    if (path !== undefined) return { owner: `${seg.owner} entry`, entry: displayKey(path), key: `path:${path}`, end: slotStart + 32 };
-    return { owner: seg.owner, entry: seg.entry, key: seg.key, end: slotStart + 32 };
+  if (seg.dirEntries) {
+    const { side: d, size } = seg.dirEntries;
+    const slotStart = offset - ((offset - seg.start) % size);
+    const path = d.direntPath.get(slotStart - d.base);
+    if (path !== undefined) return { owner: `${seg.owner} entry`, entry: displayKey(path), key: `path:${path}`, end: slotStart + size };
+    return { owner: seg.owner, entry: seg.entry, key: seg.key, end: slotStart + size };
   }
   return { owner: seg.owner, entry: seg.entry, key: seg.key, end: seg.end };
 }
@@ -685,7 +685,7 @@ function explain(A: OpenedDisk, B: OpenedDisk, bytes: ByteDiff, result: DiffResu
       for (const key of files.keys) {
         for (const [s, set] of [[sa.side, explained.a], [sb.side, explained.b]] as const) {
           for (const e of entriesNamed(s, key)) {
-            const k = ownerKey(s.reader, e.ino, e.path);
+            const k = ownerKey(s.driver, e.ino, e.path);
             if (k) set.add(`${pair.area}|${k}`);
           }
         }

@@ -17,6 +17,7 @@ import { type Image, type ImageExtent, isFileExtent, sliceExtent } from '../imag
 import { FileHandles, ImageReader, openForReading, preadFully } from '../image/random-access.ts';
 import { RunFinder } from '../image/runs.ts';
 import { dataSegments } from '../util/sparse.ts';
+import { filesystemInHead } from '../fs/drivers.ts';
 import { isQcow2, readQcow2 } from './qcow2.ts';
 import { isVdi, readVdi } from './vdi.ts';
 import { isVhd, readVhd } from './vhd.ts';
@@ -148,7 +149,8 @@ function at(head: Buffer, offset: number, bytes: Buffer | string): boolean {
 /** Partition table or filesystem signatures in the first MiB: the evidence that a file is a raw disk. */
 export function diskSignature(head: Buffer): string | null {
   if (head.length >= 4096 && (at(head, 512, 'EFI PART') || at(head, 4096, 'EFI PART'))) return 'GPT';
-  if (head.length >= 1082 && head.readUInt16LE(1080) === 0xef53) return 'ext2/3/4';
+  const filesystem = filesystemInHead(head);
+  if (filesystem) return filesystem.title;
   if (at(head, 0x8001, 'CD001')) return 'ISO 9660';
   if (at(head, 0, 'hsqs') || at(head, 0, 'sqsh')) return 'squashfs';
   if (at(head, 0, 'XFSB')) return 'XFS';

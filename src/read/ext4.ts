@@ -11,13 +11,14 @@ import { aclFromDisk } from '../fs/ext4/acl.ts';
 import { dirhash, type DirhashVersion } from '../fs/ext4/dirhash.ts';
 import { extentHeader, extentIndex, extentLeaf } from '../fs/ext4/extent-tree.ts';
 import { decodeGroupDescriptor, type GroupStats } from '../fs/ext4/group-descriptor.ts';
-import { inode as inodeTable } from '../fs/ext4/inode.ts';
-import { journalSuperblock } from '../fs/ext4/journal.ts';
-import { superblock } from '../fs/ext4/superblock.ts';
-import type { IntFieldName } from '../util/struct.ts';
-
-type SbInt = IntFieldName<typeof superblock.fields>;
-import { EXTENT_MAGIC, JBD2_MAGIC, SUPER_MAGIC, XATTR_MAGIC } from '../fs/ext4/constants.ts';
+import { decodeInode, type Ext4Inode, inode as inodeTable } from '../fs/ext4/inode.ts';
+import { decodeJournalSuperblock, type JournalInfo } from '../fs/ext4/journal.ts';
+import { decodeXattrEntries, xattrName } from '../fs/ext4/xattr.ts';
+import { type DirItem, decodeDirBlock } from '../fs/ext4/dir-entry.ts';
+import { decodeDxEntries, decodeDxRoot, DX_NODE_ENTRIES_AT } from '../fs/ext4/htree.ts';
+import { extKind, featureNames, hashVersionName, superblock, superblockFlagNames } from '../fs/ext4/superblock.ts';
+import { EXTENT_MAGIC, FLAG_SIGNED_HASH, FLAG_UNSIGNED_HASH, SUPER_MAGIC, XATTR_MAGIC } from '../fs/ext4/constants.ts';
+import type { Decoded, IntFieldName } from '../util/struct.ts';
 import { crc32c } from '../util/crc32c.ts';
 import { formatUuid } from '../util/ids.ts';
 import {
@@ -25,39 +26,6 @@ import {
 } from './entry.ts';
 import { type ContentRun, FsReaderBase, readContent } from './fs-reader.ts';
 import { BlockCache, type ByteSource, checkRange } from './source.ts';
-
-// ---------------------------------------------------------------- features
-
-const COMPAT_NAMES: Record<number, string> = {
-  0x1: 'dir_prealloc', 0x2: 'imagic_inodes', 0x4: 'has_journal', 0x8: 'ext_attr', 0x10: 'resize_inode', 0x20: 'dir_index',
-  0x40: 'lazy_bg', 0x100: 'snapshot_bitmap', 0x200: 'sparse_super2', 0x400: 'fast_commit', 0x800: 'stable_inodes',
-  0x1000: 'orphan_file',
-};
-const INCOMPAT_NAMES: Record<number, string> = {
-  0x1: 'compression', 0x2: 'filetype', 0x4: 'needs_recovery', 0x8: 'journal_dev', 0x10: 'meta_bg', 0x40: 'extent',
-  0x80: '64bit', 0x100: 'mmp', 0x200: 'flex_bg', 0x400: 'ea_inode', 0x1000: 'dirdata', 0x2000: 'metadata_csum_seed',
-  0x4000: 'large_dir', 0x8000: 'inline_data', 0x10000: 'encrypt', 0x20000: 'casefold',
-};
-const RO_COMPAT_NAMES: Record<number, string> = {
-  0x1: 'sparse_super', 0x2: 'large_file', 0x8: 'huge_file', 0x10: 'uninit_bg', 0x20: 'dir_nlink', 0x40: 'extra_isize',
-  0x100: 'quota', 0x200: 'bigalloc', 0x400: 'metadata_csum', 0x800: 'replica', 0x1000: 'read-only', 0x2000: 'project',
-  0x4000: 'shared_blocks', 0x8000: 'verity', 0x10000: 'orphan_present',
-};
-
-/** Feature names in dumpe2fs's order (compat, incompat, ro_compat; bit order); unknown bits as FEATURE_C12 etc. */
-export function featureNames(compat: number, incompat: number, roCompat: number): string[] {
-  const out: string[] = [];
-  const add = (bits: number, names: Record<number, string>, letter: string) => {
-    for (let b = 0; b < 32; b++) {
-      const m = 2 ** b;
-      if (Math.floor(bits / m) % 2) out.push(names[m] ?? `FEATURE_${letter}${b}`);
-    }
-  };
-  add(compat, COMPAT_NAMES, 'C');
-  add(incompat, INCOMPAT_NAMES, 'I');
-  add(roCompat, RO_COMPAT_NAMES, 'R');
-  return out;
-}
 
 const COMPAT_HAS_JOURNAL = 0x4;
 const COMPAT_SPARSE_SUPER2 = 0x200;
@@ -69,20 +37,12 @@ const RO_COMPAT_HUGE_FILE = 0x8;
 const RO_COMPAT_METADATA_CSUM = 0x400;
 const RO_COMPAT_GDT_CSUM = 0x10;
 const BG_INODE_UNINIT = 0x1;
-/** What ext3 knows (as blkid decides): any other incompat or ro_compat feature makes it ext4. */
-const EXT3_INCOMPAT = 0x2 | 0x4 | 0x10; // filetype, needs_recovery, meta_bg
-const EXT3_RO_COMPAT = 0x1 | 0x2 | 0x4; // sparse_super, large_file, btree_dir
-
-const FLAG_SIGNED_HASH = 0x1;
-const FLAG_UNSIGNED_HASH = 0x2;
 
 const FL_INDEX = 0x1000;
 const FL_HUGE_FILE = 0x40000;
 const FL_EXTENTS = 0x80000;
 const FL_EA_INODE = 0x200000;
 const FL_INLINE_DATA = 0x10000000;
-
-const HASH_NAMES = ['legacy', 'half_md4', 'tea', 'legacy_unsigned', 'half_md4_unsigned', 'tea_unsigned', 'siphash'];
 
 // ---------------------------------------------------------------- public types
 
@@ -136,7 +96,7 @@ export interface Ext4Info {
   /** Sums over the group descriptors (the superblock's free counts may lag behind them). */
   groupTotals: { freeBlocks: number; freeInodes: number; usedDirs: number };
   /** Every superblock field by its spec name, as decoded. */
-  raw: Record<string, number | Buffer>;
+  raw: Decoded<typeof superblock.fields>;
 }
 
 /** A group descriptor as the writer's table decodes it (src/fs/ext4/group-descriptor.ts). */
@@ -145,51 +105,7 @@ export interface Ext4GroupDesc extends GroupStats {
   checksum: number;
 }
 
-export interface JournalInfo {
-  blockType: number;
-  blockSize: number;
-  maxLen: number;
-  first: number;
-  sequence: number;
-  start: number;
-  errno: number;
-  featureCompat: number;
-  featureIncompat: number;
-  featureRoCompat: number;
-  uuid: string;
-  nrUsers: number;
-  maxTransaction: number;
-  checksumType: number;
-  fastCommitBlocks: number;
-}
-
-export interface Ext4Inode {
-  ino: number;
-  /** Type and permission bits. */
-  mode: number;
-  type: EntryType | 'unknown';
-  uid: number;
-  gid: number;
-  size: number;
-  links: number;
-  /** Bytes the inode's blocks take (i_blocks in 512-byte or, with HUGE_FILE, filesystem-block units). */
-  allocatedBytes: number;
-  flags: number;
-  generation: number;
-  /** The xattr block, 0 for none. */
-  fileAcl: number;
-  extraIsize: number;
-  atime: FsTime;
-  ctime: FsTime;
-  mtime: FsTime;
-  dtime: number;
-  crtime?: FsTime;
-  projid?: number;
-  /** i_block: extent root, block map, inline data, fast symlink target or device number. */
-  iBlock: Buffer;
-  /** The whole on-disk inode. */
-  raw: Buffer;
-}
+export type { Ext4Inode, JournalInfo };
 
 /** A run of file blocks mapped to disk blocks. */
 export interface Ext4Extent {
@@ -223,11 +139,7 @@ export interface Ext4DiskXattr {
   valueInode?: number;
 }
 
-export interface Ext4DirItem {
-  name: Buffer;
-  ino: number;
-  fileType: number;
-}
+export type Ext4DirItem = DirItem;
 
 /** ext4-specific detail on FsEntry.ext4. */
 export interface Ext4EntryDetail {
@@ -244,30 +156,7 @@ function corrupt(message: string, data: Record<string, unknown> = {}): never {
   throw new DiskwrightError('IMAGE_CORRUPT', `ext4: ${message}`, data);
 }
 
-const PREFIXES: Record<number, string> = {
-  1: 'user.', 2: 'system.posix_acl_access', 3: 'system.posix_acl_default', 4: 'trusted.', 6: 'security.', 7: 'system.', 8: 'system.richacl',
-};
-
-function typeOfMode(mode: number): EntryType | 'unknown' {
-  switch (mode & 0o170000) {
-    case 0o100000: return 'file';
-    case 0o040000: return 'dir';
-    case 0o120000: return 'symlink';
-    case 0o020000: return 'chr';
-    case 0o060000: return 'blk';
-    case 0o010000: return 'fifo';
-    case 0o140000: return 'sock';
-    default: return 'unknown';
-  }
-}
-
-const IO = Object.fromEntries(inodeTable.fields.map((f) => [f[0], f[1]])) as Record<string, number>;
-
-/** Seconds and nanoseconds from a signed 32-bit i_*time and its _extra word (epoch bits, ns << 2). */
-function decodeTime(base: number, extra: number | undefined): FsTime {
-  if (extra === undefined) return { sec: base, nsec: 0 };
-  return { sec: base + (extra & 3) * 2 ** 32, nsec: extra >>> 2 };
-}
+type SbInt = IntFieldName<typeof superblock.fields>;
 
 const isPowerOf = (n: number, b: number) => {
   let x = b;
@@ -330,30 +219,25 @@ export class Ext4Reader extends FsReaderBase {
     // Every inode number must fall in a group's inode table, and the reserved ones before the first ordinary one.
     if (n('s_inodes_count') > groups * inodesPerGroup) corrupt(`s_inodes_count ${n('s_inodes_count')} is more than ${groups} groups of ${inodesPerGroup} inodes hold`);
     if (revLevel !== 0 && (n('s_first_ino') < 11 || n('s_first_ino') > n('s_inodes_count'))) corrupt(`s_first_ino ${n('s_first_ino')} is out of range (11..${n('s_inodes_count')})`);
-    const uuid = formatUuid(sb.s_uuid as Buffer);
-    const labelBytes = sb.s_volume_name as Buffer;
+    const uuid = formatUuid(sb.s_uuid);
+    const labelBytes = sb.s_volume_name;
     const nul = labelBytes.indexOf(0);
     const label = (nul < 0 ? labelBytes : labelBytes.subarray(0, nul));
-    const lastMountedRaw = sb.s_last_mounted as Buffer;
+    const lastMountedRaw = sb.s_last_mounted;
     const lmNul = lastMountedRaw.indexOf(0);
-    const hashSeedBuf = sb.s_hash_seed as Buffer;
+    const hashSeedBuf = sb.s_hash_seed;
     this.seed = new Uint32Array(4);
     for (let i = 0; i < 4; i++) this.seed[i] = hashSeedBuf.readUInt32LE(4 * i);
     const t = (lo: SbInt, hi: SbInt) => n(lo) + n(hi) * 2 ** 32;
-    const sFlags = n('s_flags');
-    const flags: string[] = [];
-    if (sFlags & FLAG_SIGNED_HASH) flags.push('signed_directory_hash');
-    if (sFlags & FLAG_UNSIGNED_HASH) flags.push('unsigned_directory_hash');
-    if (sFlags & 0x4) flags.push('test_filesystem');
-    const kind = incompat & ~EXT3_INCOMPAT || roCompat & ~EXT3_RO_COMPAT ? 'ext4' : compat & COMPAT_HAS_JOURNAL ? 'ext3' : 'ext2';
+    const kind = extKind(compat, incompat, roCompat);
     this.info = {
       kind,
       label: label.toString('utf8'),
       labelBytes: Buffer.from(label),
       uuid,
       hashSeed: formatUuid(hashSeedBuf),
-      defaultHash: HASH_NAMES[n('s_def_hash_version')] ?? `unknown (${n('s_def_hash_version')})`,
-      flags,
+      defaultHash: hashVersionName(n('s_def_hash_version')),
+      flags: superblockFlagNames(n('s_flags')),
       features: { compat, incompat, roCompat, names: featureNames(compat, incompat, roCompat) },
       blockSize,
       blocksCount,
@@ -370,7 +254,7 @@ export class Ext4Reader extends FsReaderBase {
       reservedGdtBlocks: n('s_reserved_gdt_blocks'),
       firstIno: revLevel === 0 ? 11 : n('s_first_ino'),
       journalInum: compat & COMPAT_HAS_JOURNAL ? n('s_journal_inum') : 0,
-      journalUuid: formatUuid(sb.s_journal_uuid as Buffer),
+      journalUuid: formatUuid(sb.s_journal_uuid),
       lastMounted: (lmNul < 0 ? lastMountedRaw : lastMountedRaw.subarray(0, lmNul)).toString('utf8'),
       state: n('s_state'),
       errors: n('s_errors'),
@@ -410,7 +294,7 @@ export class Ext4Reader extends FsReaderBase {
     if (g === 0) return true;
     const { compat, roCompat } = this.info.features;
     if (compat & COMPAT_SPARSE_SUPER2) {
-      const b = this.info.raw.s_backup_bgs as Buffer;
+      const b = this.info.raw.s_backup_bgs;
       return g === b.readUInt32LE(0) || g === b.readUInt32LE(4);
     }
     if (!(roCompat & RO_COMPAT_SPARSE_SUPER)) return true;
@@ -433,7 +317,7 @@ export class Ext4Reader extends FsReaderBase {
   /** Group descriptor blocks: how many, and where block i of the table lives. */
   private descBlockLocation(i: number): number {
     const meta = (this.info.features.incompat & INCOMPAT_META_BG) !== 0;
-    const firstMeta = this.info.raw.s_first_meta_bg as number;
+    const firstMeta = this.info.raw.s_first_meta_bg;
     if (!meta || i < firstMeta) return this.info.firstDataBlock + 1 + i;
     const g = i * this.descPerBlock;
     return this.groupFirstBlock(g) + (this.hasSuper(g) ? 1 : 0);
@@ -497,42 +381,7 @@ export class Ext4Reader extends FsReaderBase {
     const at = this.descs[g].inodeTable * this.blockSize + idx * inodeSize;
     checkRange(this.source, at, inodeSize, `ext4 inode ${ino}`);
     const raw = Buffer.from(this.cache.bytes(at, inodeSize));
-    return this.decodeInode(ino, raw);
-  }
-
-  private decodeInode(ino: number, raw: Buffer): Ext4Inode {
-    const extraIsize = raw.length > 128 ? raw.readUInt16LE(IO.i_extra_isize) : 0;
-    // Fields of the extra part count only where i_extra_isize covers them.
-    const has = (field: string) => raw.length > 128 && IO[field] + 4 <= 128 + extraIsize && IO[field] + 4 <= raw.length;
-    const u32 = (f: string) => raw.readUInt32LE(IO[f]);
-    const u16 = (f: string) => raw.readUInt16LE(IO[f]);
-    const s32 = (f: string) => raw.readInt32LE(IO[f]);
-    const mode = u16('i_mode');
-    const flags = u32('i_flags');
-    const blocksRaw = u32('i_blocks_lo') + ((this.info.features.roCompat & RO_COMPAT_HUGE_FILE) ? u16('l_i_blocks_high') * 2 ** 32 : 0);
-    const allocatedBytes = flags & FL_HUGE_FILE ? blocksRaw * this.blockSize : blocksRaw * 512;
-    return {
-      ino,
-      mode,
-      type: typeOfMode(mode),
-      uid: u16('i_uid') + u16('l_i_uid_high') * 65536,
-      gid: u16('i_gid') + u16('l_i_gid_high') * 65536,
-      size: u32('i_size_lo') + u32('i_size_high') * 2 ** 32,
-      links: u16('i_links_count'),
-      allocatedBytes,
-      flags,
-      generation: u32('i_generation'),
-      fileAcl: u32('i_file_acl_lo') + u16('l_i_file_acl_high') * 2 ** 32,
-      extraIsize,
-      atime: decodeTime(s32('i_atime'), has('i_atime_extra') ? u32('i_atime_extra') : undefined),
-      ctime: decodeTime(s32('i_ctime'), has('i_ctime_extra') ? u32('i_ctime_extra') : undefined),
-      mtime: decodeTime(s32('i_mtime'), has('i_mtime_extra') ? u32('i_mtime_extra') : undefined),
-      dtime: u32('i_dtime'),
-      crtime: has('i_crtime') ? decodeTime(s32('i_crtime'), has('i_crtime_extra') ? u32('i_crtime_extra') : undefined) : undefined,
-      projid: has('i_projid') ? u32('i_projid') : undefined,
-      iBlock: raw.subarray(IO.i_block, IO.i_block + 60),
-      raw,
-    };
+    return decodeInode(ino, raw, this.blockSize, (this.info.features.roCompat & RO_COMPAT_HUGE_FILE) !== 0);
   }
 
   // ------------------------------------------------------------ bounds
@@ -555,7 +404,7 @@ export class Ext4Reader extends FsReaderBase {
     const who = `inode ${node.ino}${path === undefined ? '' : ` (${displayKey(path)})`}`;
     const max = this.maxSize(node);
     // Exact, as debugfs shows it: sizes past 2^53 lose digits as a number.
-    const exact = () => (BigInt(node.raw.readUInt32LE(IO.i_size_high)) << 32n) | BigInt(node.raw.readUInt32LE(IO.i_size_lo));
+    const exact = () => (BigInt(node.raw.readUInt32LE(inodeTable.offsets.i_size_high)) << 32n) | BigInt(node.raw.readUInt32LE(inodeTable.offsets.i_size_lo));
     if (node.size > max) corrupt(`${who}: i_size ${exact()} is more than its ${node.flags & FL_EXTENTS ? 'extent tree' : 'block map'} can address (${max} bytes)`, { ino: node.ino });
     // The kernel refuses symlinks longer than a block (ext4_symlink), and xattr values hold at most 64 KiB.
     if (node.type === 'symlink' && node.size > this.blockSize) corrupt(`${who}: a symlink of ${node.size} bytes (at most ${this.blockSize})`, { ino: node.ino });
@@ -633,7 +482,7 @@ export class Ext4Reader extends FsReaderBase {
   }
 
   private walkExtentNode(node: Ext4Inode, buf: Buffer, expectDepth: number, out: Ext4Mapping, level: number, seen: Set<number>): void {
-    const h = extentHeader.decode(buf, 0) as Record<string, number>;
+    const h = extentHeader.decode(buf, 0);
     if (h.eh_magic !== EXTENT_MAGIC) corrupt(`inode ${node.ino}: extent header magic 0x${h.eh_magic.toString(16)} is not 0xf30a`);
     if (expectDepth >= 0 && h.eh_depth !== expectDepth) corrupt(`inode ${node.ino}: extent tree depth ${h.eh_depth} where ${expectDepth} was expected`);
     if (h.eh_depth > 5 || level > 5) corrupt(`inode ${node.ino}: extent tree deeper than 5`);
@@ -642,7 +491,7 @@ export class Ext4Reader extends FsReaderBase {
     for (let i = 0; i < h.eh_entries; i++) {
       const at = 12 + 12 * i;
       if (h.eh_depth === 0) {
-        const e = extentLeaf.decode(buf, at) as Record<string, number>;
+        const e = extentLeaf.decode(buf, at);
         const unwritten = e.ee_len > 32768;
         const length = unwritten ? e.ee_len - 32768 : e.ee_len;
         const physical = e.ee_start_lo + e.ee_start_hi * 2 ** 32;
@@ -650,7 +499,7 @@ export class Ext4Reader extends FsReaderBase {
         if (physical + length > this.info.blocksCount) corrupt(`inode ${node.ino}: extent at block ${physical} (+${length}) is outside the filesystem`);
         out.extents.push({ logical: e.ee_block, physical, length, unwritten });
       } else {
-        const x = extentIndex.decode(buf, at) as Record<string, number>;
+        const x = extentIndex.decode(buf, at);
         const child = x.ei_leaf_lo + x.ei_leaf_hi * 2 ** 32;
         if (seen.has(child)) corrupt(`inode ${node.ino}: extent tree block ${child} is reached twice`, { ino: node.ino });
         seen.add(child);
@@ -721,32 +570,13 @@ export class Ext4Reader extends FsReaderBase {
     return out;
   }
 
+  /** The entries of one xattr area; ea_inode values are read from their inodes. */
   private parseXattrEntries(node: Ext4Inode, buf: Buffer, start: number, end: number, valueBase: number, where: 'inode' | 'block', out: Ext4DiskXattr[]): void {
-    let at = start;
-    while (at + 4 <= end && buf.readUInt32LE(at) !== 0) {
-      if (at + 16 > end) corrupt(`inode ${node.ino}: xattr entry runs past its area`);
-      const nameLen = buf[at];
-      const index = buf[at + 1];
-      const valueOffs = buf.readUInt16LE(at + 2);
-      const valueInum = buf.readUInt32LE(at + 4);
-      const valueSize = buf.readUInt32LE(at + 8);
-      if (at + 16 + nameLen > end) corrupt(`inode ${node.ino}: xattr name runs past its area`);
-      const suffix = Buffer.from(buf.subarray(at + 16, at + 16 + nameLen));
-      let stored: Buffer;
-      if (valueSize > 65536) corrupt(`inode ${node.ino}: xattr value of ${valueSize} bytes (at most 65536)`, { ino: node.ino });
-      if (valueInum) {
-        stored = this.readNode(this.inode(valueInum), 0, valueSize);
-      } else {
-        const v = valueBase + valueOffs;
-        if (v + valueSize > end) corrupt(`inode ${node.ino}: xattr value runs past its area`);
-        stored = Buffer.from(buf.subarray(v, v + valueSize));
-      }
-      const prefix = PREFIXES[index] ?? `unknown${index}.`;
-      const name = prefix + suffix.toString('latin1');
-      let value = stored;
-      if (index === 2 || index === 3) value = aclFromDisk(stored) ?? stored;
-      out.push({ index, suffix, name, stored, value, where, valueInode: valueInum || undefined });
-      at += (16 + nameLen + 3) & ~3;
+    const fail = (why: string) => corrupt(`inode ${node.ino}: ${why}`, { ino: node.ino });
+    for (const e of decodeXattrEntries(buf, start, end, valueBase, fail)) {
+      const stored = e.stored ?? this.readNode(this.inode(e.valueInum), 0, e.valueSize);
+      const value = e.index === 2 || e.index === 3 ? aclFromDisk(stored) ?? stored : stored;
+      out.push({ index: e.index, suffix: e.suffix, name: xattrName(e.index, e.suffix), stored, value, where, valueInode: e.valueInum || undefined });
     }
   }
 
@@ -787,30 +617,11 @@ export class Ext4Reader extends FsReaderBase {
     return items;
   }
 
-  /**
-   * `first`: logical block 0, where '.' and '..' are the first two records; a
-   * dot name anywhere else (or in inline data, which stores neither) is an
-   * entry like any other, for the consumers to refuse (read/names.ts).
-   */
+  /** Adds the entries of one directory block (or inline data) to `items`; `first`: logical block 0 (see decodeDirBlock). */
   private parseDirBlock(dir: Ext4Inode, b: Buffer, items: Ext4DirItem[], whole: boolean, first = false): void {
     const filetype = (this.info.features.incompat & INCOMPAT_FILETYPE) !== 0;
-    let at = 0;
-    for (let k = 0; at + 8 <= b.length; k++) {
-      const ino = b.readUInt32LE(at);
-      let rec = b.readUInt16LE(at + 4);
-      if (this.blockSize >= 65536) rec = rec === 65535 || rec === 0 ? 65536 : (rec & 65532) | ((rec & 3) << 16);
-      const nameLen = filetype ? b[at + 6] : b.readUInt16LE(at + 6) & 0xff;
-      if (rec < 8 || rec % 4 !== 0 || at + rec > b.length) {
-        if (!whole && rec === 0 && ino === 0) return; // unused tail of inline data
-        corrupt(`directory inode ${dir.ino}: entry at ${at} has rec_len ${rec}`);
-      }
-      if (ino !== 0 && nameLen > 0 && 8 + nameLen <= rec) {
-        const name = b.subarray(at + 8, at + 8 + nameLen);
-        const dot = first && k < 2 && nameLen === k + 1 && name.every((c) => c === 0x2e);
-        if (!dot) items.push({ name: Buffer.from(name), ino, fileType: filetype ? b[at + 7] : 0 });
-      }
-      at += rec;
-    }
+    const fail = (why: string) => corrupt(`directory inode ${dir.ino}: ${why}`, { ino: dir.ino });
+    for (const it of decodeDirBlock(b, { filetype, blockSize: this.blockSize, whole, first }, fail)) items.push(it);
   }
 
   /** Logical block `n` of a directory. */
@@ -831,40 +642,34 @@ export class Ext4Reader extends FsReaderBase {
     this.checkDirSize(dir, this.mapping(dir));
     const root = this.dirBlock(dir, 0);
     if (!root) return null;
-    const hashVersion = root[0x1c];
-    const infoLen = root[0x1d];
-    const levels = root[0x1e];
+    const { hashVersion, infoLength, levels, entriesAt } = decodeDxRoot(root);
     const maxLevels = this.info.features.incompat & 0x4000 ? 3 : 2; // large_dir: one level more
-    if (hashVersion > 2 || infoLen !== 8 || levels > maxLevels) return null;
-    const sFlags = this.info.raw.s_flags as number;
+    if (hashVersion > 2 || infoLength !== 8 || levels > maxLevels) return null;
+    const sFlags = this.info.raw.s_flags;
     const unsigned = (sFlags & FLAG_UNSIGNED_HASH) !== 0 && (sFlags & FLAG_SIGNED_HASH) === 0;
     const hash = dirhash(name, hashVersion as DirhashVersion, unsigned, this.seed).hash;
-    let node = root;
-    let at = 0x18 + infoLen;
+    let dx = decodeDxEntries(root, entriesAt);
     for (let level = 0; ; level++) {
-      const count = node.readUInt16LE(at + 2);
-      const limit = node.readUInt16LE(at);
+      const { count, limit } = dx;
       if (count === 0 || count > limit) return null;
       let i = 0;
       for (let k = 1; k < count; k++) {
-        if (node.readUInt32LE(at + k * 8) <= hash) i = k;
+        if (dx.hash(k) <= hash) i = k;
         else break;
       }
-      const blockAt = (k: number) => node.readUInt32LE(at + k * 8 + 4) & 0x0fffffff;
       if (level < levels) {
-        const child = this.dirBlock(dir, blockAt(i));
+        const child = this.dirBlock(dir, dx.block(i));
         if (!child) return null;
-        node = child;
-        at = 8;
+        dx = decodeDxEntries(child, DX_NODE_ENTRIES_AT);
         continue;
       }
       // Leaf: scan it, and the following leaves while they continue a run of this hash.
       for (let k = i; k < count; k++) {
         if (k > i) {
-          const h = node.readUInt32LE(at + k * 8);
+          const h = dx.hash(k);
           if ((h & 1) === 0 || (h & ~1) >>> 0 !== hash) break;
         }
-        const leaf = this.dirBlock(dir, blockAt(k));
+        const leaf = this.dirBlock(dir, dx.block(k));
         if (!leaf) continue;
         const items: Ext4DirItem[] = [];
         this.parseDirBlock(dir, leaf, items, true);
@@ -992,25 +797,7 @@ export class Ext4Reader extends FsReaderBase {
     const first = m.extents.find((e) => e.logical === 0);
     if (!first) corrupt(`journal inode ${inum} has no first block`);
     const b = this.block(first.physical, 'journal superblock');
-    const j = journalSuperblock.decode(b, 0) as Record<string, number | Buffer>;
-    if (j.h_magic !== JBD2_MAGIC) corrupt(`journal superblock magic 0x${(j.h_magic as number).toString(16)} is not 0xc03b3998`);
-    return {
-      blockType: j.h_blocktype as number,
-      blockSize: j.s_blocksize as number,
-      maxLen: j.s_maxlen as number,
-      first: j.s_first as number,
-      sequence: j.s_sequence as number,
-      start: j.s_start as number,
-      errno: j.s_errno as number,
-      featureCompat: j.s_feature_compat as number,
-      featureIncompat: j.s_feature_incompat as number,
-      featureRoCompat: j.s_feature_ro_compat as number,
-      uuid: formatUuid(j.s_uuid as Buffer),
-      nrUsers: j.s_nr_users as number,
-      maxTransaction: j.s_max_transaction as number,
-      checksumType: j.s_checksum_type as number,
-      fastCommitBlocks: j.s_num_fc_blks as number,
-    };
+    return decodeJournalSuperblock(b, (why) => corrupt(why));
   }
 
   // ------------------------------------------------------------ allocation map
@@ -1025,7 +812,7 @@ export class Ext4Reader extends FsReaderBase {
     const { firstDataBlock, groups, reservedGdtBlocks, inodesPerGroup, inodeSize } = this.info;
     if (firstDataBlock === 1) out.push({ offset: 0, length: 1024, kind: 'metadata', what: 'boot block' });
     const metaBg = (this.info.features.incompat & INCOMPAT_META_BG) !== 0;
-    const firstMeta = metaBg ? (this.info.raw.s_first_meta_bg as number) : Infinity;
+    const firstMeta = metaBg ? this.info.raw.s_first_meta_bg : Infinity;
     const descBlocks = Math.ceil(groups / this.descPerBlock);
     const itBlocks = Math.ceil((inodesPerGroup * inodeSize) / bs);
     for (let g = 0; g < groups; g++) {

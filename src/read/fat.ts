@@ -5,12 +5,12 @@
 // sections 3 (boot sector, BPB), 4 (FAT type, entries), 5 (FSInfo), 6 (directory
 // entries, dates and times) and 7 (long names); the field tables are the writer's (src/fs/fat/).
 import { DiskwrightError } from '../api/errors.ts';
-import { BPB, EBPB16, EBPB32 } from '../fs/fat/boot-sector.ts';
-import { ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_READ_ONLY, ATTR_VOLUME_ID } from '../fs/fat/constants.ts';
-import { DIR } from '../fs/fat/dir-entry.ts';
+import { decodeBootSector, looksLikeFat } from '../fs/fat/boot-sector.ts';
+import { ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_VOLUME_ID } from '../fs/fat/constants.ts';
+import { decodeShortName, DIR, fatTimeToUnix, modeOfAttr, oemText } from '../fs/fat/dir-entry.ts';
 import { FSINFO } from '../fs/fat/fsinfo.ts';
-import { decodeLfn, foldName, LDIR, shortNameChecksum } from '../fs/fat/lfn.ts';
-import { childPath, coalesce, displayKey, type FsEntry, type FsSummary, type FsTime, type OwnedRange } from './entry.ts';
+import { addLongEntry, foldName, longNameFor, type LongNameRun } from '../fs/fat/lfn.ts';
+import { childPath, coalesce, displayKey, type FsEntry, type FsSummary, type OwnedRange } from './entry.ts';
 import { type ContentRun, FsReaderBase } from './fs-reader.ts';
 import { type ByteSource, readAt } from './source.ts';
 
@@ -93,44 +93,8 @@ export interface FatEntryDetail {
   entryOffset: number;
 }
 
-// Code page 437, bytes 0x80-0xFF: what Linux's vfat uses by default for 8.3 names.
-const CP437_HIGH =
-  'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
-
-function oemText(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80];
-  return s;
-}
-
 function corrupt(message: string, data: Record<string, unknown> = {}): never {
   throw new DiskwrightError('IMAGE_CORRUPT', `FAT: ${message}`, data);
-}
-
-/** A FAT date and time read as UTC (what diskwright writes); centiseconds add to the 2-second time. */
-export function fatTimeToUnix(date: number, time: number, centis = 0): FsTime {
-  const year = 1980 + (date >> 9);
-  const month = (date >> 5) & 15;
-  const day = date & 31;
-  const ms = Date.UTC(year, month - 1, day, time >> 11, (time >> 5) & 63, (time & 31) * 2);
-  const sec = Math.floor(ms / 1000) + Math.floor(centis / 100);
-  return { sec, nsec: (centis % 100) * 10_000_000 };
-}
-
-/** True when the sector holds a FAT BPB this reader accepts. */
-export function looksLikeFat(s: Buffer): boolean {
-  if (s.length < 512) return false;
-  if (!(s[0] === 0xeb || s[0] === 0xe9 || s[0] === 0x00)) return false;
-  const bps = s.readUInt16LE(11);
-  const spc = s[13];
-  if (![512, 1024, 2048, 4096].includes(bps)) return false;
-  if (spc === 0 || (spc & (spc - 1)) !== 0) return false;
-  if (s.readUInt16LE(14) === 0 || s[16] === 0) return false;
-  const tot = s.readUInt16LE(19) || s.readUInt32LE(32);
-  const fatSz = s.readUInt16LE(22) || s.readUInt32LE(36);
-  if (tot === 0 || fatSz === 0) return false;
-  if (s.subarray(3, 11).toString('latin1') === 'NTFS    ') return false;
-  return s[21] === 0xf0 || s[21] >= 0xf8;
 }
 
 interface RawDirItem {
@@ -153,19 +117,16 @@ export class FatReader extends FsReaderBase {
     if (source.size < 512) throw new DiskwrightError('FILESYSTEM_UNKNOWN', `not a FAT filesystem: only ${source.size} bytes`, {});
     const bs = source.read(0, 512);
     if (!looksLikeFat(bs)) throw new DiskwrightError('FILESYSTEM_UNKNOWN', 'not a FAT filesystem (no valid BIOS parameter block)', {});
-    const bpb = BPB.decode(bs, 0) as Record<string, number | Buffer>;
-    const n = (k: string) => bpb[k] as number;
-    const bps = n('BPB_BytsPerSec');
-    const spc = n('BPB_SecPerClus');
-    const fat16Size = n('BPB_FATSz16');
-    const is32 = fat16Size === 0;
-    const ext = is32 ? (EBPB32.decode(bs, BPB.size) as Record<string, number | Buffer>) : (EBPB16.decode(bs, BPB.size) as Record<string, number | Buffer>);
-    const e = (k: string) => ext[k] as number;
-    const fatSectors = is32 ? e('BPB_FATSz32') : fat16Size;
-    const totalSectors = n('BPB_TotSec16') || n('BPB_TotSec32');
-    const reserved = n('BPB_RsvdSecCnt');
-    const numFats = n('BPB_NumFATs');
-    const rootEntries = n('BPB_RootEntCnt');
+    const boot = decodeBootSector(bs);
+    const { bpb, ext } = boot;
+    const is32 = boot.is32;
+    const bps = bpb.BPB_BytsPerSec;
+    const spc = bpb.BPB_SecPerClus;
+    const fatSectors = boot.is32 ? boot.ext.BPB_FATSz32 : bpb.BPB_FATSz16;
+    const totalSectors = bpb.BPB_TotSec16 || bpb.BPB_TotSec32;
+    const reserved = bpb.BPB_RsvdSecCnt;
+    const numFats = bpb.BPB_NumFATs;
+    const rootEntries = bpb.BPB_RootEntCnt;
     const rootDirSectors = Math.ceil((rootEntries * 32) / bps);
     const dataSector = reserved + numFats * fatSectors + rootDirSectors;
     if (dataSector >= totalSectors) corrupt(`the data area starts at sector ${dataSector}, past the volume's ${totalSectors} sectors`);
@@ -178,10 +139,10 @@ export class FatReader extends FsReaderBase {
         { expected: totalSectors * bps, actual: source.size },
       );
     }
-    const bootSig = e('BS_BootSig');
-    const volumeId = bootSig === 0x29 || bootSig === 0x28 ? e('BS_VolID') : 0;
+    const bootSig = ext.BS_BootSig;
+    const volumeId = bootSig === 0x29 || bootSig === 0x28 ? ext.BS_VolID : 0;
     const hex = volumeId.toString(16).toUpperCase().padStart(8, '0');
-    const bootLabel = bootSig === 0x29 ? oemText(ext.BS_VolLab as Buffer).replace(/ +$/, '') : undefined;
+    const bootLabel = bootSig === 0x29 ? oemText(ext.BS_VolLab).replace(/ +$/, '') : undefined;
     this.info = {
       type,
       bytesPerSector: bps,
@@ -192,34 +153,35 @@ export class FatReader extends FsReaderBase {
       rootEntries,
       totalSectors,
       fatSectors,
-      media: n('BPB_Media'),
-      hiddenSectors: n('BPB_HiddSec'),
-      sectorsPerTrack: n('BPB_SecPerTrk'),
-      heads: n('BPB_NumHeads'),
-      oemName: (bpb.BS_OEMName as Buffer).toString('latin1'),
+      media: bpb.BPB_Media,
+      hiddenSectors: bpb.BPB_HiddSec,
+      sectorsPerTrack: bpb.BPB_SecPerTrk,
+      heads: bpb.BPB_NumHeads,
+      oemName: bpb.BS_OEMName.toString('latin1'),
       fatOffset: reserved * bps,
       activeFat: 0,
       rootDirOffset: is32 ? 0 : (reserved + numFats * fatSectors) * bps,
       rootDirBytes: rootDirSectors * bps,
       dataOffset: dataSector * bps,
       clusters,
-      rootCluster: is32 ? e('BPB_RootClus') : 0,
+      rootCluster: boot.is32 ? boot.ext.BPB_RootClus : 0,
       bootSig,
       volumeId,
       volumeIdText: `${hex.slice(0, 4)}-${hex.slice(4)}`,
       bootLabel,
       label: '',
-      fsTypeField: bootSig === 0x29 ? (ext.BS_FilSysType as Buffer).toString('latin1') : '',
+      fsTypeField: bootSig === 0x29 ? ext.BS_FilSysType.toString('latin1') : '',
       freeClusters: 0,
       badClusters: 0,
       fatHead: [0, 0],
       raw: { ...bpb, ...ext },
     };
-    if (is32) {
-      this.info.extFlags = e('BPB_ExtFlags');
-      this.info.fsVersion = e('BPB_FSVer');
-      this.info.fsInfoSector = e('BPB_FSInfo');
-      this.info.backupBootSector = e('BPB_BkBootSec');
+    if (boot.is32) {
+      const x = boot.ext;
+      this.info.extFlags = x.BPB_ExtFlags;
+      this.info.fsVersion = x.BPB_FSVer;
+      this.info.fsInfoSector = x.BPB_FSInfo;
+      this.info.backupBootSector = x.BPB_BkBootSec;
       const fsi = this.info.fsInfoSector;
       if (fsi > 0 && fsi < reserved) {
         const f = FSINFO.decode(readAt(source, fsi * bps, 512, 'FAT FSInfo sector'), 0);
@@ -229,11 +191,11 @@ export class FatReader extends FsReaderBase {
           nextFree: f.FSI_Nxt_Free,
         };
       }
-    }
-    // FAT32 with mirroring off (BPB_ExtFlags bit 7): only the active FAT counts.
-    if (is32 && e('BPB_ExtFlags') & 0x80) {
-      this.info.activeFat = e('BPB_ExtFlags') & 0x0f;
-      if (this.info.activeFat >= numFats) corrupt(`BPB_ExtFlags names FAT ${this.info.activeFat + 1} of ${numFats} as active`);
+      // Mirroring off (BPB_ExtFlags bit 7): only the active FAT counts.
+      if (x.BPB_ExtFlags & 0x80) {
+        this.info.activeFat = x.BPB_ExtFlags & 0x0f;
+        if (this.info.activeFat >= numFats) corrupt(`BPB_ExtFlags names FAT ${this.info.activeFat + 1} of ${numFats} as active`);
+      }
     }
     const fat = this.fat();
     this.info.fatHead = [fat[0], fat[1]];
@@ -363,7 +325,7 @@ export class FatReader extends FsReaderBase {
     let label: string | undefined;
     let dot: number | undefined;
     let dotdot: number | undefined;
-    let lfn: { units: Buffer[]; sum: number; next: number } | null = null;
+    let lfn: LongNameRun = null;
     const fat32 = this.info.type === 32;
     for (let at = 0; at + 32 <= bytes.length; at += 32) {
       const first = bytes[at];
@@ -374,28 +336,17 @@ export class FatReader extends FsReaderBase {
       }
       const attr = bytes[at + 11];
       if ((attr & 0x3f) === ATTR_LONG_NAME) {
-        const l = LDIR.decode(bytes, at) as Record<string, number | Buffer>;
-        const ord = (l.LDIR_Ord as number) & 0x3f;
-        const units = Buffer.concat([l.LDIR_Name1 as Buffer, l.LDIR_Name2 as Buffer, l.LDIR_Name3 as Buffer]);
-        if ((l.LDIR_Ord as number) & 0x40) {
-          lfn = ord >= 1 ? { units: new Array(ord), sum: l.LDIR_Chksum as number, next: ord } : null;
-        }
-        if (lfn && ord === lfn.next && ord >= 1 && l.LDIR_Chksum === lfn.sum) {
-          lfn.units[ord - 1] = units;
-          lfn.next = ord - 1;
-        } else {
-          lfn = null;
-        }
+        lfn = addLongEntry(lfn, bytes, at);
         continue;
       }
-      const d = DIR.decode(bytes, at) as Record<string, number | Buffer>;
-      const shortRaw = Buffer.from(d.DIR_Name as Buffer);
+      const d = DIR.decode(bytes, at);
+      const shortRaw = d.DIR_Name;
       if (attr & ATTR_VOLUME_ID) {
         if (isRoot && label === undefined && !(attr & ATTR_DIRECTORY)) label = oemText(shortRaw).replace(/ +$/, '');
         lfn = null;
         continue;
       }
-      const cluster = (fat32 ? (d.DIR_FstClusHI as number) * 65536 : 0) + (d.DIR_FstClusLO as number);
+      const cluster = (fat32 ? d.DIR_FstClusHI * 65536 : 0) + d.DIR_FstClusLO;
       const raw11 = shortRaw.toString('latin1');
       if (raw11 === '.          ') {
         dot = cluster;
@@ -407,38 +358,27 @@ export class FatReader extends FsReaderBase {
         lfn = null;
         continue;
       }
-      const nameBytes = Buffer.from(shortRaw);
-      if (nameBytes[0] === 0x05) nameBytes[0] = 0xe5;
-      const ntRes = d.DIR_NTRes as number;
-      let base = oemText(nameBytes.subarray(0, 8)).replace(/ +$/, '');
-      let ext = oemText(nameBytes.subarray(8, 11)).replace(/ +$/, '');
-      const shortName = ext ? `${base}.${ext}` : base;
-      if (ntRes & 0x08) base = base.toLowerCase();
-      if (ntRes & 0x10) ext = ext.toLowerCase();
-      let name = ext ? `${base}.${ext}` : base;
-      let hasLongName = false;
-      let nameProblem: string | undefined;
-      if (lfn && lfn.next === 0 && lfn.sum === shortNameChecksum(shortRaw)) {
-        ({ name, problem: nameProblem } = decodeLfn(Buffer.concat(lfn.units)));
-        hasLongName = true;
-      }
+      const ntRes = d.DIR_NTRes;
+      const { shortName, name: plainName } = decodeShortName(shortRaw, ntRes);
+      const long = longNameFor(lfn, shortRaw);
       lfn = null;
+      const name = long ? long.name : plainName;
       const detail: FatEntryDetail = {
         shortName,
         shortRaw,
-        hasLongName,
+        hasLongName: long !== undefined,
         attr,
         ntRes,
         firstCluster: cluster,
-        crtTimeTenth: d.DIR_CrtTimeTenth as number,
-        crtTime: d.DIR_CrtTime as number,
-        crtDate: d.DIR_CrtDate as number,
-        accDate: d.DIR_LstAccDate as number,
-        wrtTime: d.DIR_WrtTime as number,
-        wrtDate: d.DIR_WrtDate as number,
+        crtTimeTenth: d.DIR_CrtTimeTenth,
+        crtTime: d.DIR_CrtTime,
+        crtDate: d.DIR_CrtDate,
+        accDate: d.DIR_LstAccDate,
+        wrtTime: d.DIR_WrtTime,
+        wrtDate: d.DIR_WrtDate,
         entryOffset: this.dirOffsetOf(chain, at),
       };
-      items.push({ name: Buffer.from(name, 'utf8').toString('latin1'), detail, size: d.DIR_FileSize as number, nameProblem });
+      items.push({ name: Buffer.from(name, 'utf8').toString('latin1'), detail, size: d.DIR_FileSize, nameProblem: long?.problem });
     }
     return { items, label, dot, dotdot };
   }
@@ -474,12 +414,11 @@ export class FatReader extends FsReaderBase {
       if (it.size > held) corrupt(`${path}: DIR_FileSize ${it.size} is more than its ${held / this.info.clusterSize} clusters hold (${held} bytes)`, { size: it.size });
     }
     const m = fatTimeToUnix(f.wrtDate, f.wrtTime);
-    const readOnly = (f.attr & ATTR_READ_ONLY) !== 0;
     return {
       path: childPath(parent, it.name),
       name: it.name,
       type: isDir ? 'dir' : 'file',
-      mode: isDir ? (readOnly ? 0o555 : 0o755) : readOnly ? 0o444 : 0o644,
+      mode: modeOfAttr(f.attr),
       uid: 0,
       gid: 0,
       mtimeSec: m.sec,

@@ -1,9 +1,8 @@
 // Readers for inspect, ls, cat, extract and diff: a byte source (raw file,
 // decoded container, partition) -> partition table -> filesystem -> entries.
 import { DiskwrightError } from '../api/errors.ts';
-import type { FsReader } from './entry.ts';
-import { Ext4Reader } from './ext4.ts';
-import { FatReader, looksLikeFat } from './fat.ts';
+import type { FsReader, FsSummary } from './entry.ts';
+import { filesystemTitles, probeFilesystem } from '../fs/drivers.ts';
 import { findPartition, type PartitionEntry, partitionSource, type PartitionTable, readPartitionTable } from './partition.ts';
 import type { ByteSource } from './source.ts';
 
@@ -11,35 +10,29 @@ export * from './entry.ts';
 export * from './names.ts';
 export * from './source.ts';
 export * from './partition.ts';
-export { Ext4Reader, openExt4, featureNames, type Ext4Info, type Ext4Inode, type Ext4GroupDesc, type Ext4Extent, type Ext4Mapping, type Ext4DiskXattr, type Ext4DirItem, type Ext4EntryDetail, type JournalInfo } from './ext4.ts';
-export { FatReader, openFat, fatTimeToUnix, type FatInfo, type FatEntryDetail, type FatType } from './fat.ts';
+export { Ext4Reader, openExt4, type Ext4Info, type Ext4Inode, type Ext4GroupDesc, type Ext4Extent, type Ext4Mapping, type Ext4DiskXattr, type Ext4DirItem, type Ext4EntryDetail, type JournalInfo } from './ext4.ts';
+export { FatReader, openFat, type FatInfo, type FatEntryDetail, type FatType } from './fat.ts';
 
-export type FilesystemType = 'ext2' | 'ext3' | 'ext4' | 'fat12' | 'fat16' | 'fat32' | 'unknown';
+export type FilesystemType = FsSummary['type'] | 'unknown';
 
 /** What filesystem the source starts with, from its superblock or boot sector alone. */
 export function detectFilesystem(source: ByteSource): FilesystemType {
-  if (source.size >= 2048) {
-    const sb = source.read(1024, 1024);
-    if (sb.readUInt16LE(0x38) === 0xef53) {
-      try {
-        return new Ext4Reader(source).info.kind;
-      } catch (e) {
-        if (e instanceof DiskwrightError && e.code === 'FILESYSTEM_UNKNOWN') return 'unknown';
-        throw e;
-      }
-    }
+  const driver = probeFilesystem(source);
+  if (!driver) return 'unknown';
+  try {
+    return driver.open(source).summary().type;
+  } catch (e) {
+    // The magic matched but the rest is not this filesystem's.
+    if (e instanceof DiskwrightError && e.code === 'FILESYSTEM_UNKNOWN') return 'unknown';
+    throw e;
   }
-  if (source.size >= 512 && looksLikeFat(source.read(0, 512))) {
-    return `fat${new FatReader(source).info.type}`;
-  }
-  return 'unknown';
 }
 
-/** Opens the filesystem the source holds. Throws FILESYSTEM_UNKNOWN (one line) when it is neither ext2/3/4 nor FAT. */
+/** Opens the filesystem the source holds. Throws FILESYSTEM_UNKNOWN (one line) when no driver recognises it. */
 export function openFilesystem(source: ByteSource, what = 'image'): FsReader {
-  if (source.size >= 2048 && source.read(1024, 1024).readUInt16LE(0x38) === 0xef53) return new Ext4Reader(source);
-  if (source.size >= 512 && looksLikeFat(source.read(0, 512))) return new FatReader(source);
-  throw new DiskwrightError('FILESYSTEM_UNKNOWN', `${what}: no ext2/3/4 or FAT filesystem found`, { what });
+  const driver = probeFilesystem(source);
+  if (!driver) throw new DiskwrightError('FILESYSTEM_UNKNOWN', `${what}: no ${filesystemTitles()} filesystem found`, { what });
+  return driver.open(source);
 }
 
 export interface Volume {

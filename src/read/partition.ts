@@ -113,12 +113,12 @@ function decodeRecord(sector: Buffer, i: number, slot: number): MbrRecord {
   const r = MBR_PARTITION_RECORD.decode(sector, RECORD_AT + 16 * i);
   return {
     slot,
-    status: r.BootIndicator as number,
-    type: r.OSType as number,
-    startLba: r.StartingLBA as number,
-    sectors: r.SizeInLBA as number,
-    startChs: r.StartingCHS as Buffer,
-    endChs: r.EndingCHS as Buffer,
+    status: r.BootIndicator,
+    type: r.OSType,
+    startLba: r.StartingLBA,
+    sectors: r.SizeInLBA,
+    startChs: r.StartingCHS,
+    endChs: r.EndingCHS,
   };
 }
 
@@ -238,7 +238,7 @@ function readMbr(src: ByteSource, lba0: Buffer, records: MbrRecord[]): Partition
     }
   }
   partitions.sort((a, b) => a.index - b.index);
-  const diskSignature = MBR.decode(lba0, 0).UniqueMBRDiskSignature as number;
+  const diskSignature = MBR.decode(lba0, 0).UniqueMBRDiskSignature;
   return { kind: 'mbr', sectorSize: 512, diskSize: src.size, diskSignature, partitions, mbr: { records: all }, warnings };
 }
 
@@ -253,22 +253,22 @@ function decodeHeader(src: ByteSource, lba: number, sectorSize: number, expectMy
   }
   const s = readAt(src, lba * sectorSize, sectorSize, 'GPT header');
   const h = GPT_HEADER.decode(s, 0);
-  if (!(h.Signature as Buffer).equals(GPT_SIGNATURE)) {
+  if (!h.Signature.equals(GPT_SIGNATURE)) {
     info.problems.push('no "EFI PART" signature');
     return info;
   }
-  info.revision = h.Revision as number;
-  info.headerSize = h.HeaderSize as number;
-  info.headerCrc = h.HeaderCRC32 as number;
-  info.myLba = h.MyLBA as number;
-  info.alternateLba = h.AlternateLBA as number;
-  info.firstUsableLba = h.FirstUsableLBA as number;
-  info.lastUsableLba = h.LastUsableLBA as number;
-  info.diskGuid = bytesToGuid(h.DiskGUID as Buffer);
-  info.entriesLba = h.PartitionEntryLBA as number;
-  info.entryCount = h.NumberOfPartitionEntries as number;
-  info.entrySize = h.SizeOfPartitionEntry as number;
-  info.entriesCrc = h.PartitionEntryArrayCRC32 as number;
+  info.revision = h.Revision;
+  info.headerSize = h.HeaderSize;
+  info.headerCrc = h.HeaderCRC32;
+  info.myLba = h.MyLBA;
+  info.alternateLba = h.AlternateLBA;
+  info.firstUsableLba = h.FirstUsableLBA;
+  info.lastUsableLba = h.LastUsableLBA;
+  info.diskGuid = bytesToGuid(h.DiskGUID);
+  info.entriesLba = h.PartitionEntryLBA;
+  info.entryCount = h.NumberOfPartitionEntries;
+  info.entrySize = h.SizeOfPartitionEntry;
+  info.entriesCrc = h.PartitionEntryArrayCRC32;
   if (info.headerSize < GPT_HEADER.size || info.headerSize > sectorSize) {
     info.problems.push(`header size ${info.headerSize} is not ${GPT_HEADER.size}..${sectorSize}`);
     return info;
@@ -348,13 +348,13 @@ function readGpt(src: ByteSource, lba0: Buffer, sectorSize: number): PartitionTa
   const diskSectors = lastLba + 1;
   for (let i = 0; i < h.entryCount; i++) {
     const e = GPT_ENTRY.decode(arr, i * h.entrySize);
-    const typeBytes = e.PartitionTypeGUID as Buffer;
+    const typeBytes = e.PartitionTypeGUID;
     if (typeBytes.every((b) => b === 0)) continue;
-    const first = e.StartingLBA as number;
-    const last = e.EndingLBA as number;
-    const attributes = (e.Attributes as Buffer).readBigUInt64LE(0);
+    const first = e.StartingLBA;
+    const last = e.EndingLBA;
+    const attributes = e.Attributes.readBigUInt64LE(0);
     const typeGuid = bytesToGuid(typeBytes);
-    const nameRaw = e.PartitionName as Buffer;
+    const nameRaw = e.PartitionName;
     let end = 0;
     while (end < nameRaw.length && nameRaw.readUInt16LE(end) !== 0) end += 2;
     if (last < first) warnings.push(`GPT entry ${i + 1}: ending LBA ${last} is before its start ${first}`);
@@ -370,7 +370,7 @@ function readGpt(src: ByteSource, lba0: Buffer, sectorSize: number): PartitionTa
       typeName: gptTypeName(typeGuid),
       typeGuid,
       name: nameRaw.subarray(0, end).toString('utf16le'),
-      guid: bytesToGuid(e.UniquePartitionGUID as Buffer),
+      guid: bytesToGuid(e.UniquePartitionGUID),
       attributes,
       attributeNames: gptAttributeNames(attributes),
       bootable: false,
@@ -378,7 +378,7 @@ function readGpt(src: ByteSource, lba0: Buffer, sectorSize: number): PartitionTa
   }
   // LBA 0: protective (one 0xEE entry) or hybrid (0xEE plus mirrors of GPT partitions).
   const records = primaryRecords(lba0, diskSectors) ?? [];
-  const diskSignature = lba0.readUInt16LE(510) === 0xaa55 ? (MBR.decode(lba0, 0).UniqueMBRDiskSignature as number) : 0;
+  const diskSignature = lba0.readUInt16LE(510) === 0xaa55 ? MBR.decode(lba0, 0).UniqueMBRDiskSignature : 0;
   const protective = records.filter((r) => r.type === MBR_TYPE.gptProtective);
   const others = records.filter((r) => r.type !== MBR_TYPE.gptProtective);
   if (lba0.readUInt16LE(510) !== 0xaa55) warnings.push('LBA 0 has no MBR signature (0x55AA): no protective MBR');

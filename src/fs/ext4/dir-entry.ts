@@ -77,15 +77,20 @@ export function recLenFromDisk(stored: number, blockSize: number): number {
 
 /**
  * The live entries of a directory block (or of inline data), in on-disk
- * order, without '.' and '..'. `filetype`: the filesystem's filetype feature
- * (else name_len is 16 bits and there is no type byte); `whole`: a full block,
- * where a zero rec_len is damage (inline data may end in one). `fail` throws
- * with the reason (its caller names the directory).
+ * order. `filetype`: the filesystem's filetype feature (else name_len is 16
+ * bits and there is no type byte); `whole`: a full block, where a zero
+ * rec_len is damage (inline data may end in one); `first`: logical block 0,
+ * where '.' and '..' are the first two records and are left out; a dot name
+ * anywhere else (or in inline data, which stores neither) is an entry like
+ * any other, for the consumers to refuse (read/names.ts). `fail` throws with
+ * the reason (its caller names the directory).
  */
-export function decodeDirBlock(b: Buffer, opts: { filetype: boolean; blockSize: number; whole: boolean }, fail: (why: string) => never): DirItem[] {
+export function decodeDirBlock(
+  b: Buffer, opts: { filetype: boolean; blockSize: number; whole: boolean; first?: boolean }, fail: (why: string) => never,
+): DirItem[] {
   const items: DirItem[] = [];
   let at = 0;
-  while (at + 8 <= b.length) {
+  for (let k = 0; at + 8 <= b.length; k++) {
     const ino = b.readUInt32LE(at);
     const rec = recLenFromDisk(b.readUInt16LE(at + 4), opts.blockSize);
     const nameLen = opts.filetype ? b[at + 6] : b.readUInt16LE(at + 6) & 0xff;
@@ -95,7 +100,7 @@ export function decodeDirBlock(b: Buffer, opts: { filetype: boolean; blockSize: 
     }
     if (ino !== 0 && nameLen > 0 && 8 + nameLen <= rec) {
       const name = b.subarray(at + 8, at + 8 + nameLen);
-      const dot = nameLen <= 2 && name.every((c) => c === 0x2e);
+      const dot = opts.first === true && k < 2 && nameLen === k + 1 && name.every((c) => c === 0x2e);
       if (!dot) items.push({ name: Buffer.from(name), ino, fileType: opts.filetype ? b[at + 7] : 0 });
     }
     at += rec;

@@ -2,7 +2,7 @@
 // read it, and describe what only ext4 has. Registered in src/fs/drivers.ts.
 import type { FsDriver } from '../drivers.ts';
 import { Ext4Reader } from '../../read/ext4.ts';
-import type { ByteSource } from '../../read/source.ts';
+import { hasExtMagic } from './superblock.ts';
 import type { FsReader } from '../../read/entry.ts';
 import { planExt4 } from './planner.ts';
 import { formatUuid } from '../../util/ids.ts';
@@ -37,8 +37,11 @@ const EXT4_MIN = 64 * 1024;
 
 export const ext4Driver: FsDriver<Ext4Content, { ext4: InspectExt4 }> = {
   name: 'ext4',
-  probe: (src: ByteSource) => src.size >= 2048 && src.read(1024, 1024).readUInt16LE(0x38) === 0xef53,
-  open: (src: ByteSource) => new Ext4Reader(src),
+  title: 'ext2/3/4',
+  // The superblock ends at 2048: mke2fs makes nothing smaller.
+  minSize: 2048,
+  magic: hasExtMagic,
+  open: (src) => new Ext4Reader(src),
   owns: (reader: FsReader) => reader instanceof Ext4Reader,
   need: (c) => Math.max(EXT4_MIN, planExt4(c.tree, { ...c.options, size: 'auto', freeBytes: c.freeBytes ?? 0 }).stats.bytes),
   // ext4 counts in 4 KiB blocks: it fills the partition to the last whole block.
@@ -75,5 +78,12 @@ export const ext4Driver: FsDriver<Ext4Content, { ext4: InspectExt4 }> = {
         journal: j ? { inode: i.journalInum, blocks: j.maxLen, blockSize: j.blockSize, sequence: j.sequence, uuid: j.uuid } : null,
       },
     };
+  },
+  identity: 'inode',
+  records(reader, range) {
+    const m = /^inode table \(group (\d+)\)$/.exec(range.what);
+    if (!m) return undefined;
+    const i = (reader as Ext4Reader).info;
+    return { kind: 'inodes', first: Number(m[1]) * i.inodesPerGroup + 1, size: i.inodeSize };
   },
 };

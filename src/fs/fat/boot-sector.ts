@@ -117,14 +117,14 @@ export function encodeBootSector(g: FatGeometry, ids: BootIds): Buffer {
 
 // ---------------------------------------------------------------- decoding
 
-/** The FAT32 fields and the extended boot record, decoded together; the FAT12/16 table lacks the BPB_ ones. */
-export type ExtendedBpb = Partial<Decoded<typeof EBPB32.fields>> & Decoded<typeof EBPB16.fields>;
+/** A boot sector's BPB and the extension its FAT type has: FAT32's when BPB_FATSz16 is 0 (fatgen103 3.3). */
+export type BootSector =
+  | { bpb: Decoded<typeof BPB.fields>; is32: true; ext: Decoded<typeof EBPB32.fields> }
+  | { bpb: Decoded<typeof BPB.fields>; is32: false; ext: Decoded<typeof EBPB16.fields> };
 
-/** The boot sector's BPB and the extension its FAT type has (FAT32 when BPB_FATSz16 is 0, as fatgen103 3.3 decides). */
-export function decodeBootSector(s: Buffer): { bpb: Decoded<typeof BPB.fields>; ext: ExtendedBpb; is32: boolean } {
+export function decodeBootSector(s: Buffer): BootSector {
   const bpb = BPB.decode(s, 0);
-  const is32 = bpb.BPB_FATSz16 === 0;
-  return { bpb, ext: is32 ? EBPB32.decode(s, BPB.size) : EBPB16.decode(s, BPB.size), is32 };
+  return bpb.BPB_FATSz16 === 0 ? { bpb, is32: true, ext: EBPB32.decode(s, BPB.size) } : { bpb, is32: false, ext: EBPB16.decode(s, BPB.size) };
 }
 
 /**
@@ -134,14 +134,14 @@ export function decodeBootSector(s: Buffer): { bpb: Decoded<typeof BPB.fields>; 
  */
 export function looksLikeFat(s: Buffer): boolean {
   if (s.length < SECTOR) return false;
-  const { bpb, ext } = decodeBootSector(s);
+  const { bpb, ext, is32 } = decodeBootSector(s);
   const jmp = bpb.BS_jmpBoot[0];
   if (!(jmp === 0xeb || jmp === 0xe9 || jmp === 0x00)) return false;
   if (![512, 1024, 2048, 4096].includes(bpb.BPB_BytsPerSec)) return false;
   const spc = bpb.BPB_SecPerClus;
   if (spc === 0 || (spc & (spc - 1)) !== 0) return false;
   if (bpb.BPB_RsvdSecCnt === 0 || bpb.BPB_NumFATs === 0) return false;
-  if ((bpb.BPB_TotSec16 || bpb.BPB_TotSec32) === 0 || (bpb.BPB_FATSz16 || ext.BPB_FATSz32) === 0) return false;
+  if ((bpb.BPB_TotSec16 || bpb.BPB_TotSec32) === 0 || (is32 ? ext.BPB_FATSz32 : bpb.BPB_FATSz16) === 0) return false;
   if (bpb.BS_OEMName.toString('latin1') === 'NTFS    ') return false;
   return bpb.BPB_Media === 0xf0 || bpb.BPB_Media >= 0xf8;
 }

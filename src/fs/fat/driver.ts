@@ -1,8 +1,9 @@
 // FAT as a filesystem driver: how to recognise it, plan it from a tree,
 // read it, and describe what only FAT has. Registered in src/fs/drivers.ts.
 import type { FsDriver } from '../drivers.ts';
-import { FatReader, looksLikeFat } from '../../read/fat.ts';
-import type { ByteSource } from '../../read/source.ts';
+import { FatReader } from '../../read/fat.ts';
+import { looksLikeFat } from './boot-sector.ts';
+import { DIR_ENTRY_SIZE, SECTOR } from './constants.ts';
 import type { FsReader } from '../../read/entry.ts';
 import { planFat } from './planner.ts';
 import type { VfatContent } from '../../disk/spec.ts';
@@ -41,8 +42,10 @@ export function fatVolumeUuid(id: number): string {
 
 export const fatDriver: FsDriver<VfatContent, { fat: InspectFat }> = {
   name: 'vfat',
-  probe: (src: ByteSource) => src.size >= 512 && looksLikeFat(src.read(0, 512)),
-  open: (src: ByteSource) => new FatReader(src),
+  title: 'FAT',
+  minSize: SECTOR,
+  magic: looksLikeFat,
+  open: (src) => new FatReader(src),
   owns: (reader: FsReader) => reader instanceof FatReader,
   need: (c) => planFat(c.tree, { ...c.options, size: 'auto', freeBytes: c.freeBytes ?? 0 }).stats.bytes,
   fits: (size) => size >= 512,
@@ -76,4 +79,7 @@ export const fatDriver: FsDriver<VfatContent, { fat: InspectFat }> = {
     if (i.fsinfo) fat.fsinfoFree = i.fsinfo.freeCount;
     return { fat };
   },
+  // Paths: FAT has no inode numbers, and an entry's record moves when its directory changes.
+  identity: 'path',
+  records: (_reader, range) => (range.what === 'directory' || range.what === 'root directory' ? { kind: 'dir-entries', size: DIR_ENTRY_SIZE } : undefined),
 };
