@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { DiskwrightError } from './errors.ts';
 import { openVolume, type ReadOptions, withInput } from './volume.ts';
 import { displayKey, type FsEntry, type FsReader, keyParts } from '../read/entry.ts';
-import { FatReader } from '../read/fat.ts';
+import { driverOf } from '../fs/drivers.ts';
 import { entryNameProblem, escapePath, unsafeEntryLine } from '../read/names.ts';
 import { describeSystemError, errnoOf } from '../util/sys-error.ts';
 
@@ -200,8 +200,8 @@ class TreeWriter {
 
   /** Owner, then mode (chown clears setuid/setgid), then xattrs (after chmod: an ACL sets the group bits), then times. */
   private finish(e: FsEntry, fd: number, name: Buffer): void {
-    // FAT's root has no directory entry: no owner or times to give DIR.
-    const bare = this.r instanceof FatReader && e.path === '/';
+    // A root without attributes of its own (FAT's has no directory entry): no owner or times to give DIR.
+    const bare = e.path === '/' && !driverOf(this.r).rootAttributes;
     if (!bare) {
       if (this.owners) addon.chownAt(fd, name, e.uid, e.gid);
       else if (e.uid !== process.getuid?.() || e.gid !== process.getgid?.()) this.warnOnce('owners', 'owners not set: run as root to keep them');

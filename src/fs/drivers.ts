@@ -33,6 +33,8 @@ export interface FsDriver<C extends { fs: string; tree: DirEntry } = { fs: strin
   plan(content: C, size: number, startSector: number): { image: Image; report: FsReport };
   /** What only this filesystem has, for inspect. */
   describe(reader: FsReader): D;
+  /** Whether the root directory has an owner, mode and times of its own (FAT's has no directory entry to hold them). */
+  rootAttributes: boolean;
   /** What diff matches entries of two images by: inode numbers (FsEntry.ino is the inode's identity) or paths (FsEntry.ino is where the entry's record lies). */
   identity: 'inode' | 'path';
   /** A range made of fixed-size records diff can name one by one: a table of inodes (from `first`) or of directory entries (looked up by offset). */

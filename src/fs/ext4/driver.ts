@@ -79,6 +79,7 @@ export const ext4Driver: FsDriver<Ext4Content, { ext4: InspectExt4 }> = {
       },
     };
   },
+  rootAttributes: true,
   identity: 'inode',
   records(reader, range) {
     const m = /^inode table \(group (\d+)\)$/.exec(range.what);

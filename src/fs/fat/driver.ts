@@ -80,6 +80,7 @@ export const fatDriver: FsDriver<VfatContent, { fat: InspectFat }> = {
     return { fat };
   },
   // Paths: FAT has no inode numbers, and an entry's record moves when its directory changes.
+  rootAttributes: false,
   identity: 'path',
   records: (_reader, range) => (range.what === 'directory' || range.what === 'root directory' ? { kind: 'dir-entries', size: DIR_ENTRY_SIZE } : undefined),
 };
