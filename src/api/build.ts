@@ -16,6 +16,7 @@ import { buildTree } from '../disk/content.ts';
 import { makeDiskImageSpec } from '../disk/presets/make-disk-image.ts';
 import { customSpec, rawBlobsOf } from '../disk/presets/custom.ts';
 import { firmwareTooSmall } from '../disk/presets/sd-image.ts';
+import { contributeBoot, planBoot, withToplevelRoot } from '../boot/install.ts';
 
 export type { FsReport, PartitionReport, BlobReport } from '../disk/compile.ts';
 
@@ -53,10 +54,12 @@ export function rootTree(cfg: ImageConfig, baseDir: string, epoch: number): DirE
 
 /** config -> preset -> disk spec -> compiler. */
 export function planBuild(input: BuildInput): BuildPlan {
-  const { config: cfg } = input;
-  const epoch = cfg.epoch ?? defaultEpoch();
-  checkOutput({ format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch });
-  const preset = { ...input, epoch };
+  const epoch = input.config.epoch ?? defaultEpoch();
+  checkOutput({ format: input.config.format, compress: input.config.compress, level: input.config.compressLevel, seed: input.config.seed, epoch });
+  // The system to boot is read before the closure is hashed: its mistakes are cheap to report.
+  const boot = planBoot(input.config, input.baseDir);
+  const cfg = withToplevelRoot(input.config, boot);
+  const preset = { ...input, config: cfg, epoch };
   let spec;
   if (cfg.partitions) {
     spec = customSpec(preset);
@@ -73,6 +76,7 @@ export function planBuild(input: BuildInput): BuildPlan {
     spec = makeDiskImageSpec(preset);
     spec.rawBlobs = rawBlobsOf(cfg.rawBlobs, input.baseDir);
   }
+  if (boot) contributeBoot(spec, boot, cfg, epoch);
   const c = compileDisk(spec);
   const layout: DiskLayout = {
     image: `${cfg.baseName}.${extension(cfg)}`,
