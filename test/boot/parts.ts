@@ -178,6 +178,8 @@ echo written-at-boot > /diskwright-boot-test
 $B sync
 got=$($B cat /diskwright-boot-test)
 echo "${MARKER} $got"
+$B mkdir -p /proc
+$B mount -t proc proc /proc
 $B mount -o remount,ro /
 $B poweroff -f
 `, { mode: 0o555 });
@@ -209,7 +211,8 @@ export function bootOvmf(p: Parts, disk: string, work: string, marker = MARKER, 
   const vars = path.join(work, 'OVMF_VARS_4M.fd');
   fs.copyFileSync(p.ovmfVars, vars);
   const args = [
-    '-machine', 'q35', '-accel', 'tcg', '-m', '512', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+    // -nodefaults: no network card (its option ROM and PXE attempts) and no CD-ROM for OVMF to try first.
+    '-machine', 'q35', '-accel', 'tcg', '-m', '512', '-nodefaults', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
     '-drive', `if=pflash,format=raw,readonly=on,file=${p.ovmfCode}`,
     '-drive', `if=pflash,format=raw,file=${vars}`,
     '-drive', `file=${disk},format=raw,if=virtio`,
