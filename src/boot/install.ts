@@ -71,7 +71,7 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
     throw new DiskwrightError('CONFIG_INVALID', `bootLoader ${loader}${cfg.bootLoader === 'auto' ? ` (auto for the ${layoutName(cfg)} layout)` : ''}: not supported yet; use partitionTableType efi or efixbootldr with systemd-boot, or set installBootLoader to false`, { loader });
   }
   if (!hasEsp(cfg)) {
-    throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP; use partitionTableType efi or efixbootldr${cfg.partitions ? ' (or a vfat partition of type esp)' : ''}`, {});
+    throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP; ${cfg.partitions ? 'add a partition with type esp and fs vfat' : 'use partitionTableType efi or efixbootldr'}`, {});
   }
   const plan: BootPlan = { system, loader, dirs };
   plan.efiFile = loaderFile(cfg, plan, baseDir);
