@@ -1,11 +1,10 @@
 // Bad boot input: one line that names the option and what to do, exit 1, and
 // nothing under the output directory.
 import { test, before, after } from 'node:test';
-import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { diskwright } from '../cli/run.ts';
+import { buildFails } from '../disk/helpers.ts';
 import { makeToplevel, type ToplevelFiles } from './parts.ts';
 
 let work: string;
@@ -26,18 +25,7 @@ function toplevel(extra: Partial<ToplevelFiles> = {}): { toplevel: string; store
   return { toplevel: t.toplevel, storeDir: store };
 }
 
-function fails(config: object, pattern: RegExp): void {
-  const name = `e${n++}`;
-  fs.writeFileSync(path.join(work, `${name}.json`), JSON.stringify(config));
-  const out = path.join(work, `out-${name}`);
-  const r = diskwright(['build', `${name}.json`, '-o', out], { cwd: work });
-  assert.equal(r.status, 1, `exit status; stderr: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line: ${r.stderr}`);
-  assert.match(lines[0], pattern);
-  assert.equal(r.stdout.length, 0, 'nothing on standard output');
-  assert.ok(!fs.existsSync(out) || fs.readdirSync(out).length === 0, 'no output');
-}
+const fails = (config: object, pattern: RegExp) => buildFails(work, `e${n++}`, config, pattern);
 
 test('a toplevel without kernel or initrd', () => {
   fails({ partitionTableType: 'efi', ...toplevel({ omit: 'kernel' }) }, /toplevel \/nix\/store\/\S+ has no kernel \(and no boot\.json\); give the store path of a NixOS system/);
