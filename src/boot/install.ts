@@ -58,12 +58,12 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
   if (cfg.toplevel !== undefined && cfg.partitions) {
     throw new DiskwrightError('CONFIG_INVALID', 'toplevel: not supported with custom partitions yet; use a make-disk-image layout (partitionTableType efi, efixbootldr)', {});
   }
-  const rel = (p: string) => (p.startsWith('/') ? p : path.resolve(baseDir, p));
-  const dirs = storeDirs({ nixStoreDir: cfg.nixStoreDir, storeDir: cfg.storeDir === undefined ? undefined : rel(cfg.storeDir) });
   if (!hasSystem) {
     if (cfg.installBootLoader) throw new DiskwrightError('CONFIG_INVALID', 'installBootLoader: nothing to boot; give toplevel (a NixOS system) or bootEntries', {});
     return undefined;
   }
+  const rel = (p: string) => (p.startsWith('/') ? p : path.resolve(baseDir, p));
+  const dirs = storeDirs({ nixStoreDir: cfg.nixStoreDir, storeDir: cfg.storeDir === undefined ? undefined : rel(cfg.storeDir) });
   const system = cfg.toplevel !== undefined ? readToplevel(rel(cfg.toplevel), dirs) : readBootEntries(cfg.bootEntries!, baseDir);
   if (!install) return { system, loader: 'none', dirs };
   const loader = cfg.bootLoader === 'auto' ? autoLoader(cfg) : cfg.bootLoader;
