@@ -17,6 +17,7 @@ import { makeDiskImageSpec } from '../disk/presets/make-disk-image.ts';
 import { customSpec, rawBlobsOf } from '../disk/presets/custom.ts';
 import { firmwareTooSmall } from '../disk/presets/sd-image.ts';
 import { writeSmallFile } from '../format/atomic-file.ts';
+import { contributeBoot, planBoot, withToplevelRoot } from '../boot/install.ts';
 
 export type { FsReport, PartitionReport, BlobReport } from '../disk/compile.ts';
 
@@ -61,10 +62,12 @@ export function buildEpoch(cfg: Pick<ImageConfig, 'epoch'>): number {
 
 /** config -> preset -> disk spec -> compiler. */
 export function planBuild(input: BuildInput): BuildPlan {
-  const { config: cfg } = input;
-  const epoch = buildEpoch(cfg);
-  checkOutput({ format: cfg.format, compress: cfg.compress, level: cfg.compressLevel, seed: cfg.seed, epoch });
-  const preset = { ...input, epoch };
+  const epoch = buildEpoch(input.config);
+  checkOutput({ format: input.config.format, compress: input.config.compress, level: input.config.compressLevel, seed: input.config.seed, epoch });
+  // The system to boot is read before the closure is hashed: its mistakes are cheap to report.
+  const boot = planBoot(input.config, input.baseDir);
+  const cfg = withToplevelRoot(input.config, boot);
+  const preset = { ...input, config: cfg, epoch };
   let spec;
   if (cfg.partitions) {
     spec = customSpec(preset);
@@ -81,6 +84,7 @@ export function planBuild(input: BuildInput): BuildPlan {
     spec = makeDiskImageSpec(preset);
     spec.rawBlobs = rawBlobsOf(cfg.rawBlobs, input.baseDir);
   }
+  if (boot) contributeBoot(spec, boot, cfg, epoch);
   const c = compileDisk(spec);
   const layout: DiskLayout = {
     image: `${cfg.baseName}.${extension(cfg)}`,

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { errnoWords } from '../util/sys-error.ts';
 import { parse as parseYaml } from 'yaml';
 import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
@@ -39,7 +40,7 @@ export async function readRaw(file: string): Promise<unknown> {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new DiskwrightError('CONFIG_UNREADABLE', `config ${file}: ${code === 'ENOENT' ? 'no such file' : code}; give the path of a .json, .yaml, .toml or .ts config`, { file });
+    throw new DiskwrightError('CONFIG_UNREADABLE', `config ${file}: ${code === 'ENOENT' ? 'no such file' : errnoWords(code ?? 'EIO')}; give the path of a .json, .yaml, .toml or .ts config`, { file });
   }
   try {
     if (ext === '.json') return JSON.parse(text);

@@ -83,6 +83,18 @@ const partition = z.strictObject({
 });
 export type PartitionConfig = z.output<typeof partition>;
 
+/** A boot entry of a system that is not NixOS: files on the build machine. */
+const bootEntry = z.strictObject({
+  title: z.string().min(1).regex(/^[^\n]*$/, 'expected one line'),
+  kernel: z.string().min(1),
+  initrd: z.string().min(1).optional(),
+  cmdline: z.string().regex(/^[^\n]*$/, 'expected one line').default(''),
+  /** The loader entry's file name without .conf; default entry-<n>. */
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected letters, digits, ".", "_" or "-"').optional(),
+});
+
+export const BOOT_LOADERS = ['auto', 'systemd-boot', 'grub', 'extlinux', 'none'] as const;
+
 export const imageConfigSchema = z.strictObject({
   // make-disk-image
   partitionTableType: z.enum(PARTITION_TABLE_TYPES).default('legacy'),
@@ -131,6 +143,23 @@ export const imageConfigSchema = z.strictObject({
   exactSize: z.boolean().default(false),
   /** Set by a preset that translates into a custom layout (sd-image), for its messages and the layout's name. */
   preset: z.literal('sd-image').optional(),
+  // booting (NixOS's boot.loader options where they exist)
+  /** A NixOS system's store path (config.system.build.toplevel): its closure goes in the store, its kernel and initrd to the boot partition. */
+  toplevel: z.string().min(1).optional(),
+  bootEntries: z.array(bootEntry).min(1).max(64).optional(),
+  /** make-disk-image's option; default true when toplevel or bootEntries is given. */
+  installBootLoader: z.boolean().optional(),
+  bootLoader: z.enum(BOOT_LOADERS).default('auto'),
+  systemdBoot: z.strictObject({
+    /** Default: <toplevel>/systemd/lib/systemd/boot/efi/systemd-boot<arch>.efi. */
+    efiFile: z.string().min(1).optional(),
+  }).default({}),
+  /** boot.loader.timeout: seconds the menu waits. */
+  timeout: z.number().int().nonnegative().max(1000000).default(5),
+  /** boot.loader.systemd-boot.consoleMode. */
+  consoleMode: z.enum(['0', '1', '2', '5', 'auto', 'max', 'keep']).default('keep'),
+  /** boot.loader.systemd-boot.editor: false writes `editor 0`. */
+  editor: z.boolean().default(true),
   // custom layouts
   /** The disk's partitions, in partition-number order; partitionTableType then says the table kind (gpt, mbr, hybrid). */
   partitions: z.array(partition).max(128).optional(),

@@ -4,6 +4,7 @@
 // Nix does after every build (nix's RefScanSink): every 32-byte window of the
 // NAR stream (contents, names, symlink targets) that spells a candidate's hash
 // part is a reference to that candidate, the path's own hash included.
+import { errnoOf, errnoWords } from '../util/sys-error.ts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DiskwrightError } from '../api/errors.ts';
@@ -105,7 +106,7 @@ export function storeContents(storeDir: string): Map<string, string> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new DiskwrightError(
       code === 'ENOENT' ? 'STORE_PATH_MISSING' : 'SOURCE_UNREADABLE',
-      `cannot read the store dir ${storeDir}: ${code}; give the directory the store paths are in with --store-dir`,
+      `cannot read the store dir ${storeDir}: ${errnoWords(code ?? 'EIO')}; give the directory the store paths are in with --store-dir (storeDir in a config)`,
       { path: storeDir },
     );
   }
@@ -196,7 +197,7 @@ export function readReferenceSource(source: string, nixStoreDir: string): GivenP
     try {
       return fs.readFileSync(file, 'utf8');
     } catch (err) {
-      throw new DiskwrightError('SOURCE_UNREADABLE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code}; fix its permissions`, { path: file });
+      throw new DiskwrightError('SOURCE_UNREADABLE', `cannot read ${file}: ${errnoWords(errnoOf(err) ?? 'EIO')}; fix its permissions`, { path: file });
     }
   };
   if (st.isDirectory()) {

@@ -1,6 +1,7 @@
 // Directory sources -> FileTree. Reads metadata only (lstat, readdir, readlink,
 // xattrs); file bytes are read later by the emitter. A sparse file's data runs
 // are asked of its file system (SEEK_DATA / SEEK_HOLE), never read for.
+import { errnoOf, errnoWords } from '../util/sys-error.ts';
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../api/errors.ts';
 import { placeholderDirs, type DataRun, type DirEntry, type Entry, type FileEntry, type Xattr } from './model.ts';
@@ -55,7 +56,7 @@ export function mergeDir(into: DirEntry, from: DirEntry): DirEntry {
 }
 
 function fail(code: 'SOURCE_UNREADABLE', path: Buffer, err: unknown): never {
-  const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+  const reason = errnoWords(errnoOf(err) ?? 'EIO');
   throw new DiskwrightError(code, `cannot read ${path.toString()}: ${reason}; fix its permissions or leave it out`, { path: path.toString(), reason });
 }
 

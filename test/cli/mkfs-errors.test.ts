@@ -57,7 +57,7 @@ test('unreadable directory', () => {
   fs.mkdirSync(path.join(s, 'inner'), { recursive: true });
   fs.chmodSync(s, 0o755);
   fs.chmodSync(path.join(s, 'inner'), 0o000);
-  expectError(['mkfs', 'ext4', s], /cannot read .*inner: EACCES/, { asUser: 65534 });
+  expectError(['mkfs', 'ext4', s], /cannot read .*inner: permission denied; fix its permissions/, { asUser: 65534 });
 });
 
 test('size too small names the minimum', () => {

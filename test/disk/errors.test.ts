@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { diskwright } from '../cli/run.ts';
 import { makeBuildSources } from '../build/fixture.ts';
+import { buildFails } from './helpers.ts';
 import { pseudoRandom } from '../oracle/fixture.ts';
 
 let work: string;
@@ -22,18 +22,7 @@ before(() => {
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
-function fails(config: object, pattern: RegExp): string {
-  const name = `e${n++}`;
-  fs.writeFileSync(path.join(work, `${name}.json`), JSON.stringify(config));
-  const out = path.join(work, `out-${name}`);
-  const r = diskwright(['build', `${name}.json`, '-o', out], { cwd: work });
-  assert.equal(r.status, 1, `exit status; stderr: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line: ${r.stderr}`);
-  assert.match(lines[0], pattern);
-  if (fs.existsSync(out)) assert.deepEqual(fs.readdirSync(out), []);
-  return lines[0];
-}
+const fails = (config: object, pattern: RegExp): string => buildFails(work, `e${n++}`, config, pattern);
 
 const ext4 = { fs: 'ext4', root: 'rootfs' };
 

@@ -27,6 +27,24 @@ export function buildConfig(work: string, name: string, config: object): Built {
   return { ...r, out, image: path.join(out, layout.image), layout };
 }
 
+/**
+ * `diskwright build` of `config` (as NAME.json under `work`), which must fail
+ * with one line matching `pattern`, exit 1, nothing on standard output and
+ * nothing under the output directory; returns the line.
+ */
+export function buildFails(work: string, name: string, config: object, pattern: RegExp): string {
+  fs.writeFileSync(path.join(work, `${name}.json`), JSON.stringify(config));
+  const out = path.join(work, `out-${name}`);
+  const r = diskwright(['build', `${name}.json`, '-o', out], { cwd: work });
+  assert.equal(r.status, 1, `exit status; stderr: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+  assert.match(lines[0], pattern);
+  assert.equal(r.stdout.length, 0, 'nothing on standard output');
+  if (fs.existsSync(out)) assert.deepEqual(fs.readdirSync(out), []);
+  return lines[0];
+}
+
 export function sfdiskJson(image: string) {
   return JSON.parse(run('sfdisk', ['--json', image]).stdout.toString()).partitiontable;
 }

@@ -1,0 +1,164 @@
+// installBootLoader as a disk-spec contributor: what make-disk-image's VM does
+// with `switch-to-configuration boot`, done on the spec before it is
+// compiled. The system to boot is read first (toplevel or bootEntries), so a
+// bad system fails before the closure is hashed; the loader's files then join
+// the boot partitions' trees, and the toplevel's profile links the root's.
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { DiskwrightError } from '../api/errors.ts';
+import type { ImageConfig } from '../config/schema.ts';
+import type { DiskPartition, DiskSpec } from '../disk/spec.ts';
+import { byteName, type DirEntry, type Entry } from '../tree/model.ts';
+import { emptyDir } from '../tree/contents.ts';
+import { storeDirs, type StoreDirs } from '../nix/store-path.ts';
+import { readBootEntries, readToplevel, resolveStoreFile, type BootFile, type BootSystem } from './toplevel.ts';
+import { systemdBootFiles, efiArch, type BootPartFile } from './systemd-boot.ts';
+
+export type Loader = 'systemd-boot' | 'grub' | 'extlinux' | 'none';
+
+export interface BootPlan {
+  system: BootSystem;
+  loader: Loader;
+  dirs: StoreDirs;
+  /** systemd-boot's EFI binary. */
+  efiFile?: BootFile;
+}
+
+function hasEsp(cfg: ImageConfig): boolean {
+  return cfg.partitions ? cfg.partitions.some((p) => p.type === 'esp' && p.fs === 'vfat') : ['efi', 'efixbootldr', 'hybrid'].includes(cfg.partitionTableType);
+}
+
+const layoutName = (cfg: ImageConfig) => (cfg.preset ?? (cfg.partitions ? 'custom' : cfg.partitionTableType));
+
+/** The loader `auto` means for a layout: make-disk-image's pairing of layouts and loaders. */
+function autoLoader(cfg: ImageConfig): Loader {
+  if (cfg.preset === 'sd-image') return 'extlinux';
+  if (cfg.partitions) return cfg.partitions.some((p) => p.type === 'esp') ? 'systemd-boot' : 'grub';
+  switch (cfg.partitionTableType) {
+    case 'efi':
+    case 'efixbootldr':
+      return 'systemd-boot';
+    case 'none':
+      throw new DiskwrightError('CONFIG_INVALID', 'installBootLoader: partitionTableType none has no place for a bootloader; choose a partitioned layout or set installBootLoader to false', {});
+    default:
+      return 'grub';
+  }
+}
+
+/**
+ * Reads the system to boot and picks the loader; undefined when the config
+ * installs none. Nothing is written yet.
+ */
+export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefined {
+  const hasSystem = cfg.toplevel !== undefined || cfg.bootEntries !== undefined;
+  const install = cfg.installBootLoader ?? hasSystem;
+  if (cfg.toplevel !== undefined && cfg.bootEntries !== undefined) {
+    throw new DiskwrightError('CONFIG_INVALID', 'toplevel and bootEntries: give one (toplevel for a NixOS system, bootEntries for others)', {});
+  }
+  if (cfg.toplevel !== undefined && cfg.partitions) {
+    throw new DiskwrightError('CONFIG_INVALID', 'toplevel: not supported with custom partitions yet; use a make-disk-image layout (partitionTableType efi, efixbootldr)', {});
+  }
+  if (!hasSystem) {
+    if (cfg.installBootLoader) throw new DiskwrightError('CONFIG_INVALID', 'installBootLoader: nothing to boot; give toplevel (a NixOS system) or bootEntries', {});
+    return undefined;
+  }
+  const rel = (p: string) => (p.startsWith('/') ? p : path.resolve(baseDir, p));
+  const dirs = storeDirs({ nixStoreDir: cfg.nixStoreDir, storeDir: cfg.storeDir === undefined ? undefined : rel(cfg.storeDir) });
+  const system = cfg.toplevel !== undefined ? readToplevel(rel(cfg.toplevel), dirs) : readBootEntries(cfg.bootEntries!, baseDir);
+  if (!install) return { system, loader: 'none', dirs };
+  const loader = cfg.bootLoader === 'auto' ? autoLoader(cfg) : cfg.bootLoader;
+  if (loader === 'grub' || loader === 'extlinux') {
+    throw new DiskwrightError('CONFIG_INVALID', `bootLoader ${loader}${cfg.bootLoader === 'auto' ? ` (auto for the ${layoutName(cfg)} layout)` : ''}: not supported yet; use partitionTableType efi or efixbootldr with systemd-boot, or set installBootLoader to false`, { loader });
+  }
+  if (!hasEsp(cfg)) {
+    throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP; ${cfg.partitions ? 'add a partition with type esp and fs vfat' : 'use partitionTableType efi or efixbootldr'}`, {});
+  }
+  const plan: BootPlan = { system, loader, dirs };
+  plan.efiFile = loaderFile(cfg, plan, baseDir);
+  return plan;
+}
+
+/** systemdBoot.efiFile, or the toplevel's systemd package's loader. */
+function loaderFile(cfg: ImageConfig, plan: BootPlan, baseDir: string): BootFile {
+  const arch = efiArch(cfg.system);
+  const fix = `set systemdBoot.efiFile to a systemd-boot${arch}.efi (systemd's lib/systemd/boot/efi/)`;
+  const given = cfg.systemdBoot.efiFile;
+  let host: string | undefined;
+  let shown: string;
+  if (given !== undefined) {
+    shown = given;
+    const abs = given.startsWith('/') ? given : path.resolve(baseDir, given);
+    host = abs.startsWith(plan.dirs.nixStoreDir + '/') ? resolveStoreFile(abs, plan.dirs, 'systemdBoot.efiFile')?.host : abs;
+  }
+  else if (plan.system.toplevel !== undefined) {
+    shown = `${plan.system.toplevel}/systemd/lib/systemd/boot/efi/systemd-boot${arch}.efi`;
+    host = resolveStoreFile(shown, plan.dirs, 'systemdBoot.efiFile')?.host;
+  }
+  else {
+    throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot with bootEntries: no toplevel to take systemd-boot from; ${fix}`, {});
+  }
+  const st = host === undefined ? undefined : fs.statSync(host, { throwIfNoEntry: false });
+  if (!st?.isFile()) throw new DiskwrightError('SOURCE_MISSING', `systemd-boot binary ${shown} does not exist; ${fix}`, { path: shown });
+  return { host: host!, size: st.size };
+}
+
+function fatPartition(spec: DiskSpec, role: string): (DiskPartition & { content: { fs: 'vfat'; tree: DirEntry } }) | undefined {
+  return spec.partitions.find((p) => p.role === role && p.content?.fs === 'vfat') as (DiskPartition & { content: { fs: 'vfat'; tree: DirEntry } }) | undefined;
+}
+
+/** Puts `entry` at `target` (a/b/c) in `root`, making directories on the way; a name already there is an error naming `key`. */
+export function placeEntry(root: DirEntry, target: string, entry: Entry, epoch: number, key: string, by: string): void {
+  const parts = target.split('/');
+  let dir = root;
+  for (const p of parts.slice(0, -1)) {
+    let next = dir.children.get(byteName(p));
+    if (next === undefined) {
+      next = emptyDir(epoch);
+      dir.children.set(byteName(p), next);
+    }
+    if (next.type !== 'dir') throw new DiskwrightError('DUPLICATE_ENTRY', `${key}: /${target} is written by ${by}, but ${p} is a file there; remove it from ${key}`, { path: target });
+    dir = next;
+  }
+  const last = byteName(parts[parts.length - 1]);
+  if (dir.children.has(last)) throw new DiskwrightError('DUPLICATE_ENTRY', `${key}: /${target} is also written by ${by}; remove it from ${key}`, { path: target });
+  dir.children.set(last, entry);
+}
+
+function addFiles(p: DiskPartition & { content: { tree: DirEntry } }, files: BootPartFile[], epoch: number, by: string): void {
+  for (const f of files) {
+    const entry: Entry = {
+      type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeSec: epoch, mtimeNsec: 0, xattrs: [], size: f.size,
+      sourcePath: Buffer.from(f.host ?? f.path), content: f.content,
+    };
+    placeEntry(p.content.tree, f.path, entry, epoch, p.key, by);
+  }
+}
+
+/** The store path's profile links, as nixos-install's `nix-env -p /nix/var/nix/profiles/system --set` leaves them. */
+function addProfile(spec: DiskSpec, toplevel: string, epoch: number): void {
+  const root = spec.partitions.find((p) => p.role === 'root' && p.content?.fs === 'ext4');
+  if (!root || root.content?.fs !== 'ext4') return;
+  const link = (target: string): Entry => ({ type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeSec: epoch, mtimeNsec: 0, xattrs: [], target: Buffer.from(target) });
+  placeEntry(root.content.tree, 'nix/var/nix/profiles/system-1-link', link(toplevel), epoch, 'contents', 'toplevel');
+  placeEntry(root.content.tree, 'nix/var/nix/profiles/system', link('system-1-link'), epoch, 'contents', 'toplevel');
+}
+
+/** The build config with the toplevel among the closure roots. */
+export function withToplevelRoot(cfg: ImageConfig, plan: BootPlan | undefined): ImageConfig {
+  const top = plan?.system.toplevel;
+  return top === undefined ? cfg : { ...cfg, storePaths: [...cfg.storePaths, top] };
+}
+
+/** Adds the loader's files and the profile links to the spec's trees. */
+export function contributeBoot(spec: DiskSpec, plan: BootPlan, cfg: ImageConfig, epoch: number): void {
+  if (plan.system.toplevel !== undefined) addProfile(spec, plan.system.toplevel, epoch);
+  if (plan.loader !== 'systemd-boot') return;
+  const esp = fatPartition(spec, 'esp');
+  if (!esp) throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP filesystem; use partitionTableType efi or efixbootldr`, {});
+  const xbootldr = fatPartition(spec, 'xbootldr');
+  const files = systemdBootFiles(plan.system.entries, plan.efiFile!, {
+    system: cfg.system, timeout: cfg.timeout, consoleMode: cfg.consoleMode, editor: cfg.editor, epoch, nixStoreDir: plan.dirs.nixStoreDir,
+  }, xbootldr !== undefined);
+  addFiles(esp, files.esp, epoch, 'systemd-boot');
+  addFiles(xbootldr ?? esp, files.boot, epoch, 'systemd-boot');
+}
