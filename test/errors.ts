@@ -1,7 +1,7 @@
 // The shape every user error has, for tests: a DiskwrightError with the
 // expected code and one line of message.
 import assert from 'node:assert/strict';
-import { DiskwrightError } from '../src/api/errors.ts';
+import { DiskwrightError } from '../src/errors.ts';
 
 export function expectUserError(fn: () => unknown, code: string, pattern: RegExp): void {
   assert.throws(fn, (err: unknown) => {

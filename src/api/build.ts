@@ -4,7 +4,7 @@
 // its partition, then the table; one extent map for the whole disk.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from './errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { defaultEpoch } from './mkfs.ts';
 import type { ImageConfig } from '../config/schema.ts';
 import type { DirEntry } from '../tree/model.ts';

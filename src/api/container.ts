@@ -3,7 +3,7 @@
 // tar Image hashed (or compressed and hashed) in a first pass, since its
 // digest names its blob; then the config, manifests and the archive or layout
 // written in a second pass.
-import { DiskwrightError } from './errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { storeClosure } from './store.ts';
 import type { Image } from '../image/extent-map.ts';
 import { tarImage } from '../archive/tar-image.ts';

@@ -3,7 +3,7 @@
 // and written through the same writeOutput every build uses, so every output
 // format, compression and the stream/temp-file behaviour come for free.
 import * as path from 'node:path';
-import { DiskwrightError } from './errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { defaultEpoch, MAX_EPOCH } from './mkfs.ts';
 import { openImage, type InputFormat } from '../format/input.ts';
 import { COMPRESSIONS, FORMATS, checkOutput, checkTarget, writeOutput, type Compression, type Format } from '../format/output.ts';

@@ -8,7 +8,7 @@
 // differs, then every differing byte range that no reported file explains,
 // named by what owns it on each side (a metadata structure, a file, or
 // unallocated space) from the readers' allocation maps.
-import { DiskwrightError } from './errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { describeReader, type InspectFilesystem } from './inspect.ts';
 import { isoTime, openDisk, type OpenedDisk, type ReadOptions, withInput } from './volume.ts';
 import type { Image } from '../image/extent-map.ts';

@@ -13,7 +13,7 @@
 // temporary sibling and renamed at the end, so a failure leaves nothing.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from './errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { openVolume, type ReadOptions, withInput } from './volume.ts';
 import { displayKey, type FsEntry, type FsReader, keyParts } from '../read/entry.ts';
 import { driverOf } from '../fs/drivers.ts';

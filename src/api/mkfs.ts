@@ -1,6 +1,6 @@
 // Library entry points for `diskwright mkfs ext4` and `mkfs vfat`.
 import { scanSources } from '../tree/scan.ts';
-import { DiskwrightError } from './errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { hasStore, withStore, type StoreOptions } from './store.ts';
 import { planExt4, type Ext4Options, type Ext4Stats } from '../fs/ext4/planner.ts';
 import { planFat, type FatOptions, type FatStats } from '../fs/fat/planner.ts';

@@ -3,7 +3,7 @@
 // its registration written where make-ext4-fs writes it, or, with
 // onlyNixStore, the store objects as the filesystem root (make-disk-image).
 import * as path from 'node:path';
-import { DiskwrightError } from './errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import type { DirEntry } from '../tree/model.ts';
 import { addStore, storeObjects } from '../tree/store.ts';
 import { closure, type Closure } from '../nix/closure.ts';

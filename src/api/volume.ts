@@ -2,7 +2,7 @@
 // given: an image in any format we read (openImage), optionally naming one
 // partition as IMAGE:N or IMAGE:LABEL, down to the filesystem reader.
 import * as fs from 'node:fs';
-import { DiskwrightError } from './errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { openImage, type DiskSource } from '../format/input.ts';
 import { type ByteSource, checkRange } from '../read/source.ts';
 import { openFilesystem, selectVolume } from '../read/index.ts';

@@ -5,7 +5,7 @@
 // ASCII hex digits), the name with its NUL, zero padding to a multiple of 4,
 // then c_filesize bytes of data, zero padding to a multiple of 4. The archive
 // ends with a member named TRAILER!!!.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 
 export const NEWC_MAGIC = '070701';
 /** "crc" format: same layout, c_chksum holds the sum of the data bytes. */

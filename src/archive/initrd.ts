@@ -7,7 +7,7 @@
 // --reproducible` after `touch -d @1`: members sorted bytewise by path,
 // owners root, every time the epoch, inode numbers in archive order, device
 // numbers 0.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { withStore } from '../api/store.ts';
 import type { Image, ImageExtent } from '../image/extent-map.ts';
 import { emit, fileSink, streamSink, writeImageFile, type WriteResult } from '../format/raw.ts';

@@ -4,7 +4,7 @@
 // atomic writer serve archives as they serve disks. Members go in the order
 // `tar --sort=name` gives (depth first, names bytewise in each directory);
 // later names of one inode become hard links (typeflag 1) to the first.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { finishImage, type Image, type ImageExtent } from '../image/extent-map.ts';
 import type { DirEntry, Entry } from '../tree/model.ts';
 import { encodeMember, padding, tarMember, END_OF_ARCHIVE_LENGTH, type MemberType, type TarMember } from './tar.ts';

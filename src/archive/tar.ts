@@ -7,7 +7,7 @@
 // ustar field cannot hold it exactly, records come in one fixed order, and the
 // 'x' header's own fields are fixed. Decoding reads from a random-access
 // source and bounds every length by what the archive holds.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { defineStruct, type Decoded } from '../util/struct.ts';
 
 export const BLOCK = 512;

@@ -10,7 +10,7 @@
 // touched), marks a live variable it replaces as deleted, and appends the new
 // ones where the free space (0xFF) begins, so edk2 reads them at the next
 // boot as variables it had written itself.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { bytesToGuid, guidToBytes } from '../partition/guid.ts';
 import { defineStruct } from '../util/struct.ts';
 

@@ -5,7 +5,7 @@
 // the boot partitions' trees, and the toplevel's profile links the root's.
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import type { ImageConfig } from '../config/schema.ts';
 import type { DiskPartition, DiskSpec } from '../disk/spec.ts';
 import { byteName, type DirEntry, type Entry } from '../tree/model.ts';

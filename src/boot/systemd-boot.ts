@@ -8,7 +8,7 @@
 // the clock (the build date in `version`) comes from the epoch here. No
 // loader/random-seed: it must differ per machine, and systemd-boot makes one
 // on first boot.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import type { BootEntry, BootFile } from './toplevel.ts';
 
 /** EFI architecture names (UEFI spec 3.5.1.1, removable media boot behaviour) of the systems that have UEFI. */

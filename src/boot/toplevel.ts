@@ -8,7 +8,7 @@
 // every link inside the store is followed through it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { isStorePathName, physicalPath, resolveInStore, type StoreDirs } from '../nix/store-path.ts';
 
 /** A file to boot: where its bytes are on this machine and, for store files, its path as the store names it. */

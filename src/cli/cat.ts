@@ -1,7 +1,7 @@
 // `diskwright cat IMAGE[:PART] PATH`: a file's bytes to standard output,
 // streamed in chunks (holes written as zeros), symlinks inside the image followed.
 import { Command } from 'commander';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { openVolume, withInput } from '../api/volume.ts';
 import { streamSink } from '../format/raw.ts';
 import { childPath, displayKey, type FsEntry, type FsReader, keyParts, pathKey } from '../read/entry.ts';

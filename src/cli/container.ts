@@ -1,7 +1,7 @@
 // `diskwright container CONFIG [-o OUT] [--format ...] [--stream]`: option
 // parsing and the per-layer report only.
 import { Command, Option } from 'commander';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { CONTAINER_FORMATS, notStreamable, planContainer, writeContainer, type ContainerFormat, type ContainerPlan } from '../api/container.ts';
 import { loadContainerConfig } from '../container/config.ts';
 import { formatSize } from '../util/sizes.ts';

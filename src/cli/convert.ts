@@ -1,7 +1,7 @@
 // `diskwright convert IN OUT`: option parsing and the summary only.
 import { Command, Option } from 'commander';
 import { convertImage } from '../api/convert.ts';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { defaultEpoch, MAX_EPOCH } from '../api/mkfs.ts';
 import { COMPRESSIONS, FORMATS, type Compression, type Format } from '../format/output.ts';
 import { INPUT_FORMATS } from '../format/input.ts';

@@ -1,5 +1,5 @@
 // The one line an error that ends a command becomes on stderr (main.ts).
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { describeSystemError, errnoOf, errnoWords } from '../util/sys-error.ts';
 
 /** What a system call was doing, as the start of a sentence about its path. */

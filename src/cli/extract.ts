@@ -1,6 +1,6 @@
 // `diskwright extract IMAGE[:PART] [PATH] DIR`: option parsing and the summary only.
 import { Command } from 'commander';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { extractImage } from '../api/extract.ts';
 import { formatSize } from '../util/sizes.ts';
 import { IMAGE_ARG, inputFormatOption, warn } from './reading.ts';

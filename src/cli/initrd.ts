@@ -1,7 +1,7 @@
 // `diskwright initrd SOURCE... -o OUT`: option parsing and the summary only.
 import { Command, Option } from 'commander';
 import { defaultEpoch } from '../api/mkfs.ts';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { INITRD_COMPRESSIONS, MTIME_MODES, writeInitrd, type InitrdCompression, type MtimeMode } from '../archive/initrd.ts';
 import { loadInitrdConfig } from '../config/initrd.ts';
 

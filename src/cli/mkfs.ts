@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { defaultEpoch, MAX_EPOCH, mkfsExt4, mkfsVfat } from '../api/mkfs.ts';
 import type { WriteResult } from '../format/raw.ts';
 import { COMPRESSIONS, FORMATS, type Compression, type Format } from '../format/output.ts';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { parseSize, formatSize } from '../util/sizes.ts';
 import { parseUuid, formatUuid } from '../util/ids.ts';
 import { EXT4_MAX_TIME } from '../fs/ext4/inode.ts';

@@ -8,7 +8,7 @@ import { errnoWords } from '../util/sys-error.ts';
 import { parse as parseYaml } from 'yaml';
 import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { imageConfigSchema, type ImageConfig } from './schema.ts';
 import { fromMakeExt4Fs, makeExt4FsSchema } from '../disk/presets/make-ext4-fs.ts';
 import { fromSdImage, sdImageSchema } from '../disk/presets/sd-image.ts';

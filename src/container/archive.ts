@@ -5,7 +5,7 @@
 // Images shifted into place, so it streams in one forward pass.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { finishImage, sliceExtent, type Image, type ImageExtent } from '../image/extent-map.ts';
 import { encodeMember, padding, tarMember, END_OF_ARCHIVE_LENGTH } from '../archive/tar.ts';
 import { writeImageFile } from '../format/raw.ts';

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { parsed, readRaw } from '../config/load.ts';
 import { content, SYSTEMS } from '../config/schema.ts';
 

@@ -4,7 +4,7 @@
 // symlinkJoin links them, contents entries placed as disk configs place them).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { byteName, type DirEntry, type Entry } from '../tree/model.ts';
 import { applyOwners, contentsTree, emptyDir, targetParts, type ContentSpec } from '../tree/contents.ts';
 import { mergeDir, scanPath } from '../tree/scan.ts';

@@ -12,7 +12,7 @@
 // with the hash part moved last ("hash-name-1.0" -> "name-1.0-hash"), so an
 // unchanged package keeps its place when only its hash changed. Counts grow
 // with the number of paths through the graph, so they are bigints.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 
 export interface GraphPath {
   /** Full store path. */

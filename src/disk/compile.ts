@@ -4,7 +4,7 @@
 // disk, checks that nothing collides (partitions, the MBR, both GPTs, raw
 // blobs), plans each filesystem at its partition's size, encodes the table and
 // composes the disk. Every preset goes through here, so a layout fix is made once.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { driverNamed } from '../fs/drivers.ts';
 import { composeDisk } from '../image/compose.ts';
 import type { Image, ImageExtent } from '../image/extent-map.ts';

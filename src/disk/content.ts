@@ -2,7 +2,7 @@
 // custom partitions: `root` directories, the store closure, `contents` entries
 // with owners by name.
 import * as path from 'node:path';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import type { DirEntry } from '../tree/model.ts';
 import { mergeDir, scanSources } from '../tree/scan.ts';
 import { applyOwners, checkTargetParents, contentsTree, emptyDir, type ContentSpec } from '../tree/contents.ts';

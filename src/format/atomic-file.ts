@@ -8,7 +8,7 @@
 // that directory removes it once its writer is gone (after SIGKILL).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { addon } from '../native/addon.ts';
 import { describeSystemError, errnoOf } from '../util/sys-error.ts';
 

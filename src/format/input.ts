@@ -12,7 +12,7 @@
 // The format is found by its magic; raw is only assumed when the file looks
 // like a disk (detectInput), since any bytes are a valid raw image.
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { type Image, type ImageExtent, isFileExtent, sliceExtent } from '../image/extent-map.ts';
 import { FileHandles, ImageReader, openForReading, preadFully } from '../image/random-access.ts';
 import { RunFinder } from '../image/runs.ts';

@@ -1,7 +1,7 @@
 // Output formats and compression, as make-disk-image names them: the disk's
 // extent map goes through the format's transform (itself an extent map of the
 // output file) and then the raw emitter, to a file or a stream, in one pass.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import type { Image } from '../image/extent-map.ts';
 import { emit, fileSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
 import { compressSink } from './compress.ts';

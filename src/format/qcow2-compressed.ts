@@ -30,7 +30,7 @@
 // number of threads or on timing.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import type { Image } from '../image/extent-map.ts';
 import { DeflatePool } from './deflate-pool.ts';
 import { writeImageFile, type Sink, type WriteResult } from './raw.ts';

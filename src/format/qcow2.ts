@@ -24,7 +24,7 @@
 // same structures out in another order (data first, tables after it).
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { type FileExtent, type Image, type ImageExtent, type LazyExtent } from '../image/extent-map.ts';
 import { type FileHandles, openForReading, preadFully } from '../image/random-access.ts';
 import { joinFileRuns, placed, planBlocks } from '../image/blocks.ts';

@@ -3,7 +3,7 @@
 // pipe, gaps are written as zeros. File bytes are read (and lazy extents'
 // bytes produced) here and only here.
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { type Image, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 import { writeFileAtomically } from './atomic-file.ts';
 import { describeSystemError } from '../util/sys-error.ts';

@@ -15,7 +15,7 @@
 // the format. Create and modify UUIDs come from the seed; link and parent
 // UUIDs stay zero (not a differencing image).
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { type FileExtent, type Image, type ImageExtent, finishImage } from '../image/extent-map.ts';
 import { seededUuid } from '../util/ids.ts';
 import { defineStruct } from '../util/struct.ts';

@@ -29,7 +29,7 @@
 //   maximum 65535/16/255 instead; the real geometry keeps CHS-based readers
 //   from seeing a disk larger than the data).
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { type FileExtent, type Image, type ImageExtent, finishImage } from '../image/extent-map.ts';
 import { seededUuid } from '../util/ids.ts';
 import { placed, planBlocks } from '../image/blocks.ts';

@@ -35,7 +35,7 @@
 //   the file. Recompress such a file with diskwright for cheap random access.
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { type Image, type LazyExtent } from '../image/extent-map.ts';
 import { preadFully } from '../image/random-access.ts';
 import { RunFinder } from '../image/runs.ts';

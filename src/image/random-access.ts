@@ -4,7 +4,7 @@
 // readers that sit on them (inspect, ls, cat, extract, diff), and by anything
 // that must look at a few bytes of a planned image without emitting it.
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { type Image, type ImageExtent, isFileExtent, isLazyExtent } from './extent-map.ts';
 import { describeSystemError, errnoOf } from '../util/sys-error.ts';
 

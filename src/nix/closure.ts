@@ -2,7 +2,7 @@
 // references, each with its narHash, narSize, references and (when known)
 // deriver, sorted as Nix sorts a StorePathSet (bytewise), which is the order
 // of closureInfo's store-paths and registration.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { formatSha256 } from './hash.ts';
 import { narDigest, narNodeOfPath, type NarDigest } from './nar.ts';
 import { readReferenceSource } from './references.ts';

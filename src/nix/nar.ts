@@ -19,7 +19,7 @@
 // whatever the file sizes.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import type { Entry } from '../tree/model.ts';
 
 export type NarNode =

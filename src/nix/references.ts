@@ -7,7 +7,7 @@
 import { errnoOf, errnoWords } from '../util/sys-error.ts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { IS_NIX32, NIX32_VALUE } from './base32.ts';
 import { parseSha256 } from './hash.ts';
 import { parseRegistration, type GivenPathInfo } from './registration.ts';

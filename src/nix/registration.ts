@@ -15,7 +15,7 @@
 // linked into several paths counts in each (a NAR has no hard links).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { writeSmallFile } from '../format/atomic-file.ts';
 import { formatSha256, parseSha256, type HashFormat } from './hash.ts';
 import { isStorePathName } from './store-path.ts';

@@ -6,7 +6,7 @@
 // the paths' names, `storeDir` where their files are read.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 
 export const DEFAULT_NIX_STORE_DIR = '/nix/store';
 

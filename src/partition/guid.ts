@@ -2,7 +2,7 @@
 // form XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX is stored "mixed-endian": the first
 // three fields (32, 16, 16 bits) little-endian, the last 8 bytes as written.
 // https://uefi.org/specs/UEFI/2.10/Apx_A_GUID_and_Time_Formats.html
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { formatUuid, parseUuid, seededUuid } from '../util/ids.ts';
 
 /** Swaps the first three fields between text (big-endian) and on-disk (little-endian) order. */

@@ -2,7 +2,7 @@
 // validated MBR / GPT / hybrid extents out. Specs: UEFI 2.10 §5.2-5.3
 // https://uefi.org/specs/UEFI/2.10/05_GUID_Partition_Table_Format.html ;
 // hybrid MBR as gdisk makes it: https://www.rodsbooks.com/gdisk/hybrid.html
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import type { ImageExtent } from '../image/extent-map.ts';
 import { seededU32 } from '../util/ids.ts';
 import { encodeGpt, GPT_ATTR, GPT_BACKUP_SECTORS, GPT_ENTRY_COUNT, GPT_FIRST_USABLE_LBA, GPT_NAME_UNITS } from './gpt.ts';

@@ -3,7 +3,7 @@
 // https://uapi-group.org/specifications/specs/discoverable_partitions_specification/
 // (root per architecture, XBOOTLDR), and the well-known BIOS boot / Microsoft ones.
 // MBR: https://en.wikipedia.org/wiki/Partition_type
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { guidToBytes } from './guid.ts';
 
 /** GPT partition type GUIDs (text form). */

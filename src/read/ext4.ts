@@ -6,7 +6,7 @@
 // Reference: https://www.kernel.org/doc/html/latest/filesystems/ext4/ (super.rst,
 // group_descr.rst, inodes.rst, ifork.rst, directory.rst, attributes.rst,
 // inlinedata.rst, journal.rst); the field tables are the writer's (src/fs/ext4/).
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { aclFromDisk } from '../fs/ext4/acl.ts';
 import { dirhash, type DirhashVersion } from '../fs/ext4/dirhash.ts';
 import { extentHeader, extentIndex, extentLeaf } from '../fs/ext4/extent-tree.ts';

@@ -4,7 +4,7 @@
 // Spec: Microsoft "FAT: General Overview of On-Disk Format" (fatgen103),
 // sections 3 (boot sector, BPB), 4 (FAT type, entries), 5 (FSInfo), 6 (directory
 // entries, dates and times) and 7 (long names); the field tables are the writer's (src/fs/fat/).
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { decodeBootSector, looksLikeFat } from '../fs/fat/boot-sector.ts';
 import { ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_VOLUME_ID } from '../fs/fat/constants.ts';
 import { decodeShortName, DIR, fatTimeToUnix, modeOfAttr, oemText } from '../fs/fat/dir-entry.ts';

@@ -2,7 +2,7 @@
 // tree walk and content reads. A filesystem says how to find one name in a
 // directory, list a directory, and where an entry's content lies (ContentRun);
 // the rest follows the same way for both, with the same errors.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import {
   type ChunkOptions, compareKeys, type DataRun, displayKey, type FsEntry, type FsReader, type FsSummary, keyParts, type OwnedRange,
   pathKey,

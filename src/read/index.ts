@@ -1,6 +1,6 @@
 // Readers for inspect, ls, cat, extract and diff: a byte source (raw file,
 // decoded container, partition) -> partition table -> filesystem -> entries.
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import type { FsReader, FsSummary } from './entry.ts';
 import { filesystemTitles, probeFilesystem } from '../fs/drivers.ts';
 import { findPartition, type PartitionEntry, partitionSource, type PartitionTable, readPartitionTable } from './partition.ts';

@@ -5,7 +5,7 @@
 // https://uefi.org/specs/UEFI/2.10/05_GUID_Partition_Table_Format.html ;
 // extended partitions (EBR chains): https://en.wikipedia.org/wiki/Extended_boot_record
 import { crc32 } from 'node:zlib';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { GPT_HEADER, GPT_ENTRY } from '../partition/gpt.ts';
 import { bytesToGuid } from '../partition/guid.ts';
 import { MBR, MBR_PARTITION_RECORD } from '../partition/mbr.ts';

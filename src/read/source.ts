@@ -2,7 +2,7 @@
 // file, a decoded container (openImage in src/format/ gives the same shape) or
 // a partition inside either: readers never learn which.
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { describeSystemError, errnoOf } from '../util/sys-error.ts';
 import { type Image, type ImageExtent, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 

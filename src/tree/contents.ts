@@ -6,7 +6,7 @@
 // image's own /etc/passwd, as make-disk-image's `chown -R` in the image does.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { byteName, placeholderDirs, type DirEntry, type Entry } from './model.ts';
 import { mergeDir, scanPath } from './scan.ts';
 import { expandGlob, hasGlob } from './glob.ts';

@@ -2,7 +2,7 @@
 // /etc/group, as `nixos-enter -- chown` does in make-disk-image, never
 // through the build machine's.
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { byteName, ID_MAX, type DirEntry, type Entry } from './model.ts';
 
 /** Follows a path inside the tree, resolving symlinks against the image root. */

@@ -3,7 +3,7 @@
 // are asked of its file system (SEEK_DATA / SEEK_HOLE), never read for.
 import { errnoOf, errnoWords } from '../util/sys-error.ts';
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../api/errors.ts';
+import { DiskwrightError } from '../errors.ts';
 import { placeholderDirs, type DataRun, type DirEntry, type Entry, type FileEntry, type Xattr } from './model.ts';
 import { readXattrs } from './xattr.ts';
 import { dataSegments } from '../util/sparse.ts';

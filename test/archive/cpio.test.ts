@@ -3,7 +3,7 @@
 // one line, never read past the buffer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { expectUserError } from '../errors.ts';
 import { align4, decodeArchive, encodeMember, encodeTrailer, HEADER_SIZE } from '../../src/archive/cpio.ts';
 

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeArchive, encodeMember, padding, parsePax, tarMember, END_OF_ARCHIVE_LENGTH, type TarMember } from '../../src/archive/tar.ts';
 import { requireRoot, run } from '../oracle/tools.ts';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { pattern } from '../property/pattern.ts';
 
 function member(name: string | Buffer, over: Partial<TarMember> = {}): TarMember {

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import {
   decodeBootOrder, decodeLoadOption, EFI_GLOBAL_VARIABLE_GUID, readEfiVars, writeEfiVars, type BootEntry,
 } from '../../src/boot/efi-vars.ts';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { errorLine } from '../../src/cli/error-line.ts';
 
 const sysError = (code: string, syscall: string, path?: string, dest?: string) => Object.assign(new Error(`${code}: raw`), { code, syscall, path, dest });

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { diskwright } from './run.ts';
 import { planExt4Image } from '../../src/api/mkfs.ts';
 import { writeImageFile } from '../../src/format/raw.ts';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 
 let work: string;
 let src: string;

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { compileDisk } from '../../src/disk/compile.ts';
 import type { DiskPartition, DiskSpec } from '../../src/disk/spec.ts';
 import { writeImageFile } from '../../src/format/raw.ts';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { run } from '../oracle/tools.ts';
 
 const K = 1024;

@@ -19,7 +19,7 @@ import { COMPRESSIONS, FORMATS, type Compression, type Format } from '../../src/
 import { convertImage, outputChoice } from '../../src/api/convert.ts';
 import { detectInput, openImage } from '../../src/format/input.ts';
 import { RunFinder, RUN_GRANULE } from '../../src/image/runs.ts';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 
 const MiB = 1 << 20;
 /** A whole number of MiB, so a fixed VHD (rounded up to MiB) keeps the size. */

@@ -14,7 +14,7 @@ import * as zlib from 'node:zlib';
 import { run } from '../oracle/tools.ts';
 import { assertChecks, assertSame, pseudoRandom, qemuJson } from './qemu.ts';
 import { diskwright } from '../cli/run.ts';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { writeImageFile } from '../../src/format/raw.ts';
 import { readQcow2 } from '../../src/format/qcow2.ts';
 import { checkDeflateLevel, writeQcow2Compressed } from '../../src/format/qcow2-compressed.ts';

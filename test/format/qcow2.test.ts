@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../oracle/tools.ts';
 import { assertChecks, assertSame, pseudoRandom, qemuJson } from './qemu.ts';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { emit, streamSink, writeImageFile } from '../../src/format/raw.ts';
 import { isQcow2, planQcow2, readQcow2, toQcow2, type Qcow2Options } from '../../src/format/qcow2.ts';
 import { finishImage, isFileExtent, type BufferExtent, type FileExtent, type Image } from '../../src/image/extent-map.ts';

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import type { Image } from '../../src/image/extent-map.ts';
 import { emit, streamSink, writeImageFile } from '../../src/format/raw.ts';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { type BufferExtent, type FileExtent, type Image, finishImage, isFileExtent } from '../../src/image/extent-map.ts';
 import { writeImageFile } from '../../src/format/raw.ts';
 import { VHD_FOOTER, isVhd, readVhd, toVhdDynamic, toVhdFixed, vhdGeometry } from '../../src/format/vhd.ts';

@@ -19,7 +19,7 @@ import type { DiskLayout } from '../../src/api/build.ts';
 import { rootTree } from '../../src/api/build.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import { planExt4 } from '../../src/fs/ext4/planner.ts';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { parseUuid } from '../../src/util/ids.ts';
 
 const EPOCH = 1_700_000_000;

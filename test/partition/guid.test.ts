@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { bytesToGuid, guidToBytes, isGuid, MAKE_DISK_IMAGE_DISK_GUID, seededGuid } from '../../src/partition/guid.ts';
 import { GPT_ROOT_TYPE, GPT_TYPE, MBR_TYPE, mbrTypeForGpt, rootTypeGuid } from '../../src/partition/types.ts';
 

@@ -1,7 +1,7 @@
 // encodeTable's model: validation errors, determinism, seeded identities.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import type { BufferExtent } from '../../src/image/extent-map.ts';
 import { bytesToGuid, seededGuid } from '../../src/partition/guid.ts';
 import { encodeTable, GPT_FOOTER_BYTES, GPT_HEADER_BYTES, resolveIds, type TableSpec } from '../../src/partition/table.ts';

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DiskLayout } from '../../src/api/build.ts';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { Ext4Reader } from '../../src/read/ext4.ts';
 import { FatReader } from '../../src/read/fat.ts';
 import { openFilesystem, readPartitionTable, selectVolume } from '../../src/read/index.ts';

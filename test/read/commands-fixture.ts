@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildImage, type DiskLayout } from '../../src/api/build.ts';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import { diskwright, type RunResult } from '../cli/run.ts';
 import { CONTENTS, EPOCH, makeBuildSources } from '../build/fixture.ts';

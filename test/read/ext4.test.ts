@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { planExt4Image } from '../../src/api/mkfs.ts';
 import { Ext4Reader } from '../../src/read/ext4.ts';
 import { detectFilesystem, openFilesystem } from '../../src/read/index.ts';

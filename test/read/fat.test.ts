@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { planVfatImage } from '../../src/api/mkfs.ts';
 import { fatTime } from '../../src/fs/fat/dir-entry.ts';
 import { displayKey } from '../../src/read/entry.ts';

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { convertImage } from '../../src/api/convert.ts';
 import { diffImages } from '../../src/api/diff.ts';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { extractImage } from '../../src/api/extract.ts';
 import { inspectImage } from '../../src/api/inspect.ts';
 import { openVolume } from '../../src/api/volume.ts';

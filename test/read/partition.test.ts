@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import type { BufferExtent } from '../../src/image/extent-map.ts';
 import { encodeTable, type TableSpec } from '../../src/partition/table.ts';
 import { GPT_TYPE } from '../../src/partition/types.ts';

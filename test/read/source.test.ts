@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DiskwrightError } from '../../src/api/errors.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 import { pathKey } from '../../src/read/entry.ts';
 import { BlockCache, bufferSource, fileSource, imageSource, readAt, subSource } from '../../src/read/source.ts';
 

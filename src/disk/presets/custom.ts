@@ -5,7 +5,7 @@
 // prepared image, or nothing.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DiskwrightError } from '../../api/errors.ts';
+import { DiskwrightError } from '../../errors.ts';
 import type { ImageConfig, PartitionConfig } from '../../config/schema.ts';
 import { openImage } from '../../format/input.ts';
 import { probeFilesystem } from '../../fs/drivers.ts';

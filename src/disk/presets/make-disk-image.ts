@@ -3,7 +3,7 @@
 // a DiskSpec with make-disk-image's partition names, types, GUIDs and offsets.
 // Sizes are IEC: bootSize "256M" is where the boot partition ends, 256 MiB
 // from the start of the disk, as in make-disk-image.
-import { DiskwrightError } from '../../api/errors.ts';
+import { DiskwrightError } from '../../errors.ts';
 import type { ImageConfig, PartitionTableType } from '../../config/schema.ts';
 import { GPT_ATTR } from '../../partition/gpt.ts';
 import { GPT_TYPE, MBR_TYPE, rootTypeGuid } from '../../partition/types.ts';

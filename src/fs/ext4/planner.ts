@@ -1,6 +1,6 @@
 // ext4 planner: FileTree + options -> Image (size and extent map). Pure: no
 // file data is read; every inode number and block address is decided here.
-import { DiskwrightError } from '../../api/errors.ts';
+import { DiskwrightError } from '../../errors.ts';
 import type { DirEntry } from '../../tree/model.ts';
 import { finishImage, type Image, type ImageExtent } from '../../image/extent-map.ts';
 import { crc32c } from '../../util/crc32c.ts';

@@ -1,7 +1,7 @@
 // The size-independent half of planning: inode numbers, directory layouts,
 // symlink kinds, xattr placement and each inode's block needs. Nothing here
 // depends on the filesystem size, so the sizer can try sizes cheaply.
-import { DiskwrightError } from '../../api/errors.ts';
+import { DiskwrightError } from '../../errors.ts';
 import { byteName, ID_MAX, type DirEntry, type Entry } from '../../tree/model.ts';
 import {
   BLOCK_SIZE, FIRST_INO, FT_BLK, FT_CHR, FT_DIR, FT_FIFO, FT_REG, FT_SOCK, FT_SYMLINK, LOST_FOUND_INO, MAX_LINKS, ROOT_INO,

@@ -2,7 +2,7 @@
 // the rest into one xattr block, which identical sets share (h_refcount).
 // Reference: Documentation/filesystems/ext4/attributes.rst
 import { crc32c } from '../../util/crc32c.ts';
-import { DiskwrightError } from '../../api/errors.ts';
+import { DiskwrightError } from '../../errors.ts';
 import type { Xattr } from '../../tree/model.ts';
 import { BLOCK_SIZE, EXTRA_ISIZE, XATTR_MAGIC } from './constants.ts';
 import { aclToDisk } from './acl.ts';

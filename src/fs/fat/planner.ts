@@ -19,7 +19,7 @@
 //   permissions and xattrs are dropped, except that a file without the owner
 //   write bit is read-only. Times are UTC, clamped to 1980..2107.
 // - FSInfo's next-free hint is the first free cluster; chains end in 0x..FFF.
-import { DiskwrightError } from '../../api/errors.ts';
+import { DiskwrightError } from '../../errors.ts';
 import { compareNames, type DirEntry, type FileEntry } from '../../tree/model.ts';
 import { finishImage, type Image, type ImageExtent } from '../../image/extent-map.ts';
 import { seededU32 } from '../../util/ids.ts';

@@ -17,7 +17,7 @@ import { superblock } from '../../../src/fs/ext4/superblock.ts';
 import { decodeGroupDescriptor, encodeGroupDescriptor } from '../../../src/fs/ext4/group-descriptor.ts';
 import { buildExtentTree, extentLeaf } from '../../../src/fs/ext4/extent-tree.ts';
 import { BLOCKS_PER_GROUP } from '../../../src/fs/ext4/constants.ts';
-import { DiskwrightError } from '../../../src/api/errors.ts';
+import { DiskwrightError } from '../../../src/errors.ts';
 import { dumpe2fs, e2fsck } from '../../oracle/tools.ts';
 
 const TiB = 2 ** 40;

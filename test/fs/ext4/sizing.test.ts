@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { scanSources } from '../../../src/tree/scan.ts';
 import { planExt4 } from '../../../src/fs/ext4/planner.ts';
-import { DiskwrightError } from '../../../src/api/errors.ts';
+import { DiskwrightError } from '../../../src/errors.ts';
 import { diskwright } from '../../cli/run.ts';
 import { dumpe2fs, e2fsck } from '../../oracle/tools.ts';
 

@@ -7,7 +7,7 @@ import { assignShortNames, basisName } from '../../../src/fs/fat/short-name.ts';
 import { encodeLfn, foldName, lfnEntries, shortNameChecksum } from '../../../src/fs/fat/lfn.ts';
 import { fatTime } from '../../../src/fs/fat/dir-entry.ts';
 import { planFat } from '../../../src/fs/fat/planner.ts';
-import { DiskwrightError } from '../../../src/api/errors.ts';
+import { DiskwrightError } from '../../../src/errors.ts';
 import type { DirEntry, Entry } from '../../../src/tree/model.ts';
 
 const shorts = (names: string[]) => assignShortNames(names)!.map((s) => `${s.name.toString('latin1')}${s.needsLfn ? '+' : ''}`);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { scanSources } from '../../../src/tree/scan.ts';
 import { planFat, type FatOptions } from '../../../src/fs/fat/planner.ts';
 import { chs } from '../../../src/fs/fat/geometry.ts';
-import { DiskwrightError } from '../../../src/api/errors.ts';
+import { DiskwrightError } from '../../../src/errors.ts';
 import { writeImageFile } from '../../../src/format/raw.ts';
 import { diskwright } from '../../cli/run.ts';
 import { fsckFat, tempDir } from '../../oracle/fat-tools.ts';

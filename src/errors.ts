@@ -1,5 +1,8 @@
-// One error class for everything the user can get wrong. The CLI prints
-// `message` as one line and exits 1; `code` is stable for programs.
+// One error class for everything the user can get wrong, below every layer
+// (formats, filesystems, readers, the disk compiler and the API all throw it;
+// none imports the API to do so). The CLI prints `message` as one line and
+// maps `code` to an exit status; `code` is stable for programs and `data`
+// carries what the message says (the config key or flag, path, minimum, input).
 export type ErrorCode =
   | 'SOURCE_MISSING'
   | 'SOURCE_NOT_DIR'
