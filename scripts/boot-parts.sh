@@ -11,7 +11,7 @@ chmod 777 "$DISKWRIGHT_BOOT_CACHE/debs" # apt's _apt user writes there
 # linux-image-amd64 is a metapackage without a kernel: the versioned package
 # it depends on is fetched in its place, extracted under the metapackage's name
 # so the tests need not know the version.
-for pkg in ovmf linux-image-amd64 busybox-static systemd-boot-efi; do
+for pkg in ovmf linux-image-amd64 busybox-static systemd-boot-efi grub-pc-bin grub-common u-boot-qemu; do
   if [ ! -e "$DISKWRIGHT_BOOT_CACHE/$pkg/.done" ]; then
     real=$pkg
     if [ "$pkg" = linux-image-amd64 ]; then
