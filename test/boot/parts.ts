@@ -12,7 +12,7 @@ import { ROOT } from '../cli/run.ts';
 /** Where .ci/run unpacked each Debian package (one directory per package); absent parts fail the test, they are never skipped. */
 export function bootCache(): string {
   const dir = process.env.DISKWRIGHT_BOOT_CACHE ?? path.join(ROOT, '.cache/boot');
-  for (const pkg of ['ovmf', 'linux-image-amd64', 'busybox-static', 'systemd-boot-efi']) {
+  for (const pkg of ['ovmf', 'linux-image-amd64', 'busybox-static', 'systemd-boot-efi', 'grub-pc-bin', 'grub-common']) {
     if (!fs.existsSync(path.join(dir, pkg, '.done'))) throw new Error(`boot part ${pkg} missing in ${dir}: run .ci/run (it fetches them with apt-get download)`);
   }
   return dir;
