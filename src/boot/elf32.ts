@@ -50,19 +50,19 @@ export interface Elf32Section {
   size: number;
 }
 
-/** The section headers of a little-endian ELF32 file, or why it is not one. PROGBITS sections are checked to lie within the file. */
+/** The section headers of a little-endian ELF32 file, or why it is not one (a predicate: "is not an ELF file"). PROGBITS sections are checked to lie within the file. */
 export function elf32Sections(buf: Buffer, machine: number): Elf32Section[] | string {
-  if (buf.length < Elf32_Ehdr.size || buf.readUInt32BE(0) !== 0x7f454c46) return 'not an ELF file';
+  if (buf.length < Elf32_Ehdr.size || buf.readUInt32BE(0) !== 0x7f454c46) return 'is not an ELF file';
   const h = Elf32_Ehdr.decode(buf, 0);
   // EI_CLASS 1 (32-bit), EI_DATA 1 (little-endian), EI_VERSION 1.
-  if (h.e_ident[4] !== 1 || h.e_ident[5] !== 1 || h.e_ident[6] !== 1 || h.e_version !== 1) return 'not a little-endian ELF32 file';
-  if (h.e_machine !== machine) return `built for ELF machine ${h.e_machine}, not ${machine}`;
-  if (h.e_shentsize < Elf32_Shdr.size) return `section headers of ${h.e_shentsize} bytes, fewer than ${Elf32_Shdr.size}`;
-  if (h.e_shoff + h.e_shentsize * h.e_shnum > buf.length) return `its ${h.e_shnum} section headers run past the end of the file (${buf.length} bytes)`;
+  if (h.e_ident[4] !== 1 || h.e_ident[5] !== 1 || h.e_ident[6] !== 1 || h.e_version !== 1) return 'is not a little-endian ELF32 file';
+  if (h.e_machine !== machine) return `is built for ELF machine ${h.e_machine}, not ${machine}`;
+  if (h.e_shentsize < Elf32_Shdr.size) return `has section headers of ${h.e_shentsize} bytes, fewer than ${Elf32_Shdr.size}`;
+  if (h.e_shoff + h.e_shentsize * h.e_shnum > buf.length) return `has ${h.e_shnum} section headers that run past the end of the file (${buf.length} bytes)`;
   const out: Elf32Section[] = [];
   for (let i = 0; i < h.e_shnum; i++) {
     const s = Elf32_Shdr.decode(buf, h.e_shoff + i * h.e_shentsize);
-    if (s.sh_type === SHT_PROGBITS && s.sh_offset + s.sh_size > buf.length) return `section ${i} runs past the end of the file (${buf.length} bytes)`;
+    if (s.sh_type === SHT_PROGBITS && s.sh_offset + s.sh_size > buf.length) return `has a section ${i} that runs past the end of the file (${buf.length} bytes)`;
     out.push({ type: s.sh_type, flags: s.sh_flags, addr: s.sh_addr, offset: s.sh_offset, size: s.sh_size });
   }
   return out;

@@ -221,7 +221,7 @@ function loadKernel(d: Dir): KernelLayout {
   const buf = d.read('kernel.img', KERNEL_LIMIT);
   const bad = (why: string): never => d.fail('INPUT_UNSUPPORTED', `kernel.img ${why}`, "give GRUB's own i386-pc kernel.img (from the same grub2 as the modules)");
   const sections = elf32Sections(buf, EM_386);
-  if (typeof sections === 'string') return bad(`is ${sections}`);
+  if (typeof sections === 'string') return bad(sections);
   const kind = (s: { type: number; flags: number }) =>
     s.type !== SHT_PROGBITS ? undefined : (s.flags & (SHF_ALLOC | SHF_EXECINSTR)) === (SHF_ALLOC | SHF_EXECINSTR) ? 'text' : (s.flags & (SHF_ALLOC | SHF_EXECINSTR)) === SHF_ALLOC ? 'data' : undefined;
   const kept = sections.filter((s) => kind(s));

@@ -8,6 +8,8 @@ declare module 'lzma-native' {
     /** Raw streams without a container (GRUB's core.img holds a raw LZMA1 stream). */
     rawEncoder_(filters: LzmaFilter[]): void;
     rawDecoder_(filters: LzmaFilter[]): void;
+    /** .lzma files (tests unpack core.img's stream behind an .lzma header); null: no memory limit. */
+    aloneDecoder_(memlimit: number | null): void;
     bufferHandler: (buf: Buffer | null, processedChunks: number | null, err: Error | null) => void;
   }
   interface LzmaFilter {
