@@ -161,7 +161,6 @@ class Dir {
 /** A module name as grub-mkimage takes it (a trailing .mod is dropped); never a path. */
 function moduleName(d: Dir, name: string, from: string): string {
   const n = name.endsWith('.mod') ? name.slice(0, -4) : name;
-  // eslint-disable-next-line no-control-regex
   if (!n || n === '.' || n === '..' || /[/\\\0]/.test(n)) d.fail('OPTION_INVALID', `${from} names the module ${JSON.stringify(name)}, which is not a module name`, 'give names such as biosdisk, part_msdos, ext2');
   return n;
 }
