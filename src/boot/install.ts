@@ -13,6 +13,7 @@ import { emptyDir } from '../tree/contents.ts';
 import { storeDirs, type StoreDirs } from '../nix/store-path.ts';
 import { readBootEntries, readToplevel, resolveStoreFile, type BootFile, type BootSystem } from './toplevel.ts';
 import { systemdBootFiles, efiArch, type BootPartFile } from './systemd-boot.ts';
+import { addSystemdBootExtras, systemdBootExtras } from './systemd-boot-extra.ts';
 
 export type Loader = 'systemd-boot' | 'grub' | 'extlinux' | 'none';
 
@@ -22,6 +23,8 @@ export interface BootPlan {
   dirs: StoreDirs;
   /** systemd-boot's EFI binary. */
   efiFile?: BootFile;
+  /** systemdBoot.extraFiles and extraEntries, for $BOOT. */
+  extras?: BootPartFile[];
 }
 
 function hasEsp(cfg: ImageConfig): boolean {
@@ -75,6 +78,7 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
   }
   const plan: BootPlan = { system, loader, dirs };
   plan.efiFile = loaderFile(cfg, plan, baseDir);
+  plan.extras = systemdBootExtras(cfg, baseDir, dirs);
   return plan;
 }
 
@@ -161,4 +165,5 @@ export function contributeBoot(spec: DiskSpec, plan: BootPlan, cfg: ImageConfig,
   }, xbootldr !== undefined);
   addFiles(esp, files.esp, epoch, 'systemd-boot');
   addFiles(xbootldr ?? esp, files.boot, epoch, 'systemd-boot');
+  addSystemdBootExtras((xbootldr ?? esp).content.tree, plan.extras ?? [], epoch);
 }

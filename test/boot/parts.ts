@@ -202,20 +202,30 @@ export interface BootRun {
   log: string;
 }
 
+export interface OvmfOptions {
+  /** The pflash variable store (written to: give a copy); default a fresh copy of the firmware's template. */
+  vars?: string;
+  /** The disk's format for QEMU; default raw. */
+  format?: 'raw' | 'qcow2';
+}
+
 /**
- * Boots `disk` (raw, written to: boot a copy) with OVMF under TCG and waits
+ * Boots `disk` (written to: boot a copy) with OVMF under TCG and waits
  * for `marker` on the serial console; QEMU is killed after the marker (or
  * when it powers off) or after `timeoutMs`.
  */
-export function bootOvmf(p: Parts, disk: string, work: string, marker = MARKER, timeoutMs = 90_000): Promise<BootRun> {
-  const vars = path.join(work, 'OVMF_VARS_4M.fd');
-  fs.copyFileSync(p.ovmfVars, vars);
+export function bootOvmf(p: Parts, disk: string, work: string, marker = MARKER, timeoutMs = 90_000, o: OvmfOptions = {}): Promise<BootRun> {
+  let vars = o.vars;
+  if (vars === undefined) {
+    vars = path.join(work, 'OVMF_VARS_4M.fd');
+    fs.copyFileSync(p.ovmfVars, vars);
+  }
   const args = [
     // -nodefaults: no network card (its option ROM and PXE attempts) and no CD-ROM for OVMF to try first.
     '-machine', 'q35', '-accel', 'tcg', '-m', '512', '-nodefaults', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
     '-drive', `if=pflash,format=raw,readonly=on,file=${p.ovmfCode}`,
     '-drive', `if=pflash,format=raw,file=${vars}`,
-    '-drive', `file=${disk},format=raw,if=virtio`,
+    '-drive', `file=${disk},format=${o.format ?? 'raw'},if=virtio`,
   ];
   const t0 = process.hrtime.bigint();
   return new Promise((resolve) => {
