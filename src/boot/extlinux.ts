@@ -28,7 +28,11 @@ export interface ExtlinuxItem {
   entry: Entry;
 }
 
-/** The builder's -t: U-Boot counts tenths of a second, reads 0 as "wait forever" and a negative value as "boot now". */
+/**
+ * The builder's -t: TIMEOUT counts tenths of a second; the builder writes
+ * -10 for 0, meaning "boot now". (Measured: U-Boot 2023.01 rounds -10 up to a
+ * 0 s menu timeout and then waits at its prompt; kept as NixOS writes it.)
+ */
 export function extlinuxTimeout(seconds: number): number {
   return seconds === 0 ? -10 : seconds * 10;
 }
