@@ -68,7 +68,7 @@ const confOf = (items: ReturnType<typeof extlinuxFiles>) => {
   return conf.type === 'file' ? conf.content!.toString() : '';
 };
 
-test('extlinux.conf is the builder\'s text; TIMEOUT in tenths, 0 as the builder's -10', () => {
+test('extlinux.conf is the builder\'s text; TIMEOUT in tenths, 0 as the builder\'s -10', () => {
   assert.equal(extlinuxTimeout(5), 50);
   assert.equal(extlinuxTimeout(0), -10);
   assert.equal(cleanName('/nix/store/abc-linux/dtbs/x', '/nix/store'), 'abc-linux-dtbs-x');
