@@ -42,9 +42,10 @@ export function parts(cache = bootCache()): Parts {
   };
 }
 
-/** The .ko files of `names` and everything they depend on (modinfo `depends=`), dependencies first: insmod order without depmod. */
+/** The .ko files of `names` and everything they depend on (modinfo `depends=`), dependencies first: insmod order without depmod. Built-in modules (modules.builtin) need no file. */
 export function moduleOrder(modulesDir: string, names: string[]): string[] {
   const files = new Map<string, string>();
+  const builtin = new Set(fs.readFileSync(path.join(modulesDir, 'modules.builtin'), 'utf8').split('\n').map((l) => path.basename(l, '.ko').replace(/-/g, '_')));
   const walk = (d: string) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
@@ -56,7 +57,7 @@ export function moduleOrder(modulesDir: string, names: string[]): string[] {
   const order: string[] = [];
   const seen = new Set<string>();
   const visit = (name: string) => {
-    if (seen.has(name)) return;
+    if (seen.has(name) || builtin.has(name)) return;
     seen.add(name);
     const file = files.get(name);
     if (!file) throw new Error(`module ${name} not in ${modulesDir}`);
@@ -77,7 +78,7 @@ export const ROOT_MODULES = ['virtio_pci', 'virtio_blk', 'crc16', 'mbcache', 'jb
  * stdio on its console, loads the modules by path, finds `root=LABEL=` and
  * switch_roots into it, running the `init=` of the command line.
  */
-export function makeInitramfs(p: Parts, work: string, out: string): void {
+export function makeInitramfs(p: Pick<Parts, 'busybox' | 'modulesDir'>, work: string, out: string): void {
   const src = path.join(work, 'initramfs-src');
   fs.mkdirSync(path.join(src, 'bin'), { recursive: true });
   fs.mkdirSync(path.join(src, 'lib/modules'), { recursive: true });
@@ -141,6 +142,12 @@ export interface ToplevelFiles {
   bootJson?: boolean;
   /** Leave a file out, for the bad-input tests. */
   omit?: 'kernel' | 'initrd';
+  /** The kernel's file name in its store path: bzImage (x86), Image (arm64). */
+  kernelFile?: string;
+  /** A directory of device trees: copied to its own store path that the toplevel's `dtbs` links to. */
+  dtbs?: string;
+  /** bootspec's `system`. */
+  system?: string;
 }
 
 /**
@@ -158,7 +165,7 @@ export function makeToplevel(storeDir: string, f: ToplevelFiles): Toplevel {
     return `/nix/store/${name}/${rel}`;
   };
   const linux = storeName('linux-6.1');
-  const kernel = put(linux, 'bzImage', f.kernel);
+  const kernel = put(linux, f.kernelFile ?? 'bzImage', f.kernel);
   const initrd = put(storeName('initrd-linux-6.1'), 'initrd', f.initrd);
   const bbName = storeName('busybox-static');
   const bb = put(bbName, 'bin/busybox', f.busybox, 0o555);
@@ -170,6 +177,11 @@ export function makeToplevel(storeDir: string, f: ToplevelFiles): Toplevel {
   if (f.omit !== 'kernel') fs.symlinkSync(kernel, path.join(top, 'kernel'));
   if (f.omit !== 'initrd') fs.symlinkSync(initrd, path.join(top, 'initrd'));
   if (systemd) fs.symlinkSync(systemd.slice(0, systemd.indexOf('/lib/systemd/')), path.join(top, 'systemd'));
+  if (f.dtbs) {
+    const dtbsName = storeName('linux-6.1-dtbs');
+    fs.cpSync(f.dtbs, path.join(storeDir, dtbsName), { recursive: true });
+    fs.symlinkSync(`/nix/store/${dtbsName}`, path.join(top, 'dtbs'));
+  }
   fs.writeFileSync(path.join(top, 'kernel-params'), f.kernelParams);
   fs.writeFileSync(path.join(top, 'nixos-version'), '24.11.20241204.diskwright');
   fs.writeFileSync(path.join(top, 'init'), `#!${bb} sh
@@ -187,7 +199,7 @@ $B poweroff -f
     const spec = {
       'org.nixos.bootspec.v1': {
         init: `${topPath}/init`, initrd, kernel, kernelParams: f.kernelParams.split(' ').filter(Boolean),
-        label: 'NixOS 24.11.20241204.diskwright (Linux 6.1)', system: 'x86_64-linux', toplevel: topPath,
+        label: 'NixOS 24.11.20241204.diskwright (Linux 6.1)', system: f.system ?? 'x86_64-linux', toplevel: topPath,
       },
       'org.nixos.specialisation.v1': {},
     };
@@ -227,9 +239,17 @@ export function bootOvmf(p: Parts, disk: string, work: string, marker = MARKER, 
     '-drive', `if=pflash,format=raw,file=${vars}`,
     '-drive', `file=${disk},format=${o.format ?? 'raw'},if=virtio`,
   ];
+  return watchQemu('qemu-system-x86_64', args, marker, timeoutMs);
+}
+
+/**
+ * Runs QEMU with its serial console on stdout until `marker` shows (then
+ * `afterMarkMs` more, for the system to power off) or `timeoutMs` passes.
+ */
+export function watchQemu(binary: string, args: string[], marker: string, timeoutMs: number, afterMarkMs = 10_000): Promise<BootRun> {
   const t0 = process.hrtime.bigint();
   return new Promise((resolve) => {
-    const q = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const q = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     let found = false;
     let markedAt = 0;
@@ -239,8 +259,7 @@ export function bootOvmf(p: Parts, disk: string, work: string, marker = MARKER, 
       if (!found && log.includes(marker)) {
         found = true;
         markedAt = Number(process.hrtime.bigint() - t0) / 1e9;
-        // The init powers off by itself once the root is read-only again; give it a moment, then stop QEMU.
-        setTimeout(() => q.kill('SIGKILL'), 10_000).unref();
+        setTimeout(() => q.kill('SIGKILL'), afterMarkMs).unref();
       }
     };
     q.stdout.on('data', take);
