@@ -92,7 +92,7 @@ function bootFile(logical: string, dirs: StoreDirs, what: string, fix: string): 
 }
 
 /** A small text file of the toplevel, or undefined when it is absent. */
-function readSmall(logical: string, dirs: StoreDirs, what: string): string | undefined {
+export function readSmall(logical: string, dirs: StoreDirs, what: string): string | undefined {
   const r = resolveStoreFile(logical, dirs, what);
   if (!r) return undefined;
   const st = fs.statSync(r.host, { throwIfNoEntry: false });

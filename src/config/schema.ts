@@ -153,7 +153,11 @@ export const imageConfigSchema = z.strictObject({
   systemdBoot: z.strictObject({
     /** Default: <toplevel>/systemd/lib/systemd/boot/efi/systemd-boot<arch>.efi. */
     efiFile: z.string().min(1).optional(),
+    /** Default: <toplevel>/systemd/lib/systemd/boot/efi/linux<arch>.efi.stub; the stub of a UKI (uki). */
+    stubFile: z.string().min(1).optional(),
   }).default({}),
+  /** Write a unified kernel image (EFI/Linux/<name>.efi) instead of a type #1 entry with the kernel and initrd beside it. */
+  uki: z.boolean().default(false),
   /** boot.loader.timeout: seconds the menu waits. */
   timeout: z.number().int().nonnegative().max(1000000).default(5),
   /** boot.loader.systemd-boot.consoleMode. */
