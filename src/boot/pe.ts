@@ -4,6 +4,8 @@
 // MS-DOS stub (e_lfanew at 0x3C), "PE\0\0", COFF file header, optional header
 // (PE32 or PE32+), section table. The stub is a user input: every offset,
 // count and size is checked against the file before it is used.
+// (ukify's pe_add_sections in systemd's src/ukify/ukify.py makes the same
+// repairs to old stubs: a trailing symbol table cut, section data aligned.)
 import { DiskwrightError } from '../errors.ts';
 import { defineStruct, type Decoded } from '../util/struct.ts';
 
@@ -129,15 +131,18 @@ export function parsePe(buf: Buffer, what: string, fix: string): PeImage {
   if (file.NumberOfSections === 0 || file.NumberOfSections > MAX_SECTIONS) bad(`has ${file.NumberOfSections} sections, not 1 to ${MAX_SECTIONS}`);
   const tableEnd = sectionTableAt + file.NumberOfSections * SECTION_HEADER.size;
   if (tableEnd > buf.length || tableEnd > optional.SizeOfHeaders) bad('has a section table past its headers');
-  const bytes = stripSymbols(buf, file, fileHeaderAt, tableEnd);
+  const stripped = stripSymbols(buf, file, fileHeaderAt, tableEnd);
+  if (optional.SizeOfHeaders > stripped.length) bad('is shorter than its own headers (SizeOfHeaders)');
   const sections: SectionHeader[] = [];
   let vaEnd = 0;
+  let rawEnd = 0;
   for (let i = 0; i < file.NumberOfSections; i++) {
     const s = SECTION_HEADER.decode(buf, sectionTableAt + i * SECTION_HEADER.size);
     const name = sectionName(s.Name);
     if (s.SizeOfRawData > 0) {
-      if (s.PointerToRawData < optional.SizeOfHeaders || s.PointerToRawData + s.SizeOfRawData > bytes.length) bad(`has section ${JSON.stringify(name)} whose data lies outside the file`);
-      if (s.PointerToRawData % fa || s.SizeOfRawData % fa) bad(`has section ${JSON.stringify(name)} whose data is not aligned to FileAlignment ${fa}`);
+      if (s.PointerToRawData < optional.SizeOfHeaders || s.PointerToRawData + s.SizeOfRawData > stripped.length) bad(`has section ${JSON.stringify(name)} whose data lies outside the file`);
+      if (s.PointerToRawData < rawEnd) bad(`has section ${JSON.stringify(name)} whose data overlaps or precedes the section before it`);
+      rawEnd = s.PointerToRawData + s.SizeOfRawData;
     }
     // The loader wants the sections in ascending, non-overlapping address order; new ones go after the last.
     if (s.VirtualAddress < vaEnd || s.VirtualAddress < optional.SizeOfHeaders) bad(`has section ${JSON.stringify(name)} at an address below the one before it or the headers`);
@@ -145,7 +150,41 @@ export function parsePe(buf: Buffer, what: string, fix: string): PeImage {
     sections.push({ ...s, name });
   }
   if (vaEnd > optional.SizeOfImage) bad('has sections past its SizeOfImage');
+  const bytes = alignRawData(stripped, sections, sectionTableAt, fa);
   return { bytes, fileHeaderAt, optionalHeaderAt, sectionTableAt, file, optional, sections };
+}
+
+/**
+ * Stubs that were `strip`ped can have section data at offsets and of sizes
+ * that are not multiples of FileAlignment (ukify fixes them up too): each
+ * such section is moved up to the next aligned offset and zero-padded to an
+ * aligned size, everything after it moving along. `sections` (in file order,
+ * checked not to overlap) are updated, and so are their headers in the copy.
+ */
+function alignRawData(buf: Buffer, sections: SectionHeader[], tableAt: number, fa: number): Buffer {
+  if (sections.every((s) => s.SizeOfRawData === 0 || (s.PointerToRawData % fa === 0 && s.SizeOfRawData % fa === 0))) return buf;
+  const parts: Buffer[] = [];
+  let cursor = 0;
+  let outLen = 0;
+  const take = (b: Buffer) => {
+    parts.push(b);
+    outLen += b.length;
+  };
+  for (const s of sections) {
+    if (s.SizeOfRawData === 0) continue;
+    take(buf.subarray(cursor, s.PointerToRawData));
+    take(Buffer.alloc(roundUp(outLen, fa) - outLen));
+    const at = outLen;
+    take(buf.subarray(s.PointerToRawData, s.PointerToRawData + s.SizeOfRawData));
+    take(Buffer.alloc(roundUp(s.SizeOfRawData, fa) - s.SizeOfRawData));
+    cursor = s.PointerToRawData + s.SizeOfRawData;
+    s.PointerToRawData = at;
+    s.SizeOfRawData = outLen - at;
+  }
+  take(buf.subarray(cursor));
+  const out = Buffer.concat(parts);
+  sections.forEach((s, i) => SECTION_HEADER.encode(out, tableAt + i * SECTION_HEADER.size, { PointerToRawData: s.PointerToRawData, SizeOfRawData: s.SizeOfRawData }));
+  return out;
 }
 
 /**

@@ -145,6 +145,29 @@ test('the file name NixOS\'s boot.uki gives: IMAGE_ID or nixos, then _IMAGE_VERS
   assert.throws(() => ukiFileName('IMAGE_ID=../../x\n'), (e: unknown) => e instanceof DiskwrightError && /IMAGE_ID or IMAGE_VERSION/.test(e.message));
 });
 
+test('a stripped stub with unaligned section data is aligned first, as ukify does: the same UKI as from the aligned stub', () => {
+  const peAt = stub.readUInt32LE(0x3c);
+  const tableAt = peAt + 24 + stub.readUInt16LE(peAt + 20);
+  const symbols = stub.readUInt32LE(peAt + 12);
+  const sec = (i: number) => tableAt + i * SECTION_HEADER.size;
+  // What `strip` leaves: no symbol table, .sbat (6) and .sdmagic (7) cut to their VirtualSize, packed together.
+  const sbat = stub.readUInt32LE(sec(6) + 20);
+  const sbatSize = stub.readUInt32LE(sec(6) + 8);
+  const magic = stub.readUInt32LE(sec(7) + 20);
+  const magicSize = stub.readUInt32LE(sec(7) + 8);
+  assert.ok(sbatSize % 512 !== 0 && magicSize % 512 !== 0 && symbols === magic + 512);
+  const packed = Buffer.concat([stub.subarray(0, sbat + sbatSize), stub.subarray(magic, magic + magicSize)]);
+  packed.writeUInt32LE(0, peAt + 12);
+  packed.writeUInt32LE(0, peAt + 16);
+  packed.writeUInt16LE(stub.readUInt16LE(peAt + 22) | 0x0008, peAt + 22);
+  packed.writeUInt32LE(sbatSize, sec(6) + 16);
+  packed.writeUInt32LE(sbat + sbatSize, sec(7) + 20);
+  packed.writeUInt32LE(magicSize, sec(7) + 16);
+  const sections = ukiSections('ID=nixos\n', 'x', fs.readFileSync(p.vmlinuz), Buffer.from('initrd'));
+  const fromPacked = assembleUki(parsePe(packed, 'stub', fix), sections, 'stub', fix);
+  assert.deepEqual(fromPacked, assembleUki(parsePe(stub, 'stub', fix), sections, 'stub', fix));
+});
+
 test('bad and hostile stubs: one DiskwrightError each, never a crash', () => {
   const sections = ukiSections('ID=nixos\n', 'x', Buffer.from('kernel'), undefined);
   const build = (b: Buffer) => assembleUki(parsePe(b, 'stub', fix), sections, 'stub', fix);
