@@ -220,7 +220,7 @@ const files = (part: string) => [...mdirAll(part)].flatMap(([dir, es]) => es.fil
 
 test('uki: true on efi: EFI/Linux/nixos.efi and no entry file or loose kernel; loader.conf defaults to it; two builds are the same bytes', () => {
   const t = toplevelIn('store-efi');
-  const cfg = { partitionTableType: 'efi', ...t, epoch: 1, uki: true };
+  const cfg = { partitionTableType: 'efi', ...t, epoch: 1, uki: true, additionalSpace: '16M' };
   const b = buildConfig(work, 'efi', cfg);
   const esp = cutPartition(work, b.image, b.layout, 1);
   assert.ok(fsckFat(esp).clean);
@@ -244,7 +244,7 @@ test('uki: true on efixbootldr: the UKI on XBOOTLDR, named from the system\'s ow
   fs.mkdirSync(path.join(top, 'etc'));
   const osrel = 'NAME=NixOS\nID=nixos\nVERSION_ID="24.11"\nPRETTY_NAME="NixOS 24.11 (Vicuna)"\nIMAGE_ID=appliance\nIMAGE_VERSION=7\n';
   fs.writeFileSync(path.join(top, 'etc/os-release'), osrel);
-  const b = buildConfig(work, 'x', { partitionTableType: 'efixbootldr', bootSize: '160M', ...t, epoch: 1, uki: true });
+  const b = buildConfig(work, 'x', { partitionTableType: 'efixbootldr', bootSize: '160M', ...t, epoch: 1, uki: true, additionalSpace: '16M' });
   const esp = cutPartition(work, b.image, b.layout, 1);
   const xb = cutPartition(work, b.image, b.layout, 2);
   assert.deepEqual(files(esp), ['/EFI/BOOT/BOOTX64.EFI', '/EFI/systemd/systemd-bootx64.efi', '/loader/entries.srel', '/loader/loader.conf']);
