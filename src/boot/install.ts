@@ -164,7 +164,7 @@ export function contributeBoot(spec: DiskSpec, plan: BootPlan, cfg: ImageConfig,
   if (!esp) throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP filesystem; use partitionTableType efi or efixbootldr`, {});
   const xbootldr = fatPartition(spec, 'xbootldr');
   const stub = plan.stubFile;
-  const ukis = stub && plan.system.entries.map((e) => ukiBootFile(e, { stub, stubShown: stub.shown, arch: efiArch(cfg.system), toplevel: plan.system.toplevel!, dirs: plan.dirs }));
+  const ukis = stub && plan.system.entries.map((e) => ukiBootFile(e, { stub, arch: efiArch(cfg.system), toplevel: plan.system.toplevel!, dirs: plan.dirs }));
   const files = systemdBootFiles(plan.system.entries, plan.efiFile!, {
     system: cfg.system, timeout: cfg.timeout, consoleMode: cfg.consoleMode, editor: cfg.editor, epoch, nixStoreDir: plan.dirs.nixStoreDir,
   }, xbootldr !== undefined, ukis);

@@ -26,9 +26,6 @@ export interface UkiSection {
   virtualSize?: number;
 }
 
-/** ukify's order of the sections this writer adds; .linux must come last. */
-export const UKI_SECTIONS = ['.osrel', '.cmdline', '.uname', '.initrd', '.linux'] as const;
-
 /** A PE image's addresses and file offsets are 32 bits; a FAT file ends below 4 GiB too. */
 const MAX_IMAGE = 0xffffffff;
 const tooLarge = () => new DiskwrightError('TOO_LARGE', 'uki: the kernel and initrd make an image of more than 4 GiB, more than a PE image (and a FAT file) holds; use a smaller initrd or set uki to false', {});
@@ -92,7 +89,7 @@ export function assembleUki(stub: PeImage, sections: UkiSection[], what: string,
   return out;
 }
 
-/** The sections of a UKI for one system, in ukify's order; .uname only when the kernel says its version. */
+/** The sections of a UKI for one system in ukify's order, .linux last; .uname only when the kernel says its version. */
 export function ukiSections(osrel: string, cmdline: string, kernel: Buffer, initrd: Buffer | undefined): UkiSection[] {
   const uname = kernelRelease(kernel);
   const s: UkiSection[] = [
@@ -172,9 +169,8 @@ export const UKI_DIR = 'EFI/Linux';
 const MAX_STUB = 16 << 20;
 
 export interface UkiOptions {
-  /** The stub, and how the config names it (the option and the path) for errors. */
-  stub: BootFile;
-  stubShown: string;
+  /** The stub, and how the config names it (the option's value or default) for errors. */
+  stub: BootFile & { shown: string };
   /** EFI architecture name (x64, aa64, ...). */
   arch: string;
   toplevel: string;
@@ -183,7 +179,7 @@ export interface UkiOptions {
 
 /** The UKI of a NixOS system's entry: EFI/Linux/<name>.efi, made from the stub, the kernel and the initrd. */
 export function ukiBootFile(entry: BootEntry, o: UkiOptions): BootPartFile {
-  const what = `systemdBoot.stubFile: ${o.stubShown}`;
+  const what = `systemdBoot.stubFile: ${o.stub.shown}`;
   const fix = `set systemdBoot.stubFile to systemd's linux${o.arch}.efi.stub (lib/systemd/boot/efi/)`;
   if (o.stub.size > MAX_STUB) throw new DiskwrightError('INPUT_UNSUPPORTED', `${what} is ${o.stub.size} bytes, too big for a stub; ${fix}`, {});
   const stub = parsePe(fs.readFileSync(o.stub.host), what, fix);
