@@ -133,7 +133,7 @@ function parseBootspec(text: string, where: string): Bootspec {
 }
 
 /** The kernel version bootspec's synthesize puts in the label: the one directory of kernel-modules/lib/modules. */
-function kernelVersion(top: string, dirs: StoreDirs): string | undefined {
+export function kernelVersion(top: string, dirs: StoreDirs): string | undefined {
   const r = resolveStoreFile(`${top}/kernel-modules/lib/modules`, dirs, 'toplevel');
   if (!r) return undefined;
   try {

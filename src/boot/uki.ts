@@ -17,7 +17,7 @@ import {
   parsePe, peSizeOfImage, roundUp, type PeImage, type SectionHeader,
 } from './pe.ts';
 import type { BootPartFile } from './systemd-boot.ts';
-import { readSmall, type BootEntry, type BootFile } from './toplevel.ts';
+import { kernelVersion, readSmall, type BootEntry, type BootFile } from './toplevel.ts';
 
 export interface UkiSection {
   name: string;
@@ -89,9 +89,8 @@ export function assembleUki(stub: PeImage, sections: UkiSection[], what: string,
   return out;
 }
 
-/** The sections of a UKI for one system in ukify's order, .linux last; .uname only when the kernel says its version. */
-export function ukiSections(osrel: string, cmdline: string, kernel: Buffer, initrd: Buffer | undefined): UkiSection[] {
-  const uname = kernelRelease(kernel);
+/** The sections of a UKI for one system in ukify's order, .linux last; .uname only when the kernel release is known. */
+export function ukiSections(osrel: string, cmdline: string, kernel: Buffer, initrd: Buffer | undefined, uname = kernelRelease(kernel)): UkiSection[] {
   const s: UkiSection[] = [
     { name: '.osrel', data: Buffer.from(osrel, 'utf8') },
     { name: '.cmdline', data: Buffer.from(cmdline, 'utf8') },
@@ -101,6 +100,9 @@ export function ukiSections(osrel: string, cmdline: string, kernel: Buffer, init
   s.push({ name: '.linux', data: kernel, virtualSize: peSizeOfImage(kernel) });
   return s;
 }
+
+/** A kernel release: what `uname -r` prints (utsname holds 64 bytes), then a space or the string's end. */
+const RELEASE = /^(\d+\.\d+[\x21-\x7e]{0,60})[\s\0]/;
 
 /**
  * The kernel release (`uname -r`) an x86 bzImage names in its setup header
@@ -115,7 +117,7 @@ export function kernelRelease(kernel: Buffer): string | undefined {
   const at = pointer + 0x200;
   // utsname's release holds 64 bytes; read a little more to find the word's end.
   const text = kernel.subarray(at, Math.min(at + 256, kernel.length)).toString('latin1');
-  const m = /^(\d+\.\d+[\x21-\x7e]{0,60})[\s\0]/.exec(text);
+  const m = RELEASE.exec(text);
   return m?.[1];
 }
 
@@ -192,6 +194,9 @@ export function ukiBootFile(entry: BootEntry, o: UkiOptions): BootPartFile {
   const osrel = systemOsRelease(o.toplevel, o.dirs);
   const kernel = fs.readFileSync(entry.kernel.host);
   const initrd = entry.initrd && fs.readFileSync(entry.initrd.host);
-  const content = assembleUki(stub, ukiSections(osrel, entry.options, kernel, initrd), what, fix);
+  // The setup header names the release of x86 kernels; others (arm64's Image) leave the system's one modules directory.
+  const modules = kernelVersion(o.toplevel, o.dirs);
+  const uname = kernelRelease(kernel) ?? (modules !== undefined && RELEASE.test(`${modules}\0`) ? modules : undefined);
+  const content = assembleUki(stub, ukiSections(osrel, entry.options, kernel, initrd, uname), what, fix);
   return { path: `${UKI_DIR}/${ukiFileName(osrel)}`, size: content.length, content };
 }

@@ -12,10 +12,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DiskwrightError } from '../../src/errors.ts';
 import { parsePe, roundUp, SECTION_HEADER } from '../../src/boot/pe.ts';
-import { assembleUki, kernelRelease, osReleaseValue, ukiFileName, ukiSections } from '../../src/boot/uki.ts';
+import { assembleUki, kernelRelease, osReleaseValue, ukiBootFile, ukiFileName, ukiSections } from '../../src/boot/uki.ts';
+import { readToplevel } from '../../src/boot/toplevel.ts';
+import { storeDirs } from '../../src/nix/store-path.ts';
 import { buildConfig, buildFails, cutPartition } from '../disk/helpers.ts';
 import { fsckFat, mcopyRead, mdirAll } from '../oracle/fat-tools.ts';
-import { makeToplevel, parts, type Parts } from './parts.ts';
+import { makeToplevel, parts, storeName, type Parts } from './parts.ts';
 
 let work: string;
 let p: Parts;
@@ -66,6 +68,28 @@ test('the kernel release from the bzImage setup header', () => {
   assert.equal(kernelRelease(k), undefined);
   k.write('6.6.1-rc2+ #1 SMP\0', 0x300, 'latin1');
   assert.equal(kernelRelease(k), '6.6.1-rc2+');
+});
+
+test('a kernel whose header names no release: .uname from the system\'s one modules directory, else none', () => {
+  fs.writeFileSync(path.join(work, 'Image'), 'an arm64 Image has no x86 setup header\n');
+  const t = makeToplevel(path.join(work, 'store-image'), {
+    kernel: path.join(work, 'Image'), initrd: path.join(work, 'initrd'), busybox: path.join(work, 'busybox'), kernelParams: 'quiet',
+  });
+  const dirs = storeDirs({ nixStoreDir: '/nix/store', storeDir: path.join(work, 'store-image') });
+  const names = () => {
+    const entry = readToplevel(t.toplevel, dirs).entries[0];
+    const f = ukiBootFile(entry, { stub: { host: p.linuxStub, size: stub.length, shown: 'stub' }, arch: 'x64', toplevel: t.toplevel, dirs });
+    const file = path.join(work, `image-${n++}.efi`);
+    fs.writeFileSync(file, f.content!);
+    return { names: objdumpH(file).map((s) => s.name), file };
+  };
+  assert.deepEqual(names().names, [...STUB_SECTIONS, '.osrel', '.cmdline', '.initrd', '.linux']);
+  const modules = storeName('linux-6.12.1-modules');
+  fs.mkdirSync(path.join(work, 'store-image', modules, 'lib/modules/6.12.1-arm64'), { recursive: true });
+  fs.symlinkSync(`/nix/store/${modules}`, path.join(work, 'store-image', path.basename(t.toplevel), 'kernel-modules'));
+  const withModules = names();
+  assert.deepEqual(withModules.names, [...STUB_SECTIONS, ...NEW_SECTIONS]);
+  assert.equal(dumpSection(withModules.file, '.uname').toString(), '6.12.1-arm64');
 });
 
 test('sections in ukify\'s order after the stub\'s, aligned, with our bytes; SizeOfImage grown, CheckSum 0', () => {
