@@ -157,8 +157,8 @@ export function osReleaseValue(text: string, key: string): string | undefined {
 export function ukiFileName(osrel: string): string {
   const id = osReleaseValue(osrel, 'IMAGE_ID') || 'nixos';
   const version = osReleaseValue(osrel, 'IMAGE_VERSION');
-  // os-release allows [a-z0-9._-] in both; anything else would be a path or a name FAT cannot hold.
-  const ok = /^[A-Za-z0-9._-]{1,64}$/;
+  // os-release allows [a-z0-9._-] in both; anything else could be a path, and systemd-boot skips names starting with a dot.
+  const ok = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
   if (!ok.test(id) || (version && !ok.test(version))) {
     throw new DiskwrightError('CONFIG_INVALID', `toplevel: its os-release has IMAGE_ID or IMAGE_VERSION with characters outside [a-z0-9._-]; fix system.image.id and system.image.version`, {});
   }

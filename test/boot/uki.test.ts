@@ -167,6 +167,7 @@ test('the file name NixOS\'s boot.uki gives: IMAGE_ID or nixos, then _IMAGE_VERS
   assert.equal(ukiFileName('ID=nixos\nIMAGE_ID="appliance"\nIMAGE_VERSION=1.2\n'), 'appliance_1.2.efi');
   assert.equal(osReleaseValue('PRETTY_NAME="NixOS 24.11 (Vicuna)"\n', 'PRETTY_NAME'), 'NixOS 24.11 (Vicuna)');
   assert.throws(() => ukiFileName('IMAGE_ID=../../x\n'), (e: unknown) => e instanceof DiskwrightError && /IMAGE_ID or IMAGE_VERSION/.test(e.message));
+  assert.throws(() => ukiFileName('IMAGE_ID=.hidden\n'), (e: unknown) => e instanceof DiskwrightError && /IMAGE_ID or IMAGE_VERSION/.test(e.message));
 });
 
 test('a stripped stub with unaligned section data is aligned first, as ukify does: the same UKI as from the aligned stub', () => {
