@@ -157,7 +157,11 @@ export const imageConfigSchema = z.strictObject({
     extraEntries: z.record(z.string(), z.string()).default({}),
     /** boot.loader.systemd-boot.extraFiles: a path on the boot partition -> a file on the build machine. */
     extraFiles: z.record(z.string(), z.string().min(1)).default({}),
+    /** Default: <toplevel>/systemd/lib/systemd/boot/efi/linux<arch>.efi.stub; the stub of a UKI (uki). */
+    stubFile: z.string().min(1).optional(),
   }).prefault({}),
+  /** Write a unified kernel image (EFI/Linux/<name>.efi) instead of a type #1 entry with the kernel and initrd beside it. */
+  uki: z.boolean().default(false),
   /** boot.loader.timeout: seconds the menu waits. */
   timeout: z.number().int().nonnegative().max(1000000).default(5),
   /** boot.loader.systemd-boot.consoleMode. */
