@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { DiskwrightError } from '../errors.ts';
+import { errnoOf, errnoWords } from '../util/sys-error.ts';
 import { compareStorePaths, type StorePathInfo } from './registration.ts';
 
 /** The schema version Nix writes to /nix/var/nix/db/schema (nixSchemaVersion, unchanged since Nix 2.0). */
@@ -86,8 +87,9 @@ export function nixDatabase(paths: readonly StorePathInfo[], opts: NixDbOptions)
   // A scratch file (node:sqlite's serialize() is newer than the Node versions diskwright runs on),
   // one transaction, no journal: it is read back whole or thrown away. Only WAL is recorded in the
   // file, so its header says rollback journal whatever the mode used here.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'diskwright-nixdb-'));
+  let dir: string | undefined;
   try {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'diskwright-nixdb-'));
     const file = path.join(dir, 'db.sqlite');
     const db = new DatabaseSync(file);
     try {
@@ -100,8 +102,13 @@ export function nixDatabase(paths: readonly StorePathInfo[], opts: NixDbOptions)
       db.close();
     }
     return fs.readFileSync(file);
+  } catch (err) {
+    if (err instanceof DiskwrightError) throw err;
+    // The scratch space failed (a missing or full TMPDIR): SQLite says why in errstr, the file system in errno.
+    const why = (err as { errstr?: unknown }).errstr ?? errnoWords(errnoOf(err) ?? 'EIO');
+    throw new DiskwrightError('OUTPUT_WRITE', `cannot write the Nix database in ${os.tmpdir()}: ${String(why)}; set TMPDIR to a writable directory with space`, { path: os.tmpdir() });
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -229,14 +229,19 @@ test('build with nixDatabase: identical bytes under another clock, TZ and umask'
   assert.ok(fs.readFileSync(a).equals(fs.readFileSync(b)), 'the two images differ');
 });
 
-test('nixDatabase bad input: no store paths, onlyNixStore; one line, exit 1, nothing written', () => {
+test('nixDatabase bad input: no store paths, onlyNixStore, no scratch space; one line, exit 1, nothing written', () => {
   const cases: Array<[string, object, RegExp]> = [
     ['none', { storePaths: [] }, /^diskwright: nixDatabase: the image has no store paths to register; give storePaths/],
     ['only', { onlyNixStore: true, partitionTableType: 'none' }, /^diskwright: nixDatabase: with onlyNixStore/],
   ];
+  // No scratch space for the database: TMPDIR is a file.
+  const notDir = path.join(work, 'tmp-is-a-file');
+  fs.writeFileSync(notDir, '');
+  cases.push(['tmpdir', { env: { ...process.env, TMPDIR: notDir } }, /^diskwright: cannot write the Nix database in .*tmp-is-a-file: not a directory; set TMPDIR/]);
   for (const [name, extra, message] of cases) {
     const outDir = path.join(work, `bad-${name}`);
-    const r = diskwright(['build', diskConfig(`bad-${name}`, extra), '-o', outDir], { cwd: work });
+    const { env, ...cfg } = extra as { env?: NodeJS.ProcessEnv };
+    const r = diskwright(['build', diskConfig(`bad-${name}`, cfg), '-o', outDir], { cwd: work, env });
     assert.equal(r.status, 1, name);
     assert.equal(lines(r.stderr).length, 1, r.stderr);
     assert.match(r.stderr, message);
