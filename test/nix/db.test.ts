@@ -222,6 +222,28 @@ test('build with nixDatabase: Nix verifies the extracted root\'s store, every pa
   assert.match(bad.stderr, /modified/);
 });
 
+test('build with nixDatabase and partitions: each ext4 partition with storePaths registers its own closure, a FAT one none', () => {
+  const cfg = writeJson('custom.json', {
+    partitionTableType: 'gpt', nixDatabase: true, nixStoreDir: S, epoch: EPOCH,
+    partitions: [
+      { label: 'esp', type: 'esp', fs: 'vfat', size: '34M', storePaths: [out.data] },
+      { label: 'root', type: 'root', fs: 'ext4', storePaths: [out.tool], freeSpace: '1M' },
+    ],
+  });
+  const image = buildDisk('custom', cfg);
+  const esp = path.join(work, 'custom-esp');
+  const root = path.join(work, 'custom-root');
+  diskwrightIn(work, ['extract', `${image}:esp`, esp, '-q']);
+  diskwrightIn(work, ['extract', `${image}:root`, root, '-q']);
+  assert.ok(fs.existsSync(esp + out.data));
+  assert.equal(fs.existsSync(path.join(esp, 'nix/var')), false);
+  assert.equal(fs.existsSync(path.join(root, 'nix-path-registration')), false);
+  const state = path.join(root, 'nix/var/nix');
+  const v = nixAt(root + S, state, ['--verify', '--check-contents']);
+  assert.doesNotMatch(v.stderr, /disappeared|modified|not valid|error/, v.stderr);
+  assert.deepEqual(lines(nixAt(root + S, state, ['-q', '--requisites', out.tool]).stdout).sort(), lines(store.run('nix-store', ['-qR', out.tool]).stdout).sort());
+});
+
 test('build with nixDatabase: identical bytes under another clock, TZ and umask', () => {
   const cfg = diskConfig('repro');
   const a = buildDisk('repro-a', cfg, { TZ: 'UTC' });
