@@ -21,6 +21,7 @@ import { contributeBoot, planBoot, withToplevelRoot } from '../boot/install.ts';
 import { EFI_VARS_FILE, efiVarsFile, planEfiVars } from '../boot/touch-efi-vars.ts';
 import { contributeNixosFiles, planConfigFile } from '../boot/config-file.ts';
 import { refuseUnusedExtras } from '../boot/systemd-boot-extra.ts';
+import { hasStore } from './store.ts';
 
 export type { FsReport, PartitionReport, BlobReport } from '../disk/compile.ts';
 
@@ -65,6 +66,23 @@ export function buildEpoch(cfg: Pick<ImageConfig, 'epoch'>): number {
   return cfg.epoch ?? defaultEpoch();
 }
 
+/**
+ * nixDatabase checked before the closure is hashed: it needs store paths and
+ * a root filesystem beside the store. The database replaces
+ * /nix-path-registration (NixOS loads that file only if it exists) unless the
+ * config names nixPathRegistration itself.
+ */
+function withNixDatabase(cfg: ImageConfig, given: Set<string>): ImageConfig {
+  if (!cfg.nixDatabase) return cfg;
+  if (cfg.onlyNixStore) {
+    throw new DiskwrightError('CONFIG_INVALID', 'nixDatabase: with onlyNixStore the filesystem is the store itself and has no /nix/var/nix; remove one of them', {});
+  }
+  if (!hasStore(cfg) && !cfg.partitions?.some((p) => p.storePaths.length > 0)) {
+    throw new DiskwrightError('CONFIG_INVALID', 'nixDatabase: the image has no store paths to register; give storePaths (or toplevel), or remove nixDatabase', {});
+  }
+  return given.has('nixPathRegistration') ? cfg : { ...cfg, nixPathRegistration: false };
+}
+
 /** config -> preset -> disk spec -> compiler. */
 export function planBuild(input: BuildInput): BuildPlan {
   const epoch = buildEpoch(input.config);
@@ -74,7 +92,7 @@ export function planBuild(input: BuildInput): BuildPlan {
   const efiVars = planEfiVars(input.config, input.baseDir);
   const configFile = planConfigFile(input.config, input.baseDir);
   if (!boot?.extras) refuseUnusedExtras(input.config);
-  const cfg = withToplevelRoot(input.config, boot);
+  const cfg = withNixDatabase(withToplevelRoot(input.config, boot), input.given);
   const preset = { ...input, config: cfg, epoch };
   let spec;
   if (cfg.partitions) {

@@ -4,7 +4,9 @@
 // digest names its blob; then the config, manifests and the archive or layout
 // written in a second pass.
 import { DiskwrightError } from '../errors.ts';
-import { storeClosure } from './store.ts';
+import { closureRootPaths, nixStateOf, storeClosure, type StoreOptions } from './store.ts';
+import type { Closure } from '../nix/closure.ts';
+import { mergeDir } from '../tree/scan.ts';
 import type { Image } from '../image/extent-map.ts';
 import { tarImage } from '../archive/tar-image.ts';
 import * as fs from 'node:fs';
@@ -66,14 +68,19 @@ export function planContainer(c: ContainerConfig, baseDir: string): ContainerPla
     for (const s of t.skipped) warnings.push(`${s.toString()}: a socket, which a tar layer cannot hold; left out`);
     return t.image;
   };
+  if (c.includeNixDB && !(c.includeStorePaths && hasStore)) {
+    throw new DiskwrightError('CONFIG_INVALID', `includeNixDB: the image holds no store paths to register${hasStore ? ' (includeStorePaths is false)' : ''}; give store paths in contents or storePaths, or remove includeNixDB`, {});
+  }
+  let top = custom.tree;
   if (c.includeStorePaths && hasStore) {
     const closure = storeClosure(store, baseDir);
     for (const group of storeLayerGroups(closure, c.maxLayers - 1, c.layering)) {
       const names = group.map((p) => p.slice(dirs.nixStoreDir.length + 1));
       layers.push({ storePaths: group, comment: `store paths: ${group.join(' ')}`, image: tarOf(storeLayerTree(names, dirs, owner), false) });
     }
+    if (c.includeNixDB) top = withNixDB(top, closure, store, baseDir, c, dirs.nixStoreDir);
   }
-  layers.push({ storePaths: [], comment: 'customisation', image: tarOf(custom.tree, true) });
+  layers.push({ storePaths: [], comment: 'customisation', image: tarOf(top, true) });
   for (const i of unmatched) warnings.push(`perms[${i}]: ${perms[i].path}${perms[i].regex ? ` with regex ${perms[i].regex}` : ''} matches nothing in the image; check the path`);
 
   let tmp: string | undefined;
@@ -105,6 +112,19 @@ export function planContainer(c: ContainerConfig, baseDir: string): ContainerPla
     dockerManifest: dockerManifestBlob(blobPath(configDesc.digest), `${name}:${tag}`, hashed.map((l) => blobPath(l.digest))),
   };
   return { name, tag, layers: hashed, files, mtime, warnings, cleanup: () => void cleanup() };
+}
+
+/**
+ * includeNixDB, as nixpkgs' mkDbExtraCommand: the database and a GC root
+ * gcroots/docker/<name> per root, under the customisation layer's own files.
+ * Beyond nixpkgs, every store path in the image is registered and every root
+ * (storePaths and the config's store paths too) is a GC root, so a garbage
+ * collection in the container keeps what the image holds.
+ */
+function withNixDB(tree: DirEntry, closure: Closure, store: StoreOptions, baseDir: string, c: ContainerConfig, nixStoreDir: string): DirEntry {
+  const links = closureRootPaths(store, closure, baseDir).map((p) => ({ name: p.slice(nixStoreDir.length + 1), target: p }));
+  const state = nixStateOf(closure, { epoch: configTime(c.mtime), registrationTime: configTime(c.created), owner: { uid: c.uid, gid: c.gid }, roots: { dir: 'docker', links } });
+  return mergeDir(state, tree);
 }
 
 export function notStreamable(): DiskwrightError {

@@ -9,7 +9,13 @@ import { addStore, storeObjects } from '../tree/store.ts';
 import { closure, type Closure } from '../nix/closure.ts';
 import { formatRegistration } from '../nix/registration.ts';
 import { emptyDir } from '../tree/contents.ts';
-import { physicalPath } from '../nix/store-path.ts';
+import { physicalPath, resolveRoot } from '../nix/store-path.ts';
+import * as fs from 'node:fs';
+import { mergeDir } from '../tree/scan.ts';
+import { nixDatabase } from '../nix/db.ts';
+import { derivationOutputs } from '../nix/references.ts';
+import { compareStorePaths } from '../nix/registration.ts';
+import { nixStateTree, type NixStateOptions } from '../tree/nix-state.ts';
 
 export interface StoreOptions {
   /** Closure roots: store paths, or symlinks to them such as ./result. */
@@ -26,16 +32,23 @@ export interface StoreOptions {
   nixStoreDir?: string;
   /** References (and hashes) from a closureInfo dir, registration / dump-db file or `nix path-info --json`; default: scan. */
   storeReferences?: string;
+  /** Register the closure in /nix/var/nix/db (Nix's database), so no `nix-store --load-db` is needed. */
+  nixDatabase?: boolean;
 }
 
 export function hasStore(o: StoreOptions): boolean {
   return (o.storePaths?.length ?? 0) + (o.additionalPaths?.length ?? 0) > 0;
 }
 
+/** The roots (storePaths + additionalPaths) and store dirs, relative names resolved against `baseDir`. */
+function rootsOf(o: StoreOptions, baseDir: string): { roots: string[]; rel: (p: string) => string } {
+  const rel = (p: string) => (p.startsWith('/') ? p : path.resolve(baseDir, p));
+  return { roots: [...(o.storePaths ?? []), ...(o.additionalPaths ?? [])].map(rel), rel };
+}
+
 /** The closure of the roots; relative names resolve against `baseDir`. */
 export function storeClosure(o: StoreOptions, baseDir: string): Closure {
-  const rel = (p: string) => (p.startsWith('/') ? p : path.resolve(baseDir, p));
-  const roots = [...(o.storePaths ?? []), ...(o.additionalPaths ?? [])].map(rel);
+  const { roots, rel } = rootsOf(o, baseDir);
   return closure(roots, {
     nixStoreDir: o.nixStoreDir,
     storeDir: o.storeDir === undefined ? undefined : rel(o.storeDir),
@@ -62,5 +75,38 @@ export function withStore(tree: DirEntry | undefined, o: StoreOptions, baseDir: 
   const objects = storeObjects(c.paths.map((p) => physicalPath(c, p.path.slice(c.nixStoreDir.length + 1))), opts);
   if (o.onlyNixStore) return objects;
   const reg = o.nixPathRegistration === false ? undefined : { path: o.nixPathRegistration ?? '/nix-path-registration', content: Buffer.from(formatRegistration(c.paths)) };
-  return addStore(tree ?? emptyDir(epoch), objects, reg, c.nixStoreDir, opts);
+  const withObjects = addStore(tree ?? emptyDir(epoch), objects, reg, c.nixStoreDir, opts);
+  return o.nixDatabase ? mergeDir(withObjects, nixStateOf(c, { epoch, registrationTime: epoch, owner: opts.owner })) : withObjects;
+}
+
+/** The store paths (full) the roots name, sorted, for GC roots. */
+export function closureRootPaths(o: StoreOptions, closure: Closure, baseDir: string): string[] {
+  const names = rootsOf(o, baseDir).roots.map((r) => resolveRoot(r, closure));
+  return [...new Set(names)].map((n) => `${closure.nixStoreDir}/${n}`).sort(compareStorePaths);
+}
+
+/** A .drv is small; a larger file is no derivation Nix would have written. */
+const DRV_MAX = 16 * 2 ** 20;
+
+/**
+ * /nix/var/nix registering the closure `c` (database, schema, lock, reserved
+ * file, gcroots), as a root directory to merge into an image's root.
+ */
+export function nixStateOf(c: Closure, o: { epoch: number; registrationTime: number; owner: { uid: number; gid: number }; roots?: NixStateOptions['roots'] }): DirEntry {
+  const derivationOutputsOf = (drv: string) => {
+    const file = physicalPath(c, drv.slice(c.nixStoreDir.length + 1));
+    let outs: ReturnType<typeof derivationOutputs> = null;
+    try {
+      const st = fs.statSync(file);
+      if (st.isFile() && st.size <= DRV_MAX) outs = derivationOutputs(fs.readFileSync(file, 'latin1'));
+    } catch {
+      outs = null;
+    }
+    if (!outs) {
+      throw new DiskwrightError('STORE_PATH_INVALID', `${drv} is named .drv but is not a store derivation, so Nix cannot register it; leave it out of the closure`, { path: drv });
+    }
+    return outs;
+  };
+  const db = nixDatabase(c.paths, { registrationTime: o.registrationTime, derivationOutputs: derivationOutputsOf });
+  return nixStateTree({ db, epoch: o.epoch, owner: o.owner, roots: o.roots });
 }

@@ -122,6 +122,8 @@ export const imageConfigSchema = z.strictObject({
   storeDir: z.string().min(1).optional(),
   nixStoreDir: z.string().regex(/^\/./, 'expected an absolute directory such as /nix/store').default('/nix/store'),
   storeReferences: z.string().min(1).optional(),
+  /** Register the store closure in /nix/var/nix/db on the root filesystem (as nixos-install does), so the booted system needs no `nix-store --load-db`. */
+  nixDatabase: z.boolean().default(false),
   // diskwright
   root: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
   espContents: z.array(bootContent).default([]),

@@ -61,6 +61,8 @@ export const containerConfigSchema = z.strictObject({
   layering: z.enum(['popularity', 'size']).default('popularity'),
   layerCompression: z.enum(['none', 'gzip', 'zstd']).default('none'),
   includeStorePaths: z.boolean().default(true),
+  /** Nix's database registering the image's store paths, plus gcroots/docker/<root>, in the customisation layer. */
+  includeNixDB: z.boolean().default(false),
   perms: z.array(perm).default([]),
   storePaths: z.array(z.string().min(1)).default([]),
   additionalPaths: z.array(z.string().min(1)).default([]),

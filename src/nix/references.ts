@@ -253,6 +253,17 @@ function parseATerm(text: string, at: { i: number }): ATerm {
   return items;
 }
 
+/** A store derivation's `Derive(...)` term as a list of its fields; null if `text` is not one. */
+function parseDerivation(text: string): ATerm[] | null {
+  if (!text.startsWith('Derive(')) return null;
+  try {
+    const term = parseATerm(text, { i: 0 });
+    return Array.isArray(term) ? term : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * The references Nix registers for a store derivation (.drv): its input
  * derivations and input sources. Its text also names its outputs and the
@@ -260,16 +271,28 @@ function parseATerm(text: string, at: { i: number }): ATerm {
  * scanned. Null if `text` is not a derivation.
  */
 export function derivationInputs(text: string): string[] | null {
-  if (!text.startsWith('Derive(')) return null;
-  let term: ATerm;
-  try {
-    term = parseATerm(text, { i: 0 });
-  } catch {
-    return null;
-  }
+  const term = parseDerivation(text);
+  if (!term) return null;
   const [, inputDrvs, inputSrcs] = term as ATerm[][];
   if (!Array.isArray(inputDrvs) || !Array.isArray(inputSrcs)) return null;
   const drvs = inputDrvs.map((d) => (Array.isArray(d) ? d[0] : null));
   if (drvs.some((d) => typeof d !== 'string') || inputSrcs.some((s) => typeof s !== 'string')) return null;
   return [...(drvs as string[]), ...(inputSrcs as string[])];
+}
+
+/**
+ * A store derivation's outputs with their paths, by output name, as Nix
+ * records them in DerivationOutputs when it registers the .drv; outputs
+ * without a path (floating content-addressed) are left out. Null if `text`
+ * is not a derivation.
+ */
+export function derivationOutputs(text: string): Array<{ id: string; path: string }> | null {
+  const outputs = parseDerivation(text)?.[0];
+  if (!Array.isArray(outputs)) return null;
+  const out: Array<{ id: string; path: string }> = [];
+  for (const o of outputs) {
+    if (!Array.isArray(o) || typeof o[0] !== 'string' || typeof o[1] !== 'string') return null;
+    if (o[1] !== '') out.push({ id: o[0], path: o[1] });
+  }
+  return out.sort((a, b) => Buffer.compare(Buffer.from(a.id), Buffer.from(b.id)));
 }

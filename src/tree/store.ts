@@ -30,9 +30,9 @@ export function storeObjects(hostPaths: string[], opts: StoreTreeOptions): DirEn
   return dir;
 }
 
-/** A file whose bytes diskwright made (mode 0444, as `cp` of a store file leaves it). */
-export function madeFile(name: string, content: Buffer, epoch: number, owner = { uid: 0, gid: 0 }): FileEntry {
-  return { type: 'file', mode: 0o444, uid: owner.uid, gid: owner.gid, mtimeSec: epoch, mtimeNsec: 0, xattrs: [], size: content.length, sourcePath: Buffer.from(name), content };
+/** A file whose bytes diskwright made (default mode 0444, as `cp` of a store file leaves it). */
+export function madeFile(name: string, content: Buffer, epoch: number, owner = { uid: 0, gid: 0 }, mode = 0o444): FileEntry {
+  return { type: 'file', mode, uid: owner.uid, gid: owner.gid, mtimeSec: epoch, mtimeNsec: 0, xattrs: [], size: content.length, sourcePath: Buffer.from(name), content };
 }
 
 /**

@@ -126,7 +126,8 @@ function partitionOf(p: PartitionConfig, i: number, table: TableKind, input: Pre
     if (hasContent) bad(`${key}.fs`, 'root, contents and storePaths need a filesystem; set fs to ext4 or vfat');
     if (part.size === undefined && part.minSize === undefined && !part.grow) bad(key, 'an empty partition needs size, minSize or grow');
   } else {
-    const tree = buildTree({ ...cfg, root: p.root, contents: p.contents, storePaths: p.storePaths, additionalPaths: [], onlyNixStore: false }, baseDir, epoch, `${key}.contents`, input.file, p.fs === 'vfat');
+    // nixDatabase registers each ext4 partition's own closure; FAT cannot hold the gcroots symlink.
+    const tree = buildTree({ ...cfg, root: p.root, contents: p.contents, storePaths: p.storePaths, additionalPaths: [], onlyNixStore: false, nixDatabase: cfg.nixDatabase && p.fs === 'ext4' }, baseDir, epoch, `${key}.contents`, input.file, p.fs === 'vfat');
     const freeBytes = sizeOf(p.freeSpace);
     const fsLabel = p.fsLabel ?? label;
     const role = `partition:${label || i}`;
