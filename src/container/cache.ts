@@ -101,7 +101,15 @@ export function layerKey(layer: Image, compression: LayerCompression, content: r
   const sorted = [...content].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
   for (const c of sorted) h.update(`${c.path}\0${c.narHash.toString('hex')}\0`);
   const roots = sorted.map((c) => Buffer.from(c.physical + '/'));
-  const covered = (p: Buffer) => roots.some((r) => p.length >= r.length && r.equals(p.subarray(0, r.length)));
+  const under = (p: Buffer, r: Buffer) => p.length >= r.length && r.equals(p.subarray(0, r.length));
+  // Files come in tar order, a store path's together: the last path matched is nearly always the next one's.
+  let last = 0;
+  const covered = (p: Buffer) => {
+    if (last < roots.length && under(p, roots[last])) return true;
+    const i = roots.findIndex((r) => under(p, r));
+    if (i >= 0) last = i;
+    return i >= 0;
+  };
   for (const e of layer.extents) {
     if (isLazyExtent(e)) return undefined;
     if (isFileExtent(e)) {
