@@ -12,9 +12,10 @@ import { tarImage } from '../archive/tar-image.ts';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { layerBlob, type LayerBlob } from '../container/blob.ts';
+import type { LayerBlob } from '../container/blob.ts';
+import { openLayerCache, resolveLayerCacheDir, type StoreContent } from '../container/cache.ts';
 import { emit, streamSink, writeImageFile } from '../format/raw.ts';
-import { storeDirs } from '../nix/store-path.ts';
+import { physicalPath, storeDirs } from '../nix/store-path.ts';
 import { toNix32 } from '../nix/base32.ts';
 import { createHash } from 'node:crypto';
 import type { DirEntry } from '../tree/model.ts';
@@ -30,6 +31,8 @@ export interface PlannedLayer extends LayerBlob {
   /** Store paths it holds (full), or none for the customisation layer. */
   storePaths: string[];
   comment: string;
+  /** The digest came from the layer cache: the layer's files were not hashed. */
+  cached: boolean;
 }
 
 export interface ContainerPlan {
@@ -44,8 +47,13 @@ export interface ContainerPlan {
   cleanup(): void;
 }
 
-/** Plans every layer and hashes it (the first read of every file). */
-export function planContainer(c: ContainerConfig, baseDir: string): ContainerPlan {
+export interface ContainerBuildOptions {
+  /** Layer cache directory, or false for none; default the config's layerCache, else $XDG_CACHE_HOME/diskwright/layers. */
+  layerCache?: string | false;
+}
+
+/** Plans every layer and hashes it (the first read of every file), unless the layer cache knows it. */
+export function planContainer(c: ContainerConfig, baseDir: string, opts: ContainerBuildOptions = {}): ContainerPlan {
   const warnings: string[] = [];
   const mtime = configTime(c.mtime);
   const created = c.created === 'now' ? new Date(configTime('now') * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : c.created;
@@ -56,7 +64,7 @@ export function planContainer(c: ContainerConfig, baseDir: string): ContainerPla
   const perms = c.perms.map((p) => ({ ...p, mode: p.mode === undefined ? undefined : parseInt(p.mode, 8) }));
   const tarOpts = { owner: { uid: c.uid, gid: c.gid, uname: c.uname, gname: c.gname }, mtime, perms };
 
-  const layers: Array<{ storePaths: string[]; comment: string; image: Image }> = [];
+  const layers: Array<{ storePaths: string[]; comment: string; image: Image; content?: StoreContent[] }> = [];
   const extraRoots = [...custom.storeNames.map((n) => `${dirs.nixStoreDir}/${n}`), ...storePathsIn(c.config, dirs.nixStoreDir)];
   const store = { ...c, additionalPaths: [...c.additionalPaths, ...extraRoots] };
   const hasStore = store.storePaths.length + store.additionalPaths.length > 0;
@@ -74,21 +82,23 @@ export function planContainer(c: ContainerConfig, baseDir: string): ContainerPla
   let top = custom.tree;
   if (c.includeStorePaths && hasStore) {
     const closure = storeClosure(store, baseDir);
+    const narHash = new Map(closure.paths.map((p) => [p.path, p.narHash]));
     for (const group of storeLayerGroups(closure, c.maxLayers - 1, c.layering)) {
       const names = group.map((p) => p.slice(dirs.nixStoreDir.length + 1));
-      layers.push({ storePaths: group, comment: `store paths: ${group.join(' ')}`, image: tarOf(storeLayerTree(names, dirs, owner), false) });
+      // What vouches for the layer's file data in the cache key: each store path's narHash.
+      const content = group.map((p, i) => ({ path: p, physical: physicalPath(dirs, names[i]), narHash: narHash.get(p)! }));
+      layers.push({ storePaths: group, comment: `store paths: ${group.join(' ')}`, image: tarOf(storeLayerTree(names, dirs, owner), false), content });
     }
     if (c.includeNixDB) top = withNixDB(top, closure, store, baseDir, c, dirs.nixStoreDir);
   }
   layers.push({ storePaths: [], comment: 'customisation', image: tarOf(top, true) });
   for (const i of unmatched) warnings.push(`perms[${i}]: ${perms[i].path}${perms[i].regex ? ` with regex ${perms[i].regex}` : ''} matches nothing in the image; check the path`);
 
-  let tmp: string | undefined;
-  const scratch = () => (tmp ??= fs.mkdtempSync(path.join(os.tmpdir(), 'diskwright-layers-')));
-  const cleanup = () => tmp && fs.rmSync(tmp, { recursive: true, force: true });
+  const cache = openLayerCache(resolveLayerCacheDir(opts.layerCache, c.layerCache, baseDir), (w) => warnings.push(w));
+  const cleanup = () => cache.cleanup();
   let hashed: PlannedLayer[];
   try {
-    hashed = layers.map((l, n) => ({ storePaths: l.storePaths, comment: l.comment, ...layerBlob(l.image, c.layerCompression, scratch, n) }));
+    hashed = layers.map((l, n) => ({ storePaths: l.storePaths, comment: l.comment, ...cache.blob(l.image, c.layerCompression, l.content, n) }));
   } catch (err) {
     cleanup();
     throw err;

@@ -24,12 +24,14 @@ export function containerCommand(): Command {
     .addOption(new Option('--format <format>', 'output kind').choices(CONTAINER_FORMATS).default('docker-archive'))
     .option('--stream', 'write the archive to standard output (same as -o -), e.g. into podman load or docker load')
     .option('--json', 'print the layers as JSON (to standard error when the archive goes to standard output)')
-    .action(async (file: string, o: { out?: string; format: ContainerFormat; stream?: boolean; json?: boolean }) => {
+    .option('--cache <dir>', 'layer cache directory (default: the config\'s layerCache, else $XDG_CACHE_HOME/diskwright/layers)')
+    .option('--no-cache', 'hash every layer, use and keep no cache (for a store whose paths may have changed in place)')
+    .action(async (file: string, o: { out?: string; format: ContainerFormat; stream?: boolean; json?: boolean; cache?: string | false }) => {
       const out = o.stream ? '-' : o.out;
       if (out === undefined) throw new DiskwrightError('OPTION_INVALID', 'no output: give -o OUT, or --stream to write the archive to standard output', {});
       if (out === '-' && o.format === 'oci-dir') throw notStreamable();
       const { config, baseDir } = await loadContainerConfig(file);
-      const plan = planContainer(config, baseDir);
+      const plan = planContainer(config, baseDir, { layerCache: o.cache });
       for (const w of plan.warnings) process.stderr.write(`diskwright: warning: ${w}\n`);
       try {
         writeContainer(plan, o.format, out);
@@ -37,7 +39,7 @@ export function containerCommand(): Command {
         plan.cleanup();
       }
       const report = o.json
-        ? JSON.stringify({ name: plan.name, tag: plan.tag, layers: plan.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, mediaType: l.mediaType, size: l.size, storePaths: l.storePaths })) }) + '\n'
+        ? JSON.stringify({ name: plan.name, tag: plan.tag, layers: plan.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, mediaType: l.mediaType, size: l.size, storePaths: l.storePaths, cached: l.cached })) }) + '\n'
         : describeLayers(plan).join('\n') + '\n';
       (out === '-' || !o.json ? process.stderr : process.stdout).write(report);
     });

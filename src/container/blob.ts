@@ -12,6 +12,13 @@ import { MEDIA_TYPE } from './oci.ts';
 
 export type LayerCompression = 'none' | 'gzip' | 'zstd';
 
+/** Fixed levels, so the bytes depend on nothing but the tar. */
+export const LAYER_LEVEL = { gzip: 6, zstd: 3 } as const;
+
+export function layerMediaType(c: LayerCompression): string {
+  return c === 'none' ? MEDIA_TYPE.layer : c === 'gzip' ? MEDIA_TYPE.layerGzip : MEDIA_TYPE.layerZstd;
+}
+
 export interface LayerBlob {
   /** sha256:<hex> of the uncompressed tar. */
   diffId: string;
@@ -26,21 +33,19 @@ export interface LayerBlob {
 export function layerBlob(layer: Image, compression: LayerCompression, scratch: () => string, n: number): LayerBlob {
   if (compression === 'none') {
     const d = digestImage(layer);
-    return { diffId: `sha256:${d.digest}`, digest: `sha256:${d.digest}`, size: d.size, mediaType: MEDIA_TYPE.layer, blob: layer };
+    return { diffId: `sha256:${d.digest}`, digest: `sha256:${d.digest}`, size: d.size, mediaType: layerMediaType('none'), blob: layer };
   }
   const file = path.join(scratch(), `layer-${n}.${compression}`);
   const fd = fs.openSync(file, 'w', 0o600);
   let raw, packed;
   try {
     packed = hashingSink(fileSink(fd));
-    // Fixed levels: gzip 6 and zstd 3, so the bytes depend on nothing but the tar.
-    raw = hashingSink(compression === 'gzip' ? gzipSink(packed, { level: 6 }) : zstdSink(packed, { level: 3 }));
+    raw = hashingSink(compression === 'gzip' ? gzipSink(packed, { level: LAYER_LEVEL.gzip }) : zstdSink(packed, { level: LAYER_LEVEL.zstd }));
     emit(layer, raw);
   } finally {
     fs.closeSync(fd);
   }
   const size = packed.size();
   const blob: Image = { size, extents: size ? [{ offset: 0, length: size, path: Buffer.from(file), fileOffset: 0, expectSize: size }] : [] };
-  const mediaType = compression === 'gzip' ? MEDIA_TYPE.layerGzip : MEDIA_TYPE.layerZstd;
-  return { diffId: `sha256:${raw.digest()}`, digest: `sha256:${packed.digest()}`, size, mediaType, blob };
+  return { diffId: `sha256:${raw.digest()}`, digest: `sha256:${packed.digest()}`, size, mediaType: layerMediaType(compression), blob };
 }

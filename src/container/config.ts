@@ -69,6 +69,8 @@ export const containerConfigSchema = z.strictObject({
   storeDir: z.string().min(1).optional(),
   nixStoreDir: z.string().regex(/^\/./, 'expected an absolute directory such as /nix/store').default('/nix/store'),
   storeReferences: z.string().min(1).optional(),
+  /** diskwright's: the layer cache directory (relative to the config), or false for none. */
+  layerCache: z.union([z.string().min(1), z.literal(false)]).optional(),
 });
 
 export type ContainerConfigInput = z.input<typeof containerConfigSchema>;

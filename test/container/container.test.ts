@@ -23,6 +23,8 @@ before(() => {
   requireRoot('devices and owners in the source tree, umoci unpack');
   requireTools('skopeo', 'umoci', 'oci-image-tool');
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'dw-container-'));
+  // The builds' layer cache stays in the test's directory (children inherit it).
+  process.env.XDG_CACHE_HOME = path.join(work, 'cache');
   src = path.join(work, 'src');
   fs.mkdirSync(src);
   makeSource(src, 'forward');
