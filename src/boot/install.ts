@@ -13,8 +13,10 @@ import { emptyDir } from '../tree/contents.ts';
 import { storeDirs, type StoreDirs } from '../nix/store-path.ts';
 import { readBootEntries, readToplevel, resolveStoreFile, type BootFile, type BootSystem } from './toplevel.ts';
 import { systemdBootFiles, efiArch, type BootPartFile } from './systemd-boot.ts';
+import { grubInstall, grubModulesDir } from './grub.ts';
 
-export type Loader = 'systemd-boot' | 'grub' | 'extlinux' | 'none';
+/** grub+systemd-boot: the hybrid layout's pair, GRUB for BIOS firmware and systemd-boot on the ESP for UEFI. */
+export type Loader = 'systemd-boot' | 'grub' | 'grub+systemd-boot' | 'extlinux' | 'none';
 
 export interface BootPlan {
   system: BootSystem;
@@ -22,6 +24,8 @@ export interface BootPlan {
   dirs: StoreDirs;
   /** systemd-boot's EFI binary. */
   efiFile?: BootFile;
+  /** GRUB's i386-pc directory on this machine. */
+  grubModulesDir?: string;
 }
 
 function hasEsp(cfg: ImageConfig): boolean {
@@ -40,6 +44,8 @@ function autoLoader(cfg: ImageConfig): Loader {
       return 'systemd-boot';
     case 'none':
       throw new DiskwrightError('CONFIG_INVALID', 'installBootLoader: partitionTableType none has no place for a bootloader; choose a partitioned layout or set installBootLoader to false', {});
+    case 'hybrid':
+      return 'grub+systemd-boot';
     default:
       return 'grub';
   }
@@ -67,13 +73,21 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
   const system = cfg.toplevel !== undefined ? readToplevel(rel(cfg.toplevel), dirs) : readBootEntries(cfg.bootEntries!, baseDir);
   if (!install) return { system, loader: 'none', dirs };
   const loader = cfg.bootLoader === 'auto' ? autoLoader(cfg) : cfg.bootLoader;
-  if (loader === 'grub' || loader === 'extlinux') {
+  if (loader === 'extlinux') {
     throw new DiskwrightError('CONFIG_INVALID', `bootLoader ${loader}${cfg.bootLoader === 'auto' ? ` (auto for the ${layoutName(cfg)} layout)` : ''}: not supported yet; use partitionTableType efi or efixbootldr with systemd-boot, or set installBootLoader to false`, { loader });
+  }
+  const plan: BootPlan = { system, loader, dirs };
+  if (loader === 'grub' || loader === 'grub+systemd-boot') {
+    if (cfg.partitions) throw new DiskwrightError('CONFIG_INVALID', 'bootLoader grub: not supported with custom partitions yet; use partitionTableType legacy, legacy+gpt, legacy+boot or hybrid', {});
+    if (!['legacy', 'legacy+gpt', 'legacy+boot', 'hybrid'].includes(cfg.partitionTableType)) {
+      throw new DiskwrightError('CONFIG_INVALID', `bootLoader grub: the ${layoutName(cfg)} layout has no place for GRUB's core.img; use partitionTableType legacy, legacy+gpt, legacy+boot or hybrid`, {});
+    }
+    plan.grubModulesDir = grubModulesDir(cfg.grub.modulesDir, baseDir);
+    if (loader === 'grub') return plan;
   }
   if (!hasEsp(cfg)) {
     throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP; ${cfg.partitions ? 'add a partition with type esp and fs vfat' : 'use partitionTableType efi or efixbootldr'}`, {});
   }
-  const plan: BootPlan = { system, loader, dirs };
   plan.efiFile = loaderFile(cfg, plan, baseDir);
   return plan;
 }
@@ -152,7 +166,14 @@ export function withToplevelRoot(cfg: ImageConfig, plan: BootPlan | undefined): 
 /** Adds the loader's files and the profile links to the spec's trees. */
 export function contributeBoot(spec: DiskSpec, plan: BootPlan, cfg: ImageConfig, epoch: number): void {
   if (plan.system.toplevel !== undefined) addProfile(spec, plan.system.toplevel, epoch);
-  if (plan.loader !== 'systemd-boot') return;
+  if (plan.grubModulesDir !== undefined) {
+    const grub = grubInstall(spec, plan.system.entries, {
+      modulesDir: plan.grubModulesDir, timeout: cfg.timeout, extraConfig: cfg.grub.extraConfig, extraEntries: cfg.grub.extraEntries,
+      nixStoreDir: plan.dirs.nixStoreDir, toplevel: plan.system.toplevel,
+    });
+    addFiles(grub.partition, grub.files, epoch, 'grub');
+  }
+  if (plan.efiFile === undefined) return;
   const esp = fatPartition(spec, 'esp');
   if (!esp) throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP filesystem; use partitionTableType efi or efixbootldr`, {});
   const xbootldr = fatPartition(spec, 'xbootldr');

@@ -154,6 +154,15 @@ export const imageConfigSchema = z.strictObject({
     /** Default: <toplevel>/systemd/lib/systemd/boot/efi/systemd-boot<arch>.efi. */
     efiFile: z.string().min(1).optional(),
   }).default({}),
+  /** GRUB for BIOS (boot.loader.grub's names). */
+  grub: z.strictObject({
+    /** GRUB's i386-pc directory (${grub2}/lib/grub/i386-pc): boot.img, diskboot.img, lzma_decompress.img, kernel.img, *.mod, *.lst. Required for GRUB. */
+    modulesDir: z.string().min(1).optional(),
+    /** grub.cfg lines after the header, before the entries. */
+    extraConfig: z.string().default(''),
+    /** grub.cfg text after the NixOS entry (menuentry blocks). */
+    extraEntries: z.string().default(''),
+  }).default({ extraConfig: '', extraEntries: '' }),
   /** boot.loader.timeout: seconds the menu waits. */
   timeout: z.number().int().nonnegative().max(1000000).default(5),
   /** boot.loader.systemd-boot.consoleMode. */
