@@ -26,8 +26,8 @@ const MODULES_FIX = "set grub.modulesDir to GRUB's i386-pc directory (${grub2}/l
 const MAX_MODULE_FILES = 4096;
 
 /** grub.modulesDir as this machine names it, checked to hold GRUB's i386-pc images. */
-export function grubModulesDir(given: string | undefined, baseDir: string): string {
-  if (given === undefined) throw new DiskwrightError('CONFIG_INVALID', `bootLoader grub: no GRUB to install; ${MODULES_FIX}`, {});
+export function grubModulesDir(given: string | undefined, baseDir: string, what = 'bootLoader grub'): string {
+  if (given === undefined) throw new DiskwrightError('CONFIG_INVALID', `${what}: no GRUB to install; ${MODULES_FIX}, or set installBootLoader to false`, {});
   const dir = path.resolve(baseDir, given);
   for (const f of IMAGES) {
     if (!fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.isFile()) {

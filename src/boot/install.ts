@@ -82,7 +82,7 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
     if (!['legacy', 'legacy+gpt', 'legacy+boot', 'hybrid'].includes(cfg.partitionTableType)) {
       throw new DiskwrightError('CONFIG_INVALID', `bootLoader grub: the ${layoutName(cfg)} layout has no place for GRUB's core.img; use partitionTableType legacy, legacy+gpt, legacy+boot or hybrid`, {});
     }
-    plan.grubModulesDir = grubModulesDir(cfg.grub.modulesDir, baseDir);
+    plan.grubModulesDir = grubModulesDir(cfg.grub.modulesDir, baseDir, `bootLoader grub${cfg.bootLoader === 'auto' ? ` (auto for the ${layoutName(cfg)} layout)` : ''}`);
     if (loader === 'grub') return plan;
   }
   if (!hasEsp(cfg)) {

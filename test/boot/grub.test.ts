@@ -250,7 +250,8 @@ test('bootEntries: kernels copied to /boot/kernels/<id>/, the entry titled as gi
 
 test('bad input: one line naming the option, exit 1, nothing written', () => {
   const t = toplevel();
-  buildFails(work, `e${n++}`, { partitionTableType: 'legacy', ...t }, /^diskwright: bootLoader grub: no GRUB to install; set grub\.modulesDir to GRUB's i386-pc directory/);
+  buildFails(work, `e${n++}`, { partitionTableType: 'legacy', ...t }, /^diskwright: bootLoader grub \(auto for the legacy layout\): no GRUB to install; set grub\.modulesDir to GRUB's i386-pc directory .*, or set installBootLoader to false$/);
+  buildFails(work, `e${n++}`, { partitionTableType: 'hybrid', bootLoader: 'grub', ...t }, /^diskwright: bootLoader grub: no GRUB to install; set grub\.modulesDir/);
   buildFails(work, `e${n++}`, { partitionTableType: 'legacy', ...t, grub: { modulesDir: 'nowhere' } }, /^diskwright: grub\.modulesDir nowhere has no boot\.img; set grub\.modulesDir/);
   const partial = path.join(work, 'partial');
   fs.mkdirSync(partial, { recursive: true });
