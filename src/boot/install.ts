@@ -138,13 +138,13 @@ export function placeEntry(root: DirEntry, target: string, entry: Entry, epoch: 
   dir.children.set(last, entry);
 }
 
-function addFiles(p: DiskPartition & { content: { tree: DirEntry } }, files: BootPartFile[], epoch: number, by: string): void {
+function addFiles(p: DiskPartition & { content: { tree: DirEntry } }, files: BootPartFile[], epoch: number, by: string, key = p.key): void {
   for (const f of files) {
     const entry: Entry = {
       type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeSec: epoch, mtimeNsec: 0, xattrs: [], size: f.size,
       sourcePath: Buffer.from(f.host ?? f.path), content: f.content,
     };
-    placeEntry(p.content.tree, f.path, entry, epoch, p.key, by);
+    placeEntry(p.content.tree, f.path, entry, epoch, key, by);
   }
 }
 
@@ -171,7 +171,8 @@ export function contributeBoot(spec: DiskSpec, plan: BootPlan, cfg: ImageConfig,
       modulesDir: plan.grubModulesDir, timeout: cfg.timeout, extraConfig: cfg.grub.extraConfig, extraEntries: cfg.grub.extraEntries,
       nixStoreDir: plan.dirs.nixStoreDir, toplevel: plan.system.toplevel,
     });
-    addFiles(grub.partition, grub.files, epoch, 'grub');
+    // The root's files come from `contents`; its partition key names its size.
+    addFiles(grub.partition, grub.files, epoch, 'grub', grub.partition.role === 'root' ? 'contents' : grub.partition.key);
   }
   if (plan.efiFile === undefined) return;
   const esp = fatPartition(spec, 'esp');

@@ -257,6 +257,8 @@ test('bad input: one line naming the option, exit 1, nothing written', () => {
   fs.mkdirSync(partial, { recursive: true });
   for (const f of ['boot.img', 'diskboot.img', 'lzma_decompress.img']) fs.copyFileSync(path.join(modulesDir, f), path.join(partial, f));
   buildFails(work, `e${n++}`, { partitionTableType: 'legacy+gpt', ...t, grub: { modulesDir: 'partial' } }, /^diskwright: grub\.modulesDir partial has no kernel\.img/);
+  buildFails(work, `e${n++}`, { partitionTableType: 'legacy', ...t, grub: { modulesDir }, contents: [{ source: 'kernel', target: '/boot/grub/grub.cfg' }] }, /^diskwright: contents: \/boot\/grub\/grub\.cfg is also written by grub; remove it from contents$/);
+  buildFails(work, `e${n++}`, { partitionTableType: 'legacy+boot', ...t, grub: { modulesDir }, espContents: [{ source: 'kernel', target: '/grub/grub.cfg' }] }, /^diskwright: espContents: \/grub\/grub\.cfg is also written by grub; remove it from espContents$/);
   buildFails(work, `e${n++}`, { partitionTableType: 'none', bootLoader: 'grub', ...t, grub: { modulesDir } }, /^diskwright: bootLoader grub: the none layout has no place for GRUB's core\.img; use partitionTableType legacy, legacy\+gpt, legacy\+boot or hybrid$/);
   buildFails(work, `e${n++}`, { partitionTableType: 'efi', bootLoader: 'grub', ...t, grub: { modulesDir } }, /^diskwright: bootLoader grub: the efi layout has no place for GRUB's core\.img/);
 });
