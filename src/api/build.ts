@@ -18,6 +18,9 @@ import { customSpec, rawBlobsOf } from '../disk/presets/custom.ts';
 import { firmwareTooSmall } from '../disk/presets/sd-image.ts';
 import { writeSmallFile } from '../format/atomic-file.ts';
 import { contributeBoot, planBoot, withToplevelRoot } from '../boot/install.ts';
+import { EFI_VARS_FILE, efiVarsFile, planEfiVars } from '../boot/touch-efi-vars.ts';
+import { contributeNixosFiles, planConfigFile } from '../boot/config-file.ts';
+import { refuseUnusedExtras } from '../boot/systemd-boot-extra.ts';
 
 export type { FsReport, PartitionReport, BlobReport } from '../disk/compile.ts';
 
@@ -39,6 +42,8 @@ export interface DiskLayout {
 export interface BuildPlan {
   disk: Image;
   layout: DiskLayout;
+  /** touchEFIVars: the bytes of OUTDIR/efi-vars.fd. */
+  efiVars?: Buffer;
 }
 
 export interface BuildInput {
@@ -66,6 +71,9 @@ export function planBuild(input: BuildInput): BuildPlan {
   checkOutput({ format: input.config.format, compress: input.config.compress, level: input.config.compressLevel, seed: input.config.seed, epoch });
   // The system to boot is read before the closure is hashed: its mistakes are cheap to report.
   const boot = planBoot(input.config, input.baseDir);
+  const efiVars = planEfiVars(input.config, input.baseDir);
+  const configFile = planConfigFile(input.config, input.baseDir);
+  if (!boot?.extras) refuseUnusedExtras(input.config);
   const cfg = withToplevelRoot(input.config, boot);
   const preset = { ...input, config: cfg, epoch };
   let spec;
@@ -85,6 +93,7 @@ export function planBuild(input: BuildInput): BuildPlan {
     spec.rawBlobs = rawBlobsOf(cfg.rawBlobs, input.baseDir);
   }
   if (boot) contributeBoot(spec, boot, cfg, epoch);
+  contributeNixosFiles(spec, configFile, boot !== undefined && boot.loader !== 'none', epoch);
   const c = compileDisk(spec);
   const layout: DiskLayout = {
     image: `${cfg.baseName}.${extension(cfg)}`,
@@ -98,12 +107,14 @@ export function planBuild(input: BuildInput): BuildPlan {
     partitions: c.partitions,
     blobs: c.blobs.length ? c.blobs : undefined,
   };
-  return { disk: c.disk, layout };
+  return { disk: c.disk, layout, efiVars: efiVars && efiVarsFile(efiVars, cfg, spec, c.partitions) };
 }
 
 export interface BuildResult extends BuildPlan {
   imagePath: string;
   write: WriteResult;
+  /** OUTDIR/efi-vars.fd, with touchEFIVars. */
+  efiVarsPath?: string;
 }
 
 /** Plans and writes OUTDIR/<baseName>.img, nix-support/hydra-build-products and layout.json. */
@@ -121,5 +132,7 @@ export function buildImage(input: BuildInput & { outDir: string }): BuildResult 
   const product = cfg.preset === 'sd-image' ? 'sd-image' : productType(cfg);
   writeSmallFile(path.join(outDir, 'nix-support', 'hydra-build-products'), 'build products list', `file ${product} ${imagePath}\n`);
   writeSmallFile(path.join(outDir, 'layout.json'), 'layout', JSON.stringify(plan.layout, null, 2) + '\n');
-  return { ...plan, imagePath, write };
+  const efiVarsPath = plan.efiVars && path.join(outDir, EFI_VARS_FILE);
+  if (efiVarsPath) writeSmallFile(efiVarsPath, 'EFI variable store', plan.efiVars!);
+  return { ...plan, imagePath, write, efiVarsPath };
 }

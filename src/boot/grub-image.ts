@@ -35,6 +35,14 @@ const GRUB_DECOMPRESSOR_I386_PC_MAX_DECOMPRESSOR_SIZE = 0x9000 - 0x8200;
 /** core.img (after diskboot) is loaded from 0x8200 and must end below 0x78000; the unpacked kernel plus its bss below 0x68000 (mkimage's limits). */
 const CORE_LIMIT = 0x78000;
 const KERNEL_LIMIT = 0x68000;
+/**
+ * The modules stay where the decompressor unpacked them (1 MiB up), so
+ * mkimage bounds them only by the compressed size; this bound on the unpacked
+ * payload is ours, far above any payload whose stream fits below 0x78000
+ * (GRUB's modules compress about 2.5 to 1), so that a huge file is refused
+ * before it is read.
+ */
+const PAYLOAD_LIMIT = 16 << 20;
 /** Sectors grub-bios-setup will embed at most: what fits between the link address and 0x78000. */
 const MAX_CORE_SECTORS = (CORE_LIMIT - GRUB_KERNEL_I386_PC_LINK_ADDR) / SECTOR;
 
@@ -153,7 +161,6 @@ class Dir {
 /** A module name as grub-mkimage takes it (a trailing .mod is dropped); never a path. */
 function moduleName(d: Dir, name: string, from: string): string {
   const n = name.endsWith('.mod') ? name.slice(0, -4) : name;
-  // eslint-disable-next-line no-control-regex
   if (!n || n === '.' || n === '..' || /[/\\\0]/.test(n)) d.fail('OPTION_INVALID', `${from} names the module ${JSON.stringify(name)}, which is not a module name`, 'give names such as biosdisk, part_msdos, ext2');
   return n;
 }
@@ -209,15 +216,8 @@ function moduleOrder(d: Dir, modules: string[], deps: Map<string, string[]>): st
   return order;
 }
 
-interface KernelLayout {
-  /** The loadable bytes from the link address: text, then data (mkimage's kernel_size). */
-  image: Buffer;
-  /** Where the last NOBITS section ends, from the link address (kernel_size + bss_size). */
-  end: number;
-}
-
 /** kernel.img laid out as grub-mkimagexx.c does for a non-relocatable target: each PROGBITS section at its address minus the link address; the size is where the last text, then the last data section ends. */
-function loadKernel(d: Dir): KernelLayout {
+function loadKernel(d: Dir): Buffer {
   const buf = d.read('kernel.img', KERNEL_LIMIT);
   const bad = (why: string): never => d.fail('INPUT_UNSUPPORTED', `kernel.img ${why}`, "give GRUB's own i386-pc kernel.img (from the same grub2 as the modules)");
   const sections = elf32Sections(buf, EM_386);
@@ -251,7 +251,7 @@ function loadKernel(d: Dir): KernelLayout {
     if (at + s.size > size) bad(`has a section at 0x${s.addr.toString(16)} past the end of its last data section`);
     buf.copy(image, at, s.offset, s.offset + s.size);
   }
-  return { image, end };
+  return image;
 }
 
 /** The objects after the kernel, each with its header, in mkimage's order. */
@@ -261,7 +261,7 @@ function moduleArea(d: Dir, names: string[], config: string | undefined, prefix:
   // Each object is measured before it is read, so a huge file is refused unread.
   const reserve = (len: number) => {
     total += grub_module_header.size + align4(len);
-    if (total > room) d.fail('TOO_LARGE', `the kernel and modules come to more than ${room + GRUB_KERNEL_I386_PC_LINK_ADDR} bytes, the most GRUB's i386-pc core.img can load`, 'embed fewer modules (load the others from the prefix with insmod)');
+    if (total > room) d.fail('TOO_LARGE', `the kernel and modules come to more than ${PAYLOAD_LIMIT >> 20} MiB, far more than GRUB's i386-pc core.img can hold`, 'embed fewer modules (load the others from the prefix with insmod)');
   };
   const add = (type: number, data: Buffer) => {
     reserve(data.length);
@@ -321,8 +321,8 @@ export function grubCoreImage(o: CoreImageOptions): Buffer {
   const names = moduleOrder(d, o.modules, moddep);
 
   const kernel = loadKernel(d);
-  const modules = moduleArea(d, names, o.config, o.prefix, KERNEL_LIMIT - GRUB_KERNEL_I386_PC_LINK_ADDR - kernel.image.length);
-  const payload = Buffer.concat([kernel.image, modules]);
+  const modules = moduleArea(d, names, o.config, o.prefix, PAYLOAD_LIMIT - kernel.length);
+  const payload = Buffer.concat([kernel, modules]);
   const compressed = lzmaRaw(payload);
 
   decompressorHeader.encode(decompressor, 0, { compressed_size: compressed.length, uncompressed_size: payload.length });

@@ -13,6 +13,8 @@ import { emptyDir } from '../tree/contents.ts';
 import { storeDirs, type StoreDirs } from '../nix/store-path.ts';
 import { readBootEntries, readToplevel, resolveStoreFile, type BootFile, type BootSystem } from './toplevel.ts';
 import { systemdBootFiles, efiArch, type BootPartFile } from './systemd-boot.ts';
+import { addSystemdBootExtras, systemdBootExtras } from './systemd-boot-extra.ts';
+import { extlinuxFiles } from './extlinux.ts';
 import { grubInstall, grubModulesDir } from './grub.ts';
 
 /** grub+systemd-boot: the hybrid layout's pair, GRUB for BIOS firmware and systemd-boot on the ESP for UEFI. */
@@ -24,6 +26,8 @@ export interface BootPlan {
   dirs: StoreDirs;
   /** systemd-boot's EFI binary. */
   efiFile?: BootFile;
+  /** systemdBoot.extraFiles and extraEntries, for $BOOT. */
+  extras?: BootPartFile[];
   /** GRUB's i386-pc directory on this machine. */
   grubModulesDir?: string;
 }
@@ -61,7 +65,7 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
   if (cfg.toplevel !== undefined && cfg.bootEntries !== undefined) {
     throw new DiskwrightError('CONFIG_INVALID', 'toplevel and bootEntries: give one (toplevel for a NixOS system, bootEntries for others)', {});
   }
-  if (cfg.toplevel !== undefined && cfg.partitions) {
+  if (cfg.toplevel !== undefined && cfg.partitions && cfg.preset !== 'sd-image') {
     throw new DiskwrightError('CONFIG_INVALID', 'toplevel: not supported with custom partitions yet; use a make-disk-image layout (partitionTableType efi, efixbootldr)', {});
   }
   if (!hasSystem) {
@@ -73,9 +77,7 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
   const system = cfg.toplevel !== undefined ? readToplevel(rel(cfg.toplevel), dirs) : readBootEntries(cfg.bootEntries!, baseDir);
   if (!install) return { system, loader: 'none', dirs };
   const loader = cfg.bootLoader === 'auto' ? autoLoader(cfg) : cfg.bootLoader;
-  if (loader === 'extlinux') {
-    throw new DiskwrightError('CONFIG_INVALID', `bootLoader ${loader}${cfg.bootLoader === 'auto' ? ` (auto for the ${layoutName(cfg)} layout)` : ''}: not supported yet; use partitionTableType efi or efixbootldr with systemd-boot, or set installBootLoader to false`, { loader });
-  }
+  if (loader === 'extlinux') return { system, loader, dirs };
   const plan: BootPlan = { system, loader, dirs };
   if (loader === 'grub' || loader === 'grub+systemd-boot') {
     if (cfg.partitions) throw new DiskwrightError('CONFIG_INVALID', 'bootLoader grub: not supported with custom partitions yet; use partitionTableType legacy, legacy+gpt, legacy+boot or hybrid', {});
@@ -89,6 +91,7 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
     throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP; ${cfg.partitions ? 'add a partition with type esp and fs vfat' : 'use partitionTableType efi or efixbootldr'}`, {});
   }
   plan.efiFile = loaderFile(cfg, plan, baseDir);
+  plan.extras = systemdBootExtras(cfg, baseDir, dirs);
   return plan;
 }
 
@@ -160,12 +163,16 @@ function addProfile(spec: DiskSpec, toplevel: string, epoch: number): void {
 /** The build config with the toplevel among the closure roots. */
 export function withToplevelRoot(cfg: ImageConfig, plan: BootPlan | undefined): ImageConfig {
   const top = plan?.system.toplevel;
-  return top === undefined ? cfg : { ...cfg, storePaths: [...cfg.storePaths, top] };
+  if (top === undefined) return cfg;
+  // sd-image's store is on its root partition (its storePaths), as sd-image.nix puts the toplevel there.
+  if (cfg.preset === 'sd-image') return { ...cfg, partitions: cfg.partitions!.map((p, i) => (i === 1 ? { ...p, storePaths: [...p.storePaths, top] } : p)) };
+  return { ...cfg, storePaths: [...cfg.storePaths, top] };
 }
 
 /** Adds the loader's files and the profile links to the spec's trees. */
 export function contributeBoot(spec: DiskSpec, plan: BootPlan, cfg: ImageConfig, epoch: number): void {
   if (plan.system.toplevel !== undefined) addProfile(spec, plan.system.toplevel, epoch);
+  if (plan.loader === 'extlinux') return contributeExtlinux(spec, plan, cfg, epoch);
   if (plan.grubModulesDir !== undefined) {
     const grub = grubInstall(spec, plan.system.entries, {
       modulesDir: plan.grubModulesDir, timeout: cfg.timeout, extraConfig: cfg.grub.extraConfig, extraEntries: cfg.grub.extraEntries,
@@ -183,4 +190,24 @@ export function contributeBoot(spec: DiskSpec, plan: BootPlan, cfg: ImageConfig,
   }, xbootldr !== undefined);
   addFiles(esp, files.esp, epoch, 'systemd-boot');
   addFiles(xbootldr ?? esp, files.boot, epoch, 'systemd-boot');
+  addSystemdBootExtras((xbootldr ?? esp).content.tree, plan.extras ?? [], epoch);
+}
+
+/**
+ * extlinux goes where NixOS has /boot: the partition make-disk-image mounts
+ * there (XBOOTLDR, the legacy+boot FAT, the ESP), else the root's /boot
+ * directory (legacy layouts, sd-image: U-Boot scans the bootable root).
+ */
+function contributeExtlinux(spec: DiskSpec, plan: BootPlan, cfg: ImageConfig, epoch: number): void {
+  const mounted = ['xbootldr', 'boot', 'esp'].map((r) => fatPartition(spec, r)).find((p) => p !== undefined);
+  const root = spec.partitions.find((p) => p.role === 'root' && p.content?.fs === 'ext4');
+  const target = mounted ?? root;
+  if (!target || (target.content?.fs !== 'ext4' && target.content?.fs !== 'vfat')) {
+    throw new DiskwrightError('CONFIG_INVALID', `bootLoader extlinux: the ${layoutName(cfg)} layout has no /boot or root filesystem to hold extlinux.conf; use partitionTableType legacy or the sd-image preset`, {});
+  }
+  const prefix = mounted ? '' : 'boot/';
+  const key = mounted ? target.key : cfg.preset === 'sd-image' ? 'rootContents' : 'contents';
+  for (const item of extlinuxFiles(plan.system.entries, { timeout: cfg.timeout, epoch, nixStoreDir: plan.dirs.nixStoreDir })) {
+    placeEntry(target.content.tree, prefix + item.path, item.entry, epoch, key, 'extlinux');
+  }
 }

@@ -30,6 +30,8 @@ export interface BootEntry {
   options: string;
   /** NixOS only: what the entry's `version` line says and `sort-key`. */
   nixos?: { label: string; generation: number };
+  /** The toplevel's `dtbs` (device trees), a directory in the store: extlinux copies it and names it in FDTDIR. */
+  dtbs?: { host: string; storePath: string };
 }
 
 export interface BootSystem {
@@ -175,7 +177,34 @@ export function readToplevel(arg: string, dirs: StoreDirs): BootSystem {
   const kernel = bootFile(spec.kernel, dirs, `toplevel ${top}: kernel`, fix);
   const initrd = bootFile(spec.initrd, dirs, `toplevel ${top}: initrd`, fix);
   const options = `init=${spec.init} ${spec.kernelParams.join(' ')}`;
-  return { toplevel: top, entries: [{ id: 'nixos-generation-1', title: 'NixOS', kernel, initrd, options, nixos: { label: spec.label, generation: 1 } }] };
+  const entry: BootEntry = { id: 'nixos-generation-1', title: 'NixOS', kernel, initrd, options, nixos: { label: spec.label, generation: 1 } };
+  const dtbs = readDtbs(top, name, dirs);
+  if (dtbs) entry.dtbs = dtbs;
+  return { toplevel: top, entries: [entry] };
+}
+
+/**
+ * The toplevel's optional `dtbs` link (hardware.deviceTree's package, or the
+ * kernel's dtbs): absent is fine, but a link that leads nowhere or to a file
+ * is a broken system, not one without device trees.
+ */
+function readDtbs(top: string, name: string, dirs: StoreDirs): BootEntry['dtbs'] {
+  const link = path.join(physicalPath(dirs, name), 'dtbs');
+  if (!fs.lstatSync(link, { throwIfNoEntry: false })) return undefined;
+  const r = resolveStoreFile(`${top}/dtbs`, dirs, `toplevel ${top}: dtbs`);
+  const st = r && fs.statSync(r.host, { throwIfNoEntry: false });
+  const fix = 'rebuild the system or give its full closure in storeDir';
+  if (!r || !st) throw new DiskwrightError('STORE_PATH_MISSING', `toplevel ${top}: dtbs points to ${readLink(link)}, which does not exist; ${fix}`, { path: `${top}/dtbs` });
+  if (!st.isDirectory()) throw new DiskwrightError('STORE_PATH_INVALID', `toplevel ${top}: dtbs (${r.storePath}) is not a directory of device trees; ${fix}`, { path: `${top}/dtbs` });
+  return { host: r.host, storePath: r.storePath };
+}
+
+function readLink(p: string): string {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return p;
+  }
 }
 
 export interface BootEntryConfig {

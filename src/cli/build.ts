@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.ts';
 import { buildEpoch, buildImage, planBuild, type DiskLayout } from '../api/build.ts';
 import { COMPRESSIONS, FORMATS, checkTarget, writeOutput, type Compression, type Format } from '../format/output.ts';
 import { formatSize } from '../util/sizes.ts';
+import { DiskwrightError } from '../errors.ts';
 
 const ROLE_NAMES: Record<string, string> = { root: 'root', esp: 'ESP', xbootldr: 'XBOOTLDR', boot: 'boot', bios: 'BIOS boot' };
 
@@ -44,6 +45,7 @@ export function buildCommand(): Command {
         // Only the image goes to standard output, in one forward pass; the layout goes to stderr.
         checkTarget(config, '-');
         const plan = planBuild(input);
+        if (plan.efiVars) throw new DiskwrightError('CONFIG_INVALID', 'touchEFIVars: the image goes to standard output, leaving efi-vars.fd nowhere to go; give an output directory with -o', {});
         writeOutput(plan.disk, { format: config.format, compress: config.compress, level: config.compressLevel, seed: config.seed, epoch: buildEpoch(config) }, '-');
         process.stderr.write(describeLayout(plan.layout).join('\n') + '\n');
         return;
@@ -51,6 +53,7 @@ export function buildCommand(): Command {
       const r = buildImage({ ...input, outDir: o.out });
       const lines = describeLayout(r.layout);
       lines.push(`wrote ${r.imagePath}: ${r.write.apparentBytes} bytes apparent, ${r.write.allocatedBytes} allocated`);
+      if (r.efiVarsPath) lines.push(`wrote ${r.efiVarsPath}: Boot0001 (systemd-boot) first in BootOrder`);
       process.stderr.write(lines.join('\n') + '\n');
     });
 }

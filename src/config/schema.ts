@@ -153,7 +153,11 @@ export const imageConfigSchema = z.strictObject({
   systemdBoot: z.strictObject({
     /** Default: <toplevel>/systemd/lib/systemd/boot/efi/systemd-boot<arch>.efi. */
     efiFile: z.string().min(1).optional(),
-  }).default({}),
+    /** boot.loader.systemd-boot.extraEntries: loader/entries/<name> (a .conf name) -> its text. */
+    extraEntries: z.record(z.string(), z.string()).default({}),
+    /** boot.loader.systemd-boot.extraFiles: a path on the boot partition -> a file on the build machine. */
+    extraFiles: z.record(z.string(), z.string().min(1)).default({}),
+  }).prefault({}),
   /** GRUB for BIOS (boot.loader.grub's names). */
   grub: z.strictObject({
     /** GRUB's i386-pc directory (${grub2}/lib/grub/i386-pc): boot.img, diskboot.img, lzma_decompress.img, kernel.img, *.mod, *.lst. Required for GRUB. */
@@ -162,13 +166,19 @@ export const imageConfigSchema = z.strictObject({
     extraConfig: z.string().default(''),
     /** grub.cfg text after the NixOS entry (menuentry blocks). */
     extraEntries: z.string().default(''),
-  }).default({ extraConfig: '', extraEntries: '' }),
+  }).prefault({}),
   /** boot.loader.timeout: seconds the menu waits. */
   timeout: z.number().int().nonnegative().max(1000000).default(5),
   /** boot.loader.systemd-boot.consoleMode. */
   consoleMode: z.enum(['0', '1', '2', '5', 'auto', 'max', 'keep']).default('keep'),
   /** boot.loader.systemd-boot.editor: false writes `editor 0`. */
   editor: z.boolean().default(true),
+  /** make-disk-image: write OUTDIR/efi-vars.fd from efiVariables with a Boot0001 entry for systemd-boot. */
+  touchEFIVars: z.boolean().default(false),
+  /** The firmware's variable-store template (OVMF_VARS.fd, OVMF_VARS_4M.fd); required with touchEFIVars. */
+  efiVariables: z.string().min(1).optional(),
+  /** make-disk-image: copied to /etc/nixos/configuration.nix on the root. */
+  configFile: z.string().min(1).optional(),
   // custom layouts
   /** The disk's partitions, in partition-number order; partitionTableType then says the table kind (gpt, mbr, hybrid). */
   partitions: z.array(partition).max(128).optional(),

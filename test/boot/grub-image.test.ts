@@ -198,6 +198,14 @@ test('unknown modules, module names that are paths, and a cyclic moddep.lst', ()
   fails(core(modulesDir, { prefix: 'a\0b' }), /the prefix holds a NUL byte/);
 });
 
+test('too much to embed: a core.img past 0x78000, a module file too big to read', () => {
+  const all = fs.readdirSync(modulesDir).filter((f) => f.endsWith('.mod')).map((f) => f.slice(0, -4));
+  fails(core(modulesDir, { modules: all }), /^grub\.modulesDir \S+: core\.img would be \d+ bytes, more than GRUB's i386-pc loader can load \(455168\); embed fewer modules/, 'TOO_LARGE');
+  const dir = fakeDir({ 'ext2.mod': Buffer.alloc(0) });
+  fs.truncateSync(path.join(dir, 'ext2.mod'), 17 << 20);
+  fails(core(dir), /the kernel and modules come to more than 16 MiB, far more than GRUB's i386-pc core\.img can hold; embed fewer modules/, 'TOO_LARGE');
+});
+
 test('a truncated or hostile kernel.img is refused in one line', () => {
   const kernel = fs.readFileSync(path.join(modulesDir, 'kernel.img'));
   const bad = (mutate: (k: Buffer) => Buffer, pattern: RegExp) => {

@@ -48,9 +48,10 @@ export function parts(cache = bootCache()): Parts {
   };
 }
 
-/** The .ko files of `names` and everything they depend on (modinfo `depends=`), dependencies first: insmod order without depmod. */
+/** The .ko files of `names` and everything they depend on (modinfo `depends=`), dependencies first: insmod order without depmod. Built-in modules (modules.builtin) need no file. */
 export function moduleOrder(modulesDir: string, names: string[]): string[] {
   const files = new Map<string, string>();
+  const builtin = new Set(fs.readFileSync(path.join(modulesDir, 'modules.builtin'), 'utf8').split('\n').map((l) => path.basename(l, '.ko').replace(/-/g, '_')));
   const walk = (d: string) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
@@ -62,7 +63,7 @@ export function moduleOrder(modulesDir: string, names: string[]): string[] {
   const order: string[] = [];
   const seen = new Set<string>();
   const visit = (name: string) => {
-    if (seen.has(name)) return;
+    if (seen.has(name) || builtin.has(name)) return;
     seen.add(name);
     const file = files.get(name);
     if (!file) throw new Error(`module ${name} not in ${modulesDir}`);
@@ -83,7 +84,7 @@ export const ROOT_MODULES = ['virtio_pci', 'virtio_blk', 'crc16', 'mbcache', 'jb
  * stdio on its console, loads the modules by path, finds `root=LABEL=` and
  * switch_roots into it, running the `init=` of the command line.
  */
-export function makeInitramfs(p: Parts, work: string, out: string): void {
+export function makeInitramfs(p: Pick<Parts, 'busybox' | 'modulesDir'>, work: string, out: string): void {
   const src = path.join(work, 'initramfs-src');
   fs.mkdirSync(path.join(src, 'bin'), { recursive: true });
   fs.mkdirSync(path.join(src, 'lib/modules'), { recursive: true });
@@ -147,6 +148,12 @@ export interface ToplevelFiles {
   bootJson?: boolean;
   /** Leave a file out, for the bad-input tests. */
   omit?: 'kernel' | 'initrd';
+  /** The kernel's file name in its store path: bzImage (x86), Image (arm64). */
+  kernelFile?: string;
+  /** A directory of device trees: copied to its own store path that the toplevel's `dtbs` links to. */
+  dtbs?: string;
+  /** bootspec's `system`. */
+  system?: string;
 }
 
 /**
@@ -164,7 +171,7 @@ export function makeToplevel(storeDir: string, f: ToplevelFiles): Toplevel {
     return `/nix/store/${name}/${rel}`;
   };
   const linux = storeName('linux-6.1');
-  const kernel = put(linux, 'bzImage', f.kernel);
+  const kernel = put(linux, f.kernelFile ?? 'bzImage', f.kernel);
   const initrd = put(storeName('initrd-linux-6.1'), 'initrd', f.initrd);
   const bbName = storeName('busybox-static');
   const bb = put(bbName, 'bin/busybox', f.busybox, 0o555);
@@ -176,6 +183,11 @@ export function makeToplevel(storeDir: string, f: ToplevelFiles): Toplevel {
   if (f.omit !== 'kernel') fs.symlinkSync(kernel, path.join(top, 'kernel'));
   if (f.omit !== 'initrd') fs.symlinkSync(initrd, path.join(top, 'initrd'));
   if (systemd) fs.symlinkSync(systemd.slice(0, systemd.indexOf('/lib/systemd/')), path.join(top, 'systemd'));
+  if (f.dtbs) {
+    const dtbsName = storeName('linux-6.1-dtbs');
+    fs.cpSync(f.dtbs, path.join(storeDir, dtbsName), { recursive: true });
+    fs.symlinkSync(`/nix/store/${dtbsName}`, path.join(top, 'dtbs'));
+  }
   fs.writeFileSync(path.join(top, 'kernel-params'), f.kernelParams);
   fs.writeFileSync(path.join(top, 'nixos-version'), '24.11.20241204.diskwright');
   fs.writeFileSync(path.join(top, 'init'), `#!${bb} sh
@@ -193,7 +205,7 @@ $B poweroff -f
     const spec = {
       'org.nixos.bootspec.v1': {
         init: `${topPath}/init`, initrd, kernel, kernelParams: f.kernelParams.split(' ').filter(Boolean),
-        label: 'NixOS 24.11.20241204.diskwright (Linux 6.1)', system: 'x86_64-linux', toplevel: topPath,
+        label: 'NixOS 24.11.20241204.diskwright (Linux 6.1)', system: f.system ?? 'x86_64-linux', toplevel: topPath,
       },
       'org.nixos.specialisation.v1': {},
     };
@@ -208,35 +220,53 @@ export interface BootRun {
   log: string;
 }
 
+export interface OvmfOptions {
+  /** The pflash variable store (written to: give a copy); default a fresh copy of the firmware's template. */
+  vars?: string;
+  /** The disk's format for QEMU; default raw. */
+  format?: 'raw' | 'qcow2';
+}
+
 /**
- * Boots `disk` (raw, written to: boot a copy) with OVMF under TCG and waits
+ * Boots `disk` (written to: boot a copy) with OVMF under TCG and waits
  * for `marker` on the serial console; QEMU is killed after the marker (or
  * when it powers off) or after `timeoutMs`.
  */
-export function bootOvmf(p: Parts, disk: string, work: string, marker = MARKER, timeoutMs = 90_000): Promise<BootRun> {
-  const vars = path.join(work, 'OVMF_VARS_4M.fd');
-  fs.copyFileSync(p.ovmfVars, vars);
-  return bootQemu([
+export function bootOvmf(p: Parts, disk: string, work: string, marker = MARKER, timeoutMs = 90_000, o: OvmfOptions = {}): Promise<BootRun> {
+  let vars = o.vars;
+  if (vars === undefined) {
+    vars = path.join(work, 'OVMF_VARS_4M.fd');
+    fs.copyFileSync(p.ovmfVars, vars);
+  }
+  return watchQemu('qemu-system-x86_64', x86Args([
     '-drive', `if=pflash,format=raw,readonly=on,file=${p.ovmfCode}`,
     '-drive', `if=pflash,format=raw,file=${vars}`,
-  ], disk, marker, timeoutMs);
+  ], disk, o.format), marker, timeoutMs);
 }
 
 /** The same with QEMU's own SeaBIOS, which runs the boot code in LBA 0 (GRUB's boot.img). */
 export function bootSeabios(disk: string, marker = MARKER, timeoutMs = 90_000): Promise<BootRun> {
-  return bootQemu([], disk, marker, timeoutMs);
+  return watchQemu('qemu-system-x86_64', x86Args([], disk), marker, timeoutMs);
 }
 
-function bootQemu(firmware: string[], disk: string, marker: string, timeoutMs: number): Promise<BootRun> {
-  const args = [
+/** The x86-64 boots' QEMU: q35 under TCG, the firmware's options, `disk` as a virtio drive. */
+function x86Args(firmware: string[], disk: string, format = 'raw'): string[] {
+  return [
     // -nodefaults: no network card (its option ROM and PXE attempts) and no CD-ROM for the firmware to try first.
     '-machine', 'q35', '-accel', 'tcg', '-m', '512', '-nodefaults', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
     ...firmware,
-    '-drive', `file=${disk},format=raw,if=virtio`,
+    '-drive', `file=${disk},format=${format},if=virtio`,
   ];
+}
+
+/**
+ * Runs QEMU with its serial console on stdout until `marker` shows (then
+ * `afterMarkMs` more, for the system to power off) or `timeoutMs` passes.
+ */
+export function watchQemu(binary: string, args: string[], marker: string, timeoutMs: number, afterMarkMs = 10_000): Promise<BootRun> {
   const t0 = process.hrtime.bigint();
   return new Promise((resolve) => {
-    const q = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const q = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     let found = false;
     let markedAt = 0;
@@ -246,8 +276,7 @@ function bootQemu(firmware: string[], disk: string, marker: string, timeoutMs: n
       if (!found && log.includes(marker)) {
         found = true;
         markedAt = Number(process.hrtime.bigint() - t0) / 1e9;
-        // The init powers off by itself once the root is read-only again; give it a moment, then stop QEMU.
-        setTimeout(() => q.kill('SIGKILL'), 10_000).unref();
+        setTimeout(() => q.kill('SIGKILL'), afterMarkMs).unref();
       }
     };
     q.stdout.on('data', take);

@@ -113,7 +113,7 @@ test('a diskSize too small says the minimum, and the minimum works', () => {
 test('boot files too big for bootSize say the bootSize that works', () => {
   fs.mkdirSync(path.join(work, 'bigesp'), { recursive: true });
   fs.writeFileSync(path.join(work, 'bigesp/big.bin'), Buffer.alloc(40 * 2 ** 20, 1));
-  const line = fails({ ...base, partitionTableType: 'efi', bootSize: '40M', espContents: [{ source: 'bigesp/', target: '/' }] }, /espContents: .*too small.*raise bootSize to at least (\d+)M/);
+  const line = fails({ ...base, partitionTableType: 'efi', bootSize: '40M', espContents: [{ source: 'bigesp/', target: '/' }] }, /bootSize: .*too small.*raise bootSize to at least (\d+)M/);
   const min = Number(/at least (\d+)M/.exec(line)![1]);
   const ok = build({ ...base, partitionTableType: 'efi', bootSize: `${min}M`, espContents: [{ source: 'bigesp/', target: '/' }] });
   assert.equal(ok.status, 0, ok.stderr);

@@ -178,7 +178,8 @@ export function makeDiskImageSpec({ config: cfg, given, baseDir, epoch, file }: 
     const fixed = cfg.partitionTableType === 'efixbootldr' && slot.role === 'esp';
     p.tooSmall = (need) => {
       const fix = fixed ? `the efixbootldr ESP is fixed at 8-100 MiB; move files to xbootldrContents` : `raise bootSize to at least ${Math.ceil((slot.start + need) / MiB)}M`;
-      return `${key}: the ${slot.name} partition (${formatSize(p.size!)}) is too small; its files need ${formatSize(need)}: ${fix}`;
+      // Named by the option that fixes it: the files may be the bootloader's and the kernels, not espContents.
+      return `${fixed ? key : 'bootSize'}: the ${slot.name} partition (${formatSize(p.size!)}) is too small; its files need ${formatSize(need)}: ${fix}`;
     };
     return p;
   });

@@ -7,7 +7,9 @@
 // disk. Unlike sd-image, which guesses, the root is sized exactly for its
 // content plus additionalSpace. populateFirmwareCommands / populateRootCommands
 // become firmwareContents / rootContents, postBuildCommands' dd of U-Boot
-// becomes postBuildBlobs.
+// becomes postBuildBlobs. A `toplevel` goes into the root's store and boots
+// through extlinux in the root's /boot, as sd-image.nix's populateRootCommands
+// runs the generic-extlinux-compatible builder.
 import { z } from 'zod';
 import { PASSED_THROUGH, passedThrough } from './make-ext4-fs.ts';
 import { parseUuid } from '../../util/ids.ts';
@@ -37,6 +39,12 @@ export const sdImageSchema = z.strictObject({
   // diskwright's own, with the build config's meaning
   additionalSpace: z.union([z.number().int().nonnegative(), z.string()]).default('16M'),
   system: z.string().optional(),
+  // booting, with the build config's meaning; NixOS's ARM images boot through U-Boot's extlinux support
+  toplevel: z.string().min(1).optional(),
+  bootEntries: z.array(z.unknown()).optional(),
+  installBootLoader: z.boolean().optional(),
+  bootLoader: z.string().default('extlinux'),
+  timeout: z.number().optional(),
   ...passedThrough,
 });
 
@@ -80,7 +88,7 @@ export function fromSdImage(c: SdImageConfig): Record<string, unknown> {
     ],
     rawBlobs: c.postBuildBlobs,
   };
-  for (const k of ['system', ...PASSED_THROUGH] as const) {
+  for (const k of ['system', 'toplevel', 'bootEntries', 'installBootLoader', 'bootLoader', 'timeout', ...PASSED_THROUGH] as const) {
     if (c[k] !== undefined) out[k] = c[k];
   }
   return out;
