@@ -185,8 +185,8 @@ function moduleFiles(modulesDir: string, grubDir: string): BootPartFile[] {
   names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   return names.flatMap((n) => {
     const host = path.join(modulesDir, n);
-    const st = fs.statSync(host);
-    return st.isFile() ? [{ path: `${grubDir}/i386-pc/${n}`, size: st.size, host }] : [];
+    const st = fs.statSync(host, { throwIfNoEntry: false });
+    return st?.isFile() ? [{ path: `${grubDir}/i386-pc/${n}`, size: st.size, host }] : [];
   });
 }
 
