@@ -15,6 +15,7 @@ import { readBootEntries, readToplevel, resolveStoreFile, type BootFile, type Bo
 import { systemdBootFiles, efiArch, type BootPartFile } from './systemd-boot.ts';
 import { addSystemdBootExtras, systemdBootExtras } from './systemd-boot-extra.ts';
 import { extlinuxFiles } from './extlinux.ts';
+import { ukiBootFile } from './uki.ts';
 import { grubInstall, grubModulesDir } from './grub.ts';
 
 /** grub+systemd-boot: the hybrid layout's pair, GRUB for BIOS firmware and systemd-boot on the ESP for UEFI. */
@@ -28,6 +29,8 @@ export interface BootPlan {
   efiFile?: BootFile;
   /** systemdBoot.extraFiles and extraEntries, for $BOOT. */
   extras?: BootPartFile[];
+  /** systemd's stub, with uki: how the config names it (for errors) and its bytes. */
+  stubFile?: BootFile & { shown: string };
   /** GRUB's i386-pc directory on this machine. */
   grubModulesDir?: string;
 }
@@ -77,6 +80,8 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
   const system = cfg.toplevel !== undefined ? readToplevel(rel(cfg.toplevel), dirs) : readBootEntries(cfg.bootEntries!, baseDir);
   if (!install) return { system, loader: 'none', dirs };
   const loader = cfg.bootLoader === 'auto' ? autoLoader(cfg) : cfg.bootLoader;
+  if (cfg.uki && loader !== 'systemd-boot' && loader !== 'grub+systemd-boot') throw new DiskwrightError('CONFIG_INVALID', `uki: bootLoader ${loader} does not boot unified kernel images; use systemd-boot (partitionTableType efi or efixbootldr) or set uki to false`, { loader });
+  if (cfg.uki && cfg.toplevel === undefined) throw new DiskwrightError('CONFIG_INVALID', 'uki: needs toplevel (a NixOS system: its os-release names the image); bootEntries get type #1 entries, set uki to false', {});
   if (loader === 'extlinux') return { system, loader, dirs };
   const plan: BootPlan = { system, loader, dirs };
   if (loader === 'grub' || loader === 'grub+systemd-boot') {
@@ -92,31 +97,33 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
   }
   plan.efiFile = loaderFile(cfg, plan, baseDir);
   plan.extras = systemdBootExtras(cfg, baseDir, dirs);
+  if (cfg.uki) plan.stubFile = loaderFile(cfg, plan, baseDir, 'stubFile');
   return plan;
 }
 
-/** systemdBoot.efiFile, or the toplevel's systemd package's loader. */
-function loaderFile(cfg: ImageConfig, plan: BootPlan, baseDir: string): BootFile {
+/** systemdBoot.efiFile (or .stubFile), or the toplevel's systemd package's loader (or stub). */
+function loaderFile(cfg: ImageConfig, plan: BootPlan, baseDir: string, key: 'efiFile' | 'stubFile' = 'efiFile'): BootFile & { shown: string } {
   const arch = efiArch(cfg.system);
-  const fix = `set systemdBoot.efiFile to a systemd-boot${arch}.efi (systemd's lib/systemd/boot/efi/)`;
-  const given = cfg.systemdBoot.efiFile;
+  const [file, kind] = key === 'efiFile' ? [`systemd-boot${arch}.efi`, 'systemd-boot binary'] : [`linux${arch}.efi.stub`, 'systemd stub'];
+  const fix = `set systemdBoot.${key} to a ${file} (systemd's lib/systemd/boot/efi/)`;
+  const given = cfg.systemdBoot[key];
   let host: string | undefined;
   let shown: string;
   if (given !== undefined) {
     shown = given;
     const abs = given.startsWith('/') ? given : path.resolve(baseDir, given);
-    host = abs.startsWith(plan.dirs.nixStoreDir + '/') ? resolveStoreFile(abs, plan.dirs, 'systemdBoot.efiFile')?.host : abs;
+    host = abs.startsWith(plan.dirs.nixStoreDir + '/') ? resolveStoreFile(abs, plan.dirs, `systemdBoot.${key}`)?.host : abs;
   }
   else if (plan.system.toplevel !== undefined) {
-    shown = `${plan.system.toplevel}/systemd/lib/systemd/boot/efi/systemd-boot${arch}.efi`;
-    host = resolveStoreFile(shown, plan.dirs, 'systemdBoot.efiFile')?.host;
+    shown = `${plan.system.toplevel}/systemd/lib/systemd/boot/efi/${file}`;
+    host = resolveStoreFile(shown, plan.dirs, `systemdBoot.${key}`)?.host;
   }
   else {
     throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot with bootEntries: no toplevel to take systemd-boot from; ${fix}`, {});
   }
   const st = host === undefined ? undefined : fs.statSync(host, { throwIfNoEntry: false });
-  if (!st?.isFile()) throw new DiskwrightError('SOURCE_MISSING', `systemd-boot binary ${shown} does not exist; ${fix}`, { path: shown });
-  return { host: host!, size: st.size };
+  if (!st?.isFile()) throw new DiskwrightError('SOURCE_MISSING', `${kind} ${shown} does not exist; ${fix}`, { path: shown });
+  return { host: host!, size: st.size, shown };
 }
 
 function fatPartition(spec: DiskSpec, role: string): (DiskPartition & { content: { fs: 'vfat'; tree: DirEntry } }) | undefined {
@@ -185,9 +192,11 @@ export function contributeBoot(spec: DiskSpec, plan: BootPlan, cfg: ImageConfig,
   const esp = fatPartition(spec, 'esp');
   if (!esp) throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP filesystem; use partitionTableType efi or efixbootldr`, {});
   const xbootldr = fatPartition(spec, 'xbootldr');
+  const stub = plan.stubFile;
+  const ukis = stub && plan.system.entries.map((e) => ukiBootFile(e, { stub, arch: efiArch(cfg.system), toplevel: plan.system.toplevel!, dirs: plan.dirs }));
   const files = systemdBootFiles(plan.system.entries, plan.efiFile!, {
     system: cfg.system, timeout: cfg.timeout, consoleMode: cfg.consoleMode, editor: cfg.editor, epoch, nixStoreDir: plan.dirs.nixStoreDir,
-  }, xbootldr !== undefined);
+  }, xbootldr !== undefined, ukis);
   addFiles(esp, files.esp, epoch, 'systemd-boot');
   addFiles(xbootldr ?? esp, files.boot, epoch, 'systemd-boot');
   addSystemdBootExtras((xbootldr ?? esp).content.tree, plan.extras ?? [], epoch);

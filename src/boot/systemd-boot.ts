@@ -75,9 +75,9 @@ export function entryText(e: BootEntry, kernel: string, initrd: string | undefin
   return `title ${e.title}\nlinux /${kernel}\n${initrd === undefined ? '' : `initrd /${initrd}\n`}options ${e.options}\n`;
 }
 
-/** write_loader_conf: the default entry is the first one. */
-export function loaderConf(opts: SystemdBootOptions, defaultId: string): string {
-  return `timeout ${opts.timeout}\ndefault ${defaultId}.conf\n${opts.editor ? '' : 'editor 0\n'}console-mode ${opts.consoleMode}\n`;
+/** write_loader_conf: the default entry is the first one (a UKI's id is its file name). */
+export function loaderConf(opts: SystemdBootOptions, defaultId: string, defaultFile = `${defaultId}.conf`): string {
+  return `timeout ${opts.timeout}\ndefault ${defaultFile}\n${opts.editor ? '' : 'editor 0\n'}console-mode ${opts.consoleMode}\n`;
 }
 
 const text = (path: string, s: string): BootPartFile => {
@@ -88,16 +88,17 @@ const text = (path: string, s: string): BootPartFile => {
 /**
  * The files systemd-boot needs: `esp` on the ESP (the loader, loader.conf),
  * `boot` on the partition that holds entries and kernels (XBOOTLDR when the
- * layout has one, else the ESP as well).
+ * layout has one, else the ESP as well). With `ukis` (one unified kernel
+ * image per entry, under EFI/Linux/), those replace the entries and kernels.
  */
-export function systemdBootFiles(entries: BootEntry[], loader: BootFile, opts: SystemdBootOptions, xbootldr: boolean): { esp: BootPartFile[]; boot: BootPartFile[] } {
+export function systemdBootFiles(entries: BootEntry[], loader: BootFile, opts: SystemdBootOptions, xbootldr: boolean, ukis?: BootPartFile[]): { esp: BootPartFile[]; boot: BootPartFile[] } {
   const arch = efiArch(opts.system);
   // bootctl marks each partition holding type #1 entries (entries.srel, "type1").
   const srel = text('loader/entries.srel', 'type1\n');
   const esp: BootPartFile[] = [
     { path: `EFI/systemd/systemd-boot${arch}.efi`, size: loader.size, host: loader.host },
     { path: `EFI/BOOT/BOOT${arch.toUpperCase()}.EFI`, size: loader.size, host: loader.host },
-    text('loader/loader.conf', loaderConf(opts, entries[0].id)),
+    text('loader/loader.conf', loaderConf(opts, entries[0].id, ukis?.[0].path.slice(ukis[0].path.lastIndexOf('/') + 1))),
   ];
   const boot: BootPartFile[] = [];
   const copied = new Map<string, string>();
@@ -114,7 +115,8 @@ export function systemdBootFiles(entries: BootEntry[], loader: BootFile, opts: S
     }
     return name;
   };
-  for (const e of entries) {
+  if (ukis) boot.push(...ukis);
+  for (const e of ukis ? [] : entries) {
     const kernel = copy(e.kernel, e.id);
     const initrd = e.initrd && copy(e.initrd, e.id);
     boot.push(text(`loader/entries/${e.id}.conf`, entryText(e, kernel, initrd, opts.epoch)));

@@ -94,7 +94,7 @@ function bootFile(logical: string, dirs: StoreDirs, what: string, fix: string): 
 }
 
 /** A small text file of the toplevel, or undefined when it is absent. */
-function readSmall(logical: string, dirs: StoreDirs, what: string): string | undefined {
+export function readSmall(logical: string, dirs: StoreDirs, what: string): string | undefined {
   const r = resolveStoreFile(logical, dirs, what);
   if (!r) return undefined;
   const st = fs.statSync(r.host, { throwIfNoEntry: false });
@@ -135,7 +135,7 @@ function parseBootspec(text: string, where: string): Bootspec {
 }
 
 /** The kernel version bootspec's synthesize puts in the label: the one directory of kernel-modules/lib/modules. */
-function kernelVersion(top: string, dirs: StoreDirs): string | undefined {
+export function kernelVersion(top: string, dirs: StoreDirs): string | undefined {
   const r = resolveStoreFile(`${top}/kernel-modules/lib/modules`, dirs, 'toplevel');
   if (!r) return undefined;
   try {

@@ -157,7 +157,11 @@ export const imageConfigSchema = z.strictObject({
     extraEntries: z.record(z.string(), z.string()).default({}),
     /** boot.loader.systemd-boot.extraFiles: a path on the boot partition -> a file on the build machine. */
     extraFiles: z.record(z.string(), z.string().min(1)).default({}),
+    /** Default: <toplevel>/systemd/lib/systemd/boot/efi/linux<arch>.efi.stub; the stub of a UKI (uki). */
+    stubFile: z.string().min(1).optional(),
   }).prefault({}),
+  /** Write a unified kernel image (EFI/Linux/<name>.efi) instead of a type #1 entry with the kernel and initrd beside it. */
+  uki: z.boolean().default(false),
   /** GRUB for BIOS (boot.loader.grub's names). */
   grub: z.strictObject({
     /** GRUB's i386-pc directory (${grub2}/lib/grub/i386-pc): boot.img, diskboot.img, lzma_decompress.img, kernel.img, *.mod, *.lst. Required for GRUB. */

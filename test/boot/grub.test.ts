@@ -230,6 +230,10 @@ test('hybrid: core.img in the BIOS boot partition at LBA 34, systemd-boot on the
   assert.ok(fsckFat(esp).clean);
   assert.ok(mdirAll(esp).get('/EFI/systemd')!.some((e) => e.name === 'systemd-bootx64.efi'));
   assert.match(grubFstest(b.image, 'cat', '(loop0,gpt3)/boot/grub/grub.cfg'), /menuentry "NixOS - Default"/);
+  // uki on hybrid: the UKI on the ESP for UEFI, GRUB still reading the store for BIOS.
+  const u = build('hybrid', { uki: true, systemdBoot: { stubFile: path.join(bootCache(), 'systemd-boot-efi/usr/lib/systemd/boot/efi/linuxx64.efi.stub') } });
+  assert.equal(mdirAll(cutPartition(work, u.image, u.layout, 1)).get('/EFI/Linux')!.filter((e) => e.name.endsWith('.efi')).length, 1);
+  assert.match(grubFstest(u.image, 'cat', '(loop0,gpt3)/boot/grub/grub.cfg'), new RegExp(`linux \\(\\$drive2\\)/nix/store/${KERNEL} `));
   // bootLoader grub on hybrid: GRUB alone, the ESP left to espContents.
   const g = build('hybrid', { bootLoader: 'grub' });
   assert.equal(mdirAll(cutPartition(work, g.image, g.layout, 1)).get('/EFI'), undefined);

@@ -27,6 +27,8 @@ export interface Parts {
   modulesDir: string;
   busybox: string;
   systemdBootEfi: string;
+  /** systemd's UKI stub, beside systemd-boot. */
+  linuxStub: string;
   ovmfCode: string;
   ovmfVars: string;
   /** GRUB's i386-pc directory (grub.modulesDir). */
@@ -42,6 +44,7 @@ export function parts(cache = bootCache()): Parts {
     modulesDir: path.join(kdir, 'lib/modules', kernelVersion),
     busybox: path.join(cache, 'busybox-static/bin/busybox'),
     systemdBootEfi: path.join(cache, 'systemd-boot-efi/usr/lib/systemd/boot/efi/systemd-bootx64.efi'),
+    linuxStub: path.join(cache, 'systemd-boot-efi/usr/lib/systemd/boot/efi/linuxx64.efi.stub'),
     ovmfCode: path.join(cache, 'ovmf/usr/share/OVMF/OVMF_CODE_4M.fd'),
     ovmfVars: path.join(cache, 'ovmf/usr/share/OVMF/OVMF_VARS_4M.fd'),
     grubModulesDir: path.join(cache, 'grub-pc-bin/usr/lib/grub/i386-pc'),
@@ -143,6 +146,8 @@ export interface ToplevelFiles {
   busybox: string;
   /** systemd-boot's EFI binary, put at <systemd>/lib/systemd/boot/efi/; undefined leaves the systemd link out. */
   systemdBootEfi?: string;
+  /** systemd's linuxx64.efi.stub, put beside systemd-boot (with systemdBootEfi). */
+  linuxStub?: string;
   kernelParams: string;
   /** Write boot.json (bootspec v1) as NixOS does. */
   bootJson?: boolean;
@@ -176,6 +181,7 @@ export function makeToplevel(storeDir: string, f: ToplevelFiles): Toplevel {
   const bbName = storeName('busybox-static');
   const bb = put(bbName, 'bin/busybox', f.busybox, 0o555);
   const systemd = f.systemdBootEfi && put(storeName('systemd-252'), 'lib/systemd/boot/efi/systemd-bootx64.efi', f.systemdBootEfi);
+  if (systemd && f.linuxStub) put(storeName('systemd-252'), 'lib/systemd/boot/efi/linuxx64.efi.stub', f.linuxStub);
   const topName = storeName('nixos-system-diskwright-test-24.11');
   const top = path.join(storeDir, topName);
   const topPath = `/nix/store/${topName}`;
