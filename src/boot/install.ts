@@ -16,8 +16,10 @@ import { systemdBootFiles, efiArch, type BootPartFile } from './systemd-boot.ts'
 import { addSystemdBootExtras, systemdBootExtras } from './systemd-boot-extra.ts';
 import { extlinuxFiles } from './extlinux.ts';
 import { ukiBootFile } from './uki.ts';
+import { grubInstall, grubModulesDir } from './grub.ts';
 
-export type Loader = 'systemd-boot' | 'grub' | 'extlinux' | 'none';
+/** grub+systemd-boot: the hybrid layout's pair, GRUB for BIOS firmware and systemd-boot on the ESP for UEFI. */
+export type Loader = 'systemd-boot' | 'grub' | 'grub+systemd-boot' | 'extlinux' | 'none';
 
 export interface BootPlan {
   system: BootSystem;
@@ -29,6 +31,8 @@ export interface BootPlan {
   extras?: BootPartFile[];
   /** systemd's stub, with uki: how the config names it (for errors) and its bytes. */
   stubFile?: BootFile & { shown: string };
+  /** GRUB's i386-pc directory on this machine. */
+  grubModulesDir?: string;
 }
 
 function hasEsp(cfg: ImageConfig): boolean {
@@ -47,6 +51,8 @@ function autoLoader(cfg: ImageConfig): Loader {
       return 'systemd-boot';
     case 'none':
       throw new DiskwrightError('CONFIG_INVALID', 'installBootLoader: partitionTableType none has no place for a bootloader; choose a partitioned layout or set installBootLoader to false', {});
+    case 'hybrid':
+      return 'grub+systemd-boot';
     default:
       return 'grub';
   }
@@ -74,16 +80,21 @@ export function planBoot(cfg: ImageConfig, baseDir: string): BootPlan | undefine
   const system = cfg.toplevel !== undefined ? readToplevel(rel(cfg.toplevel), dirs) : readBootEntries(cfg.bootEntries!, baseDir);
   if (!install) return { system, loader: 'none', dirs };
   const loader = cfg.bootLoader === 'auto' ? autoLoader(cfg) : cfg.bootLoader;
-  if (cfg.uki && loader !== 'systemd-boot') throw new DiskwrightError('CONFIG_INVALID', `uki: bootLoader ${loader} does not boot unified kernel images; use systemd-boot (partitionTableType efi or efixbootldr) or set uki to false`, { loader });
+  if (cfg.uki && loader !== 'systemd-boot' && loader !== 'grub+systemd-boot') throw new DiskwrightError('CONFIG_INVALID', `uki: bootLoader ${loader} does not boot unified kernel images; use systemd-boot (partitionTableType efi or efixbootldr) or set uki to false`, { loader });
   if (cfg.uki && cfg.toplevel === undefined) throw new DiskwrightError('CONFIG_INVALID', 'uki: needs toplevel (a NixOS system: its os-release names the image); bootEntries get type #1 entries, set uki to false', {});
   if (loader === 'extlinux') return { system, loader, dirs };
-  if (loader === 'grub') {
-    throw new DiskwrightError('CONFIG_INVALID', `bootLoader ${loader}${cfg.bootLoader === 'auto' ? ` (auto for the ${layoutName(cfg)} layout)` : ''}: not supported yet; use partitionTableType efi or efixbootldr with systemd-boot, or set installBootLoader to false`, { loader });
+  const plan: BootPlan = { system, loader, dirs };
+  if (loader === 'grub' || loader === 'grub+systemd-boot') {
+    if (cfg.partitions) throw new DiskwrightError('CONFIG_INVALID', 'bootLoader grub: not supported with custom partitions yet; use partitionTableType legacy, legacy+gpt, legacy+boot or hybrid', {});
+    if (!['legacy', 'legacy+gpt', 'legacy+boot', 'hybrid'].includes(cfg.partitionTableType)) {
+      throw new DiskwrightError('CONFIG_INVALID', `bootLoader grub: the ${layoutName(cfg)} layout has no place for GRUB's core.img; use partitionTableType legacy, legacy+gpt, legacy+boot or hybrid`, {});
+    }
+    plan.grubModulesDir = grubModulesDir(cfg.grub.modulesDir, baseDir, `bootLoader grub${cfg.bootLoader === 'auto' ? ` (auto for the ${layoutName(cfg)} layout)` : ''}`);
+    if (loader === 'grub') return plan;
   }
   if (!hasEsp(cfg)) {
     throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP; ${cfg.partitions ? 'add a partition with type esp and fs vfat' : 'use partitionTableType efi or efixbootldr'}`, {});
   }
-  const plan: BootPlan = { system, loader, dirs };
   plan.efiFile = loaderFile(cfg, plan, baseDir);
   plan.extras = systemdBootExtras(cfg, baseDir, dirs);
   if (cfg.uki) plan.stubFile = loaderFile(cfg, plan, baseDir, 'stubFile');
@@ -137,13 +148,13 @@ export function placeEntry(root: DirEntry, target: string, entry: Entry, epoch: 
   dir.children.set(last, entry);
 }
 
-function addFiles(p: DiskPartition & { content: { tree: DirEntry } }, files: BootPartFile[], epoch: number, by: string): void {
+function addFiles(p: DiskPartition & { content: { tree: DirEntry } }, files: BootPartFile[], epoch: number, by: string, key = p.key): void {
   for (const f of files) {
     const entry: Entry = {
       type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeSec: epoch, mtimeNsec: 0, xattrs: [], size: f.size,
       sourcePath: Buffer.from(f.host ?? f.path), content: f.content,
     };
-    placeEntry(p.content.tree, f.path, entry, epoch, p.key, by);
+    placeEntry(p.content.tree, f.path, entry, epoch, key, by);
   }
 }
 
@@ -169,7 +180,15 @@ export function withToplevelRoot(cfg: ImageConfig, plan: BootPlan | undefined): 
 export function contributeBoot(spec: DiskSpec, plan: BootPlan, cfg: ImageConfig, epoch: number): void {
   if (plan.system.toplevel !== undefined) addProfile(spec, plan.system.toplevel, epoch);
   if (plan.loader === 'extlinux') return contributeExtlinux(spec, plan, cfg, epoch);
-  if (plan.loader !== 'systemd-boot') return;
+  if (plan.grubModulesDir !== undefined) {
+    const grub = grubInstall(spec, plan.system.entries, {
+      modulesDir: plan.grubModulesDir, timeout: cfg.timeout, extraConfig: cfg.grub.extraConfig, extraEntries: cfg.grub.extraEntries,
+      nixStoreDir: plan.dirs.nixStoreDir, toplevel: plan.system.toplevel,
+    });
+    // The root's files come from `contents`; its partition key names its size.
+    addFiles(grub.partition, grub.files, epoch, 'grub', grub.partition.role === 'root' ? 'contents' : grub.partition.key);
+  }
+  if (plan.efiFile === undefined) return;
   const esp = fatPartition(spec, 'esp');
   if (!esp) throw new DiskwrightError('CONFIG_INVALID', `bootLoader systemd-boot: the ${layoutName(cfg)} layout has no ESP filesystem; use partitionTableType efi or efixbootldr`, {});
   const xbootldr = fatPartition(spec, 'xbootldr');

@@ -164,6 +164,15 @@ export const imageConfigSchema = z.strictObject({
   }).prefault({}),
   /** Write a unified kernel image (EFI/Linux/<name>.efi) instead of a type #1 entry with the kernel and initrd beside it. */
   uki: z.boolean().default(false),
+  /** GRUB for BIOS (boot.loader.grub's names). */
+  grub: z.strictObject({
+    /** GRUB's i386-pc directory (${grub2}/lib/grub/i386-pc): boot.img, diskboot.img, lzma_decompress.img, kernel.img, *.mod, *.lst. Required for GRUB. */
+    modulesDir: z.string().min(1).optional(),
+    /** grub.cfg lines after the header, before the entries. */
+    extraConfig: z.string().default(''),
+    /** grub.cfg text after the NixOS entry (menuentry blocks). */
+    extraEntries: z.string().default(''),
+  }).prefault({}),
   /** boot.loader.timeout: seconds the menu waits. */
   timeout: z.number().int().nonnegative().max(1000000).default(5),
   /** boot.loader.systemd-boot.consoleMode. */

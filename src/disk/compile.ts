@@ -114,6 +114,7 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
   const tail = isGpt ? GPT_FOOTER_BYTES : 0;
   const what = (p: DiskPartition) => (p.label ? `${p.key} ("${p.label}")` : p.key);
   if (table === 'none' && (parts.length !== 1 || !parts[0].grow)) invalid('a disk without a partition table holds exactly one filesystem');
+  if (table === 'none' && spec.bootCode) invalid('a disk without a partition table has no MBR to hold boot code');
 
   const needs = new Map<DiskPartition, number>();
   const need = (p: DiskPartition) => {
@@ -264,11 +265,12 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
   const blobs: BlobReport[] = [];
   const extra: ImageExtent[] = [];
   for (const b of spec.rawBlobs) {
-    if (b.size > 0) extra.push({ offset: b.offset, length: b.size, path: Buffer.from(b.source), fileOffset: 0, expectSize: b.size });
+    if (b.content) extra.push({ offset: b.offset, length: b.size, buffer: b.content.subarray(0, b.size) });
+    else if (b.size > 0) extra.push({ offset: b.offset, length: b.size, path: Buffer.from(b.source), fileOffset: 0, expectSize: b.size });
     blobs.push({ key: b.key, source: b.name, offset: b.offset, size: b.size });
   }
   if (table !== 'none') {
-    extra.push(...encodeTable({ kind: table, diskSize, diskGuid: spec.diskGuid, diskSignature: spec.diskSignature, seed: spec.seed, partitions: specs, hybridMbr }));
+    extra.push(...encodeTable({ kind: table, diskSize, diskGuid: spec.diskGuid, diskSignature: spec.diskSignature, seed: spec.seed, partitions: specs, hybridMbr, bootCode: spec.bootCode }));
   }
   return {
     disk: composeDisk(diskSize, placed, extra),

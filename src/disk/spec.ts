@@ -73,6 +73,8 @@ export interface RawBlob {
   key: string;
   /** The source file (absolute) and its size when planned. */
   source: string;
+  /** Bytes made by the build (a bootloader's core.img) instead of a source file; source is then unused. */
+  content?: Buffer;
   /** The source as the config names it, for the layout (no build-machine paths in layout.json). */
   name: string;
   size: number;
@@ -93,4 +95,6 @@ export interface DiskSpec {
   seed?: string;
   partitions: DiskPartition[];
   rawBlobs: RawBlob[];
+  /** BIOS boot code for LBA 0 (GRUB's boot.img): bytes 0-439 only, the disk signature and table follow it. */
+  bootCode?: Buffer;
 }

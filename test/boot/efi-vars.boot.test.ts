@@ -17,7 +17,7 @@ import { diskwright } from '../cli/run.ts';
 import { buildConfig, cutPartition } from '../disk/helpers.ts';
 import { e2fsck } from '../oracle/tools.ts';
 import { mtool } from '../oracle/fat-tools.ts';
-import { bootOvmf, MARKER, makeInitramfs, makeToplevel, parts, type Parts } from './parts.ts';
+import { bootOvmf, bootTestToplevel, MARKER, parts, type Parts } from './parts.ts';
 
 let work: string;
 let p: Parts;
@@ -26,12 +26,7 @@ let config: object;
 before(() => {
   p = parts();
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'dw-efivars-boot-'));
-  const initrd = path.join(work, 'initrd.zst');
-  makeInitramfs(p, work, initrd);
-  const { toplevel } = makeToplevel(path.join(work, 'store'), {
-    kernel: p.vmlinuz, initrd, busybox: p.busybox, systemdBootEfi: p.systemdBootEfi,
-    kernelParams: 'root=LABEL=nixos console=ttyS0 panic=-1 loglevel=4', bootJson: true,
-  });
+  const toplevel = bootTestToplevel(p, work);
   config = { partitionTableType: 'efi', toplevel, storeDir: 'store', additionalSpace: '16M', timeout: 0, epoch: 1, touchEFIVars: true, efiVariables: p.ovmfVars };
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));

@@ -54,8 +54,7 @@ test('systemd-boot on a layout without an ESP', () => {
   fails({ partitionTableType: 'gpt', partitions: [{ fs: 'ext4', root: '.' }], bootLoader: 'systemd-boot', bootEntries: [{ title: 'x', kernel: 'kernel', cmdline: '' }] }, /the custom layout has no ESP; add a partition with type esp and fs vfat/);
 });
 
-test('GRUB: not supported yet, also as auto\'s choice', () => {
-  fails({ partitionTableType: 'legacy', ...toplevel() }, /^diskwright: bootLoader grub \(auto for the legacy layout\): not supported yet/);
+test('partitionTableType none has no place for a bootloader', () => {
   fails({ partitionTableType: 'none', ...toplevel() }, /partitionTableType none has no place for a bootloader/);
 });
 

@@ -2,12 +2,15 @@
 // .ci/run into DISKWRIGHT_BOOT_CACHE, made into a NixOS-shaped toplevel in a
 // store directory of the test's own, and QEMU runs that watch the serial
 // console for a marker. Shared by the systemd-boot, GRUB and extlinux tests.
-import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeInitrd } from '../../src/archive/initrd.ts';
 import { ROOT } from '../cli/run.ts';
+import { cutPartition } from '../disk/helpers.ts';
+import { e2fsck } from '../oracle/tools.ts';
 
 /** Where .ci/run unpacked each Debian package (one directory per package); absent parts fail the test, they are never skipped. */
 export function bootCache(): string {
@@ -28,6 +31,8 @@ export interface Parts {
   linuxStub: string;
   ovmfCode: string;
   ovmfVars: string;
+  /** GRUB's i386-pc directory (grub.modulesDir). */
+  grubModulesDir: string;
 }
 
 export function parts(cache = bootCache()): Parts {
@@ -42,6 +47,7 @@ export function parts(cache = bootCache()): Parts {
     linuxStub: path.join(cache, 'systemd-boot-efi/usr/lib/systemd/boot/efi/linuxx64.efi.stub'),
     ovmfCode: path.join(cache, 'ovmf/usr/share/OVMF/OVMF_CODE_4M.fd'),
     ovmfVars: path.join(cache, 'ovmf/usr/share/OVMF/OVMF_VARS_4M.fd'),
+    grubModulesDir: path.join(cache, 'grub-pc-bin/usr/lib/grub/i386-pc'),
   };
 }
 
@@ -238,14 +244,25 @@ export function bootOvmf(p: Parts, disk: string, work: string, marker = MARKER, 
     vars = path.join(work, 'OVMF_VARS_4M.fd');
     fs.copyFileSync(p.ovmfVars, vars);
   }
-  const args = [
-    // -nodefaults: no network card (its option ROM and PXE attempts) and no CD-ROM for OVMF to try first.
-    '-machine', 'q35', '-accel', 'tcg', '-m', '512', '-nodefaults', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+  return watchQemu('qemu-system-x86_64', x86Args([
     '-drive', `if=pflash,format=raw,readonly=on,file=${p.ovmfCode}`,
     '-drive', `if=pflash,format=raw,file=${vars}`,
-    '-drive', `file=${disk},format=${o.format ?? 'raw'},if=virtio`,
+  ], disk, o.format), marker, timeoutMs);
+}
+
+/** The same with QEMU's own SeaBIOS, which runs the boot code in LBA 0 (GRUB's boot.img). */
+export function bootSeabios(disk: string, marker = MARKER, timeoutMs = 90_000): Promise<BootRun> {
+  return watchQemu('qemu-system-x86_64', x86Args([], disk), marker, timeoutMs);
+}
+
+/** The x86-64 boots' QEMU: q35 under TCG, the firmware's options, `disk` as a virtio drive. */
+function x86Args(firmware: string[], disk: string, format = 'raw'): string[] {
+  return [
+    // -nodefaults: no network card (its option ROM and PXE attempts) and no CD-ROM for the firmware to try first.
+    '-machine', 'q35', '-accel', 'tcg', '-m', '512', '-nodefaults', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+    ...firmware,
+    '-drive', `file=${disk},format=${format},if=virtio`,
   ];
-  return watchQemu('qemu-system-x86_64', args, marker, timeoutMs);
 }
 
 /**
@@ -275,4 +292,32 @@ export function watchQemu(binary: string, args: string[], marker: string, timeou
       resolve({ found, seconds: found ? markedAt : Number(process.hrtime.bigint() - t0) / 1e9, log });
     });
   });
+}
+
+/** The boot tests' system: an initramfs from makeInitramfs and a toplevel with boot.json in `work`/store; its store path. */
+export function bootTestToplevel(p: Parts, work: string): string {
+  const initrd = path.join(work, 'initrd.zst');
+  makeInitramfs(p, work, initrd);
+  return makeToplevel(path.join(work, 'store'), {
+    kernel: p.vmlinuz, initrd, busybox: p.busybox, systemdBootEfi: p.systemdBootEfi,
+    kernelParams: 'root=LABEL=nixos console=ttyS0 panic=-1 loglevel=4', bootJson: true,
+  }).toplevel;
+}
+
+/**
+ * After a boot of `disk` (a copy of the image built into `out`): the marker
+ * was printed, and the root the system wrote to passes e2fsck -fn and holds
+ * the file the init wrote.
+ */
+export function assertBootedClean(run: BootRun, work: string, disk: string, out: string): void {
+  assert.ok(run.found, `no ${MARKER} on the serial console:\n${run.log.slice(-4000)}`);
+  assert.match(run.log, new RegExp(`${MARKER} written-at-boot`));
+  const layout = JSON.parse(fs.readFileSync(path.join(out, 'layout.json'), 'utf8'));
+  const rootN = layout.partitions.findIndex((x: { role: string }) => x.role === 'root') + 1;
+  const fsImg = cutPartition(work, disk, layout, rootN);
+  const fsck = e2fsck(fsImg);
+  assert.ok(fsck.clean, fsck.output);
+  const cat = spawnSync('debugfs', ['-R', 'cat /diskwright-boot-test', fsImg], { encoding: 'utf8' });
+  assert.equal(cat.stdout, 'written-at-boot\n');
+  fs.rmSync(fsImg);
 }

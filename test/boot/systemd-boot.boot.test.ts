@@ -3,15 +3,11 @@
 // system's init, which prints a marker after writing to the root; the root
 // then passes e2fsck.
 import { test, before, after } from 'node:test';
-import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { diskwrightIn, writeJsonIn } from '../cli/run.ts';
-import { cutPartition } from '../disk/helpers.ts';
-import { e2fsck } from '../oracle/tools.ts';
-import { bootOvmf, MARKER, makeInitramfs, makeToplevel, parts, type Parts } from './parts.ts';
+import { assertBootedClean, bootOvmf, bootTestToplevel, parts, type Parts } from './parts.ts';
 
 let work: string;
 let p: Parts;
@@ -20,12 +16,7 @@ let toplevel: string;
 before(() => {
   p = parts();
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'dw-sdboot-boot-'));
-  const initrd = path.join(work, 'initrd.zst');
-  makeInitramfs(p, work, initrd);
-  ({ toplevel } = makeToplevel(path.join(work, 'store'), {
-    kernel: p.vmlinuz, initrd, busybox: p.busybox, systemdBootEfi: p.systemdBootEfi,
-    kernelParams: 'root=LABEL=nixos console=ttyS0 panic=-1 loglevel=4', bootJson: true,
-  }));
+  toplevel = bootTestToplevel(p, work);
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
@@ -40,17 +31,7 @@ async function bootsAndStaysClean(layout: string, extra: object = {}): Promise<v
   fs.copyFileSync(path.join(out, 'nixos.img'), copy);
   const run = await bootOvmf(p, copy, work);
   console.log(`# ${layout}: build ${buildSeconds.toFixed(2)} s (diskwright build, whole CLI), boot to marker ${run.seconds.toFixed(1)} s (OVMF, TCG)`);
-  assert.ok(run.found, `no ${MARKER} on the serial console:\n${run.log.slice(-4000)}`);
-  assert.match(run.log, new RegExp(`${MARKER} written-at-boot`));
-
-  // The booted system wrote to its root: e2fsck of the root partition is clean, the file is there.
-  const layoutJson = JSON.parse(fs.readFileSync(path.join(out, 'layout.json'), 'utf8'));
-  const rootN = layoutJson.partitions.findIndex((x: { role: string }) => x.role === 'root') + 1;
-  const fsImg = cutPartition(work, copy, layoutJson, rootN);
-  const fsck = e2fsck(fsImg);
-  assert.ok(fsck.clean, fsck.output);
-  const cat = spawnSync('debugfs', ['-R', 'cat /diskwright-boot-test', fsImg], { encoding: 'utf8' });
-  assert.equal(cat.stdout, 'written-at-boot\n');
+  assertBootedClean(run, work, copy, out);
 }
 
 test('an efi disk with systemd-boot boots under OVMF to the toplevel init, and its root stays clean', () => bootsAndStaysClean('efi'));

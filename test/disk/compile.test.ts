@@ -50,6 +50,21 @@ test('a blob is written where it says, and counts for the disk size', () => {
   assert.deepEqual(c.blobs, [{ key: 'rawBlobs[0]', source: 'blob', offset: 8 * K, size: 3000 }]);
 });
 
+test('boot code fills LBA 0 bytes 0-439 only; a blob made in memory is written like a file blob', () => {
+  const code = Buffer.alloc(512, 0xcc);
+  const c = compileDisk(spec({ table: 'mbr', diskSignature: 0x12345678, bootCode: code, partitions: [part('a', { start: M, size: M })], rawBlobs: [{ key: 'bootLoader', source: '', name: 'core', content: Buffer.alloc(1024, 9), size: 1024, offset: 512 }] }));
+  const file = path.join(dir, 'code.img');
+  writeImageFile(c.disk, file);
+  const img = fs.readFileSync(file);
+  assert.ok(img.subarray(0, 440).equals(code.subarray(0, 440)));
+  assert.equal(img.readUInt32LE(440), 0x12345678);
+  assert.ok(img.subarray(512, 1536).equals(Buffer.alloc(1024, 9)));
+  const pt = JSON.parse(run('sfdisk', ['--json', file]).stdout.toString()).partitiontable;
+  assert.equal(pt.id, '0x12345678');
+  assert.deepEqual(pt.partitions.map((p: { start: number }) => p.start), [2048]);
+  fails(spec({ table: 'none', bootCode: code, partitions: [part('a', { grow: true, minSize: M })] }), /a disk without a partition table has no MBR to hold boot code/);
+});
+
 test('collisions name both sides: partitions, tables, blobs, the backup GPT', () => {
   fails(spec({ partitions: [part('a', { start: M, size: 2 * M }), part('b', { start: 2 * M, size: M })] }), /b \("b"\).*overlaps a \("a"\)/);
   fails(spec({ partitions: [part('a', { start: 0, size: M })] }), /a \("a"\).*overlaps the protective MBR/);
