@@ -24,8 +24,12 @@ export interface Sink {
   finish(size: number): void;
 }
 
+/** One stage kept between calls: a closure hashes thousands of small NARs, each an emit. */
+let spareStage: Buffer | null = null;
+
 export function emit(image: Image, sink: Sink): void {
-  const stage = Buffer.alloc(STAGE);
+  const stage = spareStage ?? Buffer.alloc(STAGE);
+  spareStage = null;
   let base = 0; // image offset of stage[0]
   let fill = 0;
   const flush = () => {
@@ -102,6 +106,7 @@ export function emit(image: Image, sink: Sink): void {
     sink.finish(image.size);
   } finally {
     if (fd >= 0) fs.closeSync(fd);
+    spareStage = stage;
   }
 }
 
