@@ -59,7 +59,8 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
   const created = c.created === 'now' ? new Date(configTime('now') * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : c.created;
   if (c.created === 'now' || c.mtime === 'now') warnings.push('created or mtime is "now": the image differs on every build');
   const owner: LayerOwner = { uid: c.uid, gid: c.gid, mtime };
-  const dirs = storeDirs({ nixStoreDir: c.nixStoreDir, storeDir: c.storeDir });
+  // A relative storeDir is the config's, as for disks (api/store.ts), not the cwd's.
+  const dirs = storeDirs({ nixStoreDir: c.nixStoreDir, storeDir: c.storeDir === undefined ? undefined : path.resolve(baseDir, c.storeDir) });
   const custom = customisationTree({ contents: c.contents, baseDir, dirs, owner });
   const perms = c.perms.map((p) => ({ ...p, mode: p.mode === undefined ? undefined : parseInt(p.mode, 8) }));
   const tarOpts = { owner: { uid: c.uid, gid: c.gid, uname: c.uname, gname: c.gname }, mtime, perms };
