@@ -22,6 +22,7 @@ import type { DirEntry } from '../tree/model.ts';
 import { architectureOf, configTime, type ContainerConfig } from '../container/config.ts';
 import { customisationTree, storeLayerGroups, storeLayerTree, storePathsIn, type LayerOwner } from '../container/layers.ts';
 import { descriptorOf, dockerManifestBlob, imageConfigBlob, indexBlob, manifestBlob, MEDIA_TYPE, blobPath, type Descriptor } from '../container/oci.ts';
+import { mergeBaseConfig, readBaseImage, type BaseImage } from '../container/base-image.ts';
 import { archiveImage, bufferImage, writeLayoutDir, type LayoutFiles } from '../container/archive.ts';
 
 export const CONTAINER_FORMATS = ['docker-archive', 'oci-archive', 'oci-dir'] as const;
@@ -33,6 +34,8 @@ export interface PlannedLayer extends LayerBlob {
   comment: string;
   /** The digest came from the layer cache: the layer's files were not hashed. */
   cached: boolean;
+  /** A layer of fromImage, carried over byte for byte. */
+  base?: boolean;
 }
 
 export interface ContainerPlan {
@@ -69,6 +72,14 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
   const extraRoots = [...custom.storeNames.map((n) => `${dirs.nixStoreDir}/${n}`), ...storePathsIn(c.config, dirs.nixStoreDir)];
   const store = { ...c, additionalPaths: [...c.additionalPaths, ...extraRoots] };
   const hasStore = store.storePaths.length + store.additionalPaths.length > 0;
+  const arch = c.architecture ? { architecture: c.architecture } : architectureOf(c.system);
+  const base = c.fromImage === undefined ? undefined : readBase(c, baseDir, arch.architecture);
+  const baseLayers = base?.layers.length ?? 0;
+  const needed = baseLayers + 1 + (c.includeStorePaths && hasStore ? 1 : 0);
+  if (c.maxLayers < needed) {
+    const parts = [baseLayers ? `${baseLayers} from fromImage` : '', c.includeStorePaths && hasStore ? '1 for store paths' : '', '1 for the customisation layer'].filter(Boolean).join(', ');
+    throw new DiskwrightError('CONFIG_INVALID', `maxLayers: ${c.maxLayers} is below the ${needed} layers this image needs (${parts}); raise maxLayers or use a base with fewer layers`, { path: ['maxLayers'], minimum: needed });
+  }
   const unmatched = new Set(perms.keys());
   const tarOf = (tree: DirEntry, customisation: boolean) => {
     // The customisation layer keeps the owners contents set; store layers are all uid/gid.
@@ -84,7 +95,7 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
   if (c.includeStorePaths && hasStore) {
     const closure = storeClosure(store, baseDir);
     const narHash = new Map(closure.paths.map((p) => [p.path, p.narHash]));
-    for (const group of storeLayerGroups(closure, c.maxLayers - 1, c.layering)) {
+    for (const group of storeLayerGroups(closure, c.maxLayers - 1 - baseLayers, c.layering)) {
       const names = group.map((p) => p.slice(dirs.nixStoreDir.length + 1));
       // What vouches for the layer's file data in the cache key: each store path's narHash.
       const content = group.map((p, i) => ({ path: p, physical: physicalPath(dirs, names[i]), narHash: narHash.get(p)! }));
@@ -104,8 +115,11 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
     cleanup();
     throw err;
   }
-  const arch = c.architecture ? { architecture: c.architecture } : architectureOf(c.system);
-  const configBlob = imageConfigBlob({ ...arch, created, config: c.config, diffIds: hashed.map((l) => l.diffId), comments: hashed.map((l) => l.comment) });
+  const baseHistory = base ? (base.history ?? base.layers.map(() => ({ created, created_by: 'diskwright', comment: `from ${c.fromImage}` }))) : [];
+  const ownComments = hashed.map((l) => l.comment);
+  hashed = [...(base?.layers ?? []).map((l, i) => ({ ...l, storePaths: [], comment: `base layer ${i + 1}`, cached: false, base: true })), ...hashed];
+  const config = base ? mergeBaseConfig(base.config, c.config) : c.config;
+  const configBlob = imageConfigBlob({ ...arch, created, config, diffIds: hashed.map((l) => l.diffId), comments: ownComments, baseHistory });
   const configDesc = descriptorOf(MEDIA_TYPE.config, configBlob);
   const name = c.name.toLowerCase();
   // As nixpkgs: without a tag, one derived from the config (which names every layer), so equal inputs give equal tags.
@@ -123,6 +137,15 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
     dockerManifest: dockerManifestBlob(blobPath(configDesc.digest), `${name}:${tag}`, hashed.map((l) => blobPath(l.digest))),
   };
   return { name, tag, layers: hashed, files, mtime, warnings, cleanup: () => void cleanup() };
+}
+
+/** fromImage, read and checked; its architecture must be ours. */
+function readBase(c: ContainerConfig, baseDir: string, architecture: string): BaseImage {
+  const base = readBaseImage(c.fromImage!, baseDir, { name: c.fromImageName, tag: c.fromImageTag });
+  if (base.architecture !== architecture || base.os !== 'linux') {
+    throw new DiskwrightError('CONFIG_INVALID', `fromImage ${c.fromImage} is an image for ${base.os}/${base.architecture}, this one for linux/${architecture}; set system or architecture to match, or use a base built for linux/${architecture}`, { path: ['fromImage'] });
+  }
+  return base;
 }
 
 /**

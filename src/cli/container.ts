@@ -10,7 +10,7 @@ import { formatSize } from '../util/sizes.ts';
 export function describeLayers(plan: ContainerPlan): string[] {
   const lines = [`${plan.name}:${plan.tag}: ${plan.layers.length} layer${plan.layers.length === 1 ? '' : 's'}`];
   plan.layers.forEach((l, i) => {
-    const what = l.storePaths.length ? l.storePaths.map((p) => p.slice(p.lastIndexOf('/') + 1)).join(' ') : 'customisation';
+    const what = l.base ? 'fromImage' : l.storePaths.length ? l.storePaths.map((p) => p.slice(p.lastIndexOf('/') + 1)).join(' ') : 'customisation';
     lines.push(`  ${String(i + 1).padStart(3)}  ${l.digest}  ${formatSize(l.size).padStart(8)}  ${what}`);
   });
   return lines;
@@ -39,7 +39,7 @@ export function containerCommand(): Command {
         plan.cleanup();
       }
       const report = o.json
-        ? JSON.stringify({ name: plan.name, tag: plan.tag, layers: plan.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, mediaType: l.mediaType, size: l.size, storePaths: l.storePaths, cached: l.cached })) }) + '\n'
+        ? JSON.stringify({ name: plan.name, tag: plan.tag, layers: plan.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, mediaType: l.mediaType, size: l.size, storePaths: l.storePaths, cached: l.cached, ...(l.base ? { base: true } : {}) })) }) + '\n'
         : describeLayers(plan).join('\n') + '\n';
       (out === '-' || !o.json ? process.stderr : process.stdout).write(report);
     });

@@ -255,7 +255,6 @@ test('bad input: one line, exit 1, no output', () => {
   fails({ name: 'x', maxLayers: 128 }, ['-o', out], /maxLayers/);
   fails({ name: 'x', maxLayers: 1 }, ['-o', out], /maxLayers/);
   fails({ name: 'x', config: { Cmd: ['a'], Entrypiont: ['b'] } }, ['-o', out], /unknown key "Entrypiont" in config/);
-  fails({ name: 'x', fromImage: 'base.tar' }, ['-o', out], /unknown key "fromImage"/);
   fails({ name: 'x', contents: ['missing-dir'] }, ['-o', out], /missing-dir/);
   fails({ name: 'x' }, [], /give -o OUT, or --stream/);
   fails({ name: 'x' }, ['--stream', '--format', 'oci-dir'], /oci-dir is a directory and cannot stream/);
