@@ -14,6 +14,7 @@ import { decodeArchive, type DecodedMember } from '../archive/tar.ts';
 import { digestImage } from '../format/hash-sink.ts';
 import { MEDIA_TYPE, sha256Digest, type Json } from './oci.ts';
 import type { LayerBlob } from './blob.ts';
+import { diffIdOf } from './diff-id.ts';
 
 /** The image config keys a base keeps unless our config sets them (nixpkgs keeps only Env, which it merges). */
 export const KEPT_BASE_KEYS = ['Cmd', 'Entrypoint', 'WorkingDir', 'User', 'ExposedPorts', 'Volumes', 'Labels', 'StopSignal'] as const;
@@ -108,6 +109,9 @@ export function readBaseImage(given: string, baseDir: string, select: BaseSelect
     const digest = `sha256:${digestImage(m.image).digest}`;
     if (l.digest !== undefined && digest !== l.digest) bad(`layer ${i + 1} (${l.path}) does not match its digest ${l.digest}; the image is corrupt`);
     if (mediaType === MEDIA_TYPE.layer && digest !== diffId) bad(`layer ${i + 1} (${l.path}) is an uncompressed tar whose sha256 is not its diff_id ${diffId as string}; the image is corrupt`);
+    if (mediaType !== MEDIA_TYPE.layer && compressedDiffId(m, mediaType === MEDIA_TYPE.layerGzip ? 'gzip' : 'zstd', (why) => bad(`layer ${i + 1} (${l.path}) does not decompress: ${why}`)) !== diffId) {
+      bad(`layer ${i + 1} (${l.path}) decompresses to a tar whose sha256 is not its diff_id ${diffId as string}; the image is corrupt`);
+    }
     return { digest, diffId: diffId as string, size: m.size, mediaType, blob: m.image };
   });
   const architecture = typeof config.architecture === 'string' && config.architecture ? config.architecture : bad('the image config has no architecture');
@@ -251,6 +255,16 @@ export function mergeBaseConfig(base: Record<string, Json>, ours: Record<string,
     out.Env = [...byName.values()];
   }
   return out;
+}
+
+function compressedDiffId(m: Member, method: 'gzip' | 'zstd', bad: (why: string) => never): string {
+  const e = m.image.extents[0];
+  if (e === undefined || !('path' in e)) return bad('it is empty');
+  try {
+    return `sha256:${diffIdOf(e.path.toString(), e.fileOffset, m.size, method)}`;
+  } catch (err) {
+    return bad((err as Error).message);
+  }
 }
 
 /** A layer's media type from its first bytes (docker-archives do not say): gzip, zstd, else tar. */
