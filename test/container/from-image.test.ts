@@ -13,9 +13,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { diskwright, diskwrightIn, writeJsonIn } from '../cli/run.ts';
 import { requireRoot, requireTools, run } from '../oracle/tools.ts';
-import { planContainer } from '../../src/api/container.ts';
+import { planContainer, writeContainer, type ContainerFormat, type PlannedLayer } from '../../src/api/container.ts';
 import { validateContainerConfig } from '../../src/container/config.ts';
 import { DiskwrightError } from '../../src/errors.ts';
+import { closure } from '../../src/nix/closure.ts';
+import { formatRegistration } from '../../src/nix/registration.ts';
 import { encodeMember, padding, tarMember, END_OF_ARCHIVE_LENGTH } from '../../src/archive/tar.ts';
 
 let work: string;
@@ -45,6 +47,17 @@ const dw = (args: string[]) => diskwrightIn(work, args);
 const skopeo = (...args: string[]) => run('skopeo', ['--insecure-policy', ...args]).stdout.toString();
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const W = (p: string) => path.join(work, p);
+
+/** An in-process build (a process start costs about a second of CPU; the CLI runs where its own behaviour is checked). */
+function build(config: Record<string, unknown>, out: string, format: ContainerFormat = 'docker-archive'): PlannedLayer[] {
+  const plan = planContainer(validateContainerConfig(config, 'test config'), work, { layerCache: false });
+  try {
+    writeContainer(plan, format, out);
+  } finally {
+    plan.cleanup();
+  }
+  return plan.layers;
+}
 
 const BASE_CONFIG = { Env: ['PATH=/bin', 'A=base', 'B=keep'], Cmd: ['/bin/base'], Entrypoint: ['/bin/entry'], WorkingDir: '/etc', Labels: { base: 'yes' }, ExposedPorts: { '80/tcp': {} }, User: '1:1', StopSignal: 'SIGINT' };
 
@@ -81,11 +94,10 @@ test('bases from diskwright and from skopeo, in all three input forms: layers by
   ];
   assert.match(bases[3][1].mediaType, /\+gzip$/);
   assert.match(bases[4][1].mediaType, /\+zstd$/);
+  const top = (base: string) => ({ name: 'top', tag: 't1', contents: ['top-src'], fromImage: base, config: { Env: ['A=top', 'C=new'], WorkingDir: '/' } });
   for (const [base, layer] of bases) {
-    const cfg = writeJson(`top-${base}.json`, { name: 'top', tag: 't1', contents: ['top-src'], fromImage: base, config: { Env: ['A=top', 'C=new'], WorkingDir: '/' } });
     const out = W(`top-${base}.tar`);
-    const report = JSON.parse(diskwright(['container', cfg, '-o', out, '--json'], { cwd: work }).stdout.toString());
-    assert.deepEqual(report.layers.map((l: { base?: boolean }) => l.base ?? false), [true, false], base);
+    assert.deepEqual(build(top(base), out).map((l) => l.base ?? false), [true, false], base);
     // The base layer is the base's blob: same digest, size and media type, the same bytes in the archive.
     assert.deepEqual(archiveManifest(out).layers[0], { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, base);
     assert.equal(sha256(run('tar', ['-xOf', out, `blobs/${layer.digest.replace(':', '/')}`]).stdout), layer.digest, base);
@@ -106,19 +118,38 @@ test('bases from diskwright and from skopeo, in all three input forms: layers by
     assert.equal(config.rootfs.diff_ids[0], sha256(fs.readFileSync(path.join(W('base-dw'), 'blobs', plain.digest.replace(':', '/')))), base);
     assert.equal(config.history.length, 2, base);
   }
-  // The other outputs too, and the bytes do not change between builds.
-  const cfg = W('top-base-gzip.json');
-  dw(['container', cfg, '-o', W('top-again.tar')]);
-  assert.deepEqual(fs.readFileSync(W('top-again.tar')), fs.readFileSync(W('top-base-gzip.tar')));
-  dw(['container', cfg, '-o', W('top-oci.tar'), '--format', 'oci-archive']);
+  // The CLI gives the same bytes from another directory and time zone, streamed; it reports the base layer.
+  const streamed = diskwright(['container', writeJson('top.json', top('base-gzip')), '--stream', '--json'], { cwd: os.tmpdir(), env: { ...process.env, TZ: 'Pacific/Chatham' } });
+  assert.equal(streamed.status, 0, streamed.stderr);
+  assert.deepEqual(streamed.stdout, fs.readFileSync(W('top-base-gzip.tar')));
+  assert.deepEqual(JSON.parse(streamed.stderr).layers.map((l: { base?: boolean }) => l.base ?? false), [true, false]);
+  // The other outputs too.
+  build(top('base-gzip'), W('top-oci.tar'), 'oci-archive');
   skopeo('copy', `oci-archive:${W('top-oci.tar')}:t1`, `oci:${W('copy-oci-archive')}:t`);
-  dw(['container', cfg, '-o', W('top-dir'), '--format', 'oci-dir']);
+  build(top('base-gzip'), W('top-dir'), 'oci-dir');
   skopeo('copy', `oci:${W('top-dir')}:t1`, `oci:${W('copy-oci-dir')}:t`);
   // An image on a two-layer base is a base too; the history of both stays, base first.
-  dw(['container', writeJson('third.json', { name: 'third', contents: ['top-src'], fromImage: 'top-base-gzip.tar' }), '-o', W('third.tar')]);
+  build({ name: 'third', contents: ['top-src'], fromImage: 'top-base-gzip.tar' }, W('third.tar'));
   const third = JSON.parse(skopeo('inspect', '--config', `docker-archive:${W('third.tar')}`));
   assert.equal(third.rootfs.diff_ids.length, 3);
   assert.deepEqual(third.history.map((h: { comment: string }) => h.comment), ['customisation', 'customisation', 'customisation']);
+});
+
+test('maxLayers counts the base layers: the store gets maxLayers - 1 - baseLayers layers', () => {
+  // A store of two paths, tool referring to lib, with a registration as closureInfo gives it (no Nix needed).
+  const storeDir = W('store');
+  const [lib, tool] = [`${'l'.repeat(32)}-lib`, `${'w'.repeat(32)}-tool`];
+  fs.mkdirSync(path.join(storeDir, lib), { recursive: true });
+  fs.writeFileSync(path.join(storeDir, lib, 'libx.so'), 'lib\n');
+  fs.mkdirSync(path.join(storeDir, tool));
+  fs.writeFileSync(path.join(storeDir, tool, 'tool'), `uses /nix/store/${lib}/libx.so\n`);
+  fs.writeFileSync(W('registration'), formatRegistration(closure([path.join(storeDir, tool)], { storeDir }).paths));
+  const cfg = (maxLayers: number) => ({ name: 'l', contents: ['top-src'], fromImage: 'top-base-dw.tar', maxLayers, storePaths: [`/nix/store/${tool}`], storeDir, storeReferences: 'registration' });
+  for (const [maxLayers, want] of [[4, [[], [], [`/nix/store/${lib}`, `/nix/store/${tool}`], []]], [5, [[], [], [`/nix/store/${lib}`], [`/nix/store/${tool}`], []]]] as const) {
+    const out = W(`layers-${maxLayers}.tar`);
+    assert.deepEqual(build(cfg(maxLayers), out).map((l) => l.storePaths), want, `maxLayers ${maxLayers}`);
+    assert.equal(JSON.parse(skopeo('inspect', '--config', `docker-archive:${out}`)).rootfs.diff_ids.length, maxLayers);
+  }
 });
 
 test('a layout with several images: picked by fromImageTag or fromImageName, else refused with the names', () => {
@@ -129,10 +160,10 @@ test('a layout with several images: picked by fromImageTag or fromImageName, els
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /^diskwright: fromImage multi: holds 2 images \(one, two\); set fromImageName and\/or fromImageTag/);
   assert.ok(!fs.existsSync(out));
-  dw(['container', writeJson('multi.json', { name: 'm', fromImage: 'multi', fromImageTag: 'two' }), '-o', out]);
+  build({ name: 'm', fromImage: 'multi', fromImageTag: 'two' }, out);
   assert.match(archiveManifest(out).layers[0].mediaType, /\+gzip$/);
   // Our own docker-archive names the image by name and tag.
-  dw(['container', writeJson('named.json', { name: 'm', fromImage: 'base-dw.tar', fromImageName: 'base', fromImageTag: 'b1' }), '-o', W('named.tar')]);
+  build({ name: 'm', fromImage: 'base-dw.tar', fromImageName: 'base', fromImageTag: 'b1' }, W('named.tar'));
 });
 
 /** A tar of `members` (name, data), written by our codec: any name, any order. */
