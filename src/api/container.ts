@@ -22,7 +22,7 @@ import type { DirEntry } from '../tree/model.ts';
 import { architectureOf, configTime, type ContainerConfig } from '../container/config.ts';
 import { customisationTree, storeLayerGroups, storeLayerTree, storePathsIn, type LayerOwner } from '../container/layers.ts';
 import { descriptorOf, dockerManifestBlob, imageConfigBlob, indexBlob, manifestBlob, MEDIA_TYPE, blobPath, type Descriptor } from '../container/oci.ts';
-import { mergeBaseConfig, readBaseImage, type BaseImage } from '../container/base-image.ts';
+import { mergeBaseConfig, readBaseImage } from '../container/base-image.ts';
 import { archiveImage, bufferImage, writeLayoutDir, type LayoutFiles } from '../container/archive.ts';
 
 export const CONTAINER_FORMATS = ['docker-archive', 'oci-archive', 'oci-dir'] as const;
@@ -73,7 +73,7 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
   const store = { ...c, additionalPaths: [...c.additionalPaths, ...extraRoots] };
   const hasStore = store.storePaths.length + store.additionalPaths.length > 0;
   const arch = c.architecture ? { architecture: c.architecture } : architectureOf(c.system);
-  const base = c.fromImage === undefined ? undefined : readBase(c, baseDir, arch.architecture);
+  const base = c.fromImage === undefined ? undefined : readBaseImage(c.fromImage, baseDir, { name: c.fromImageName, tag: c.fromImageTag, architecture: arch.architecture });
   const baseLayers = base?.layers.length ?? 0;
   const needed = baseLayers + 1 + (c.includeStorePaths && hasStore ? 1 : 0);
   if (c.maxLayers < needed) {
@@ -137,15 +137,6 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
     dockerManifest: dockerManifestBlob(blobPath(configDesc.digest), `${name}:${tag}`, hashed.map((l) => blobPath(l.digest))),
   };
   return { name, tag, layers: hashed, files, mtime, warnings, cleanup: () => void cleanup() };
-}
-
-/** fromImage, read and checked; its architecture must be ours. */
-function readBase(c: ContainerConfig, baseDir: string, architecture: string): BaseImage {
-  const base = readBaseImage(c.fromImage!, baseDir, { name: c.fromImageName, tag: c.fromImageTag });
-  if (base.architecture !== architecture || base.os !== 'linux') {
-    throw new DiskwrightError('CONFIG_INVALID', `fromImage ${c.fromImage} is an image for ${base.os}/${base.architecture}, this one for linux/${architecture}; set system or architecture to match, or use a base built for linux/${architecture}`, { path: ['fromImage'] });
-  }
-  return base;
 }
 
 /**

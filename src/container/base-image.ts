@@ -21,8 +21,6 @@ export const KEPT_BASE_KEYS = ['Cmd', 'Entrypoint', 'WorkingDir', 'User', 'Expos
 
 export interface BaseImage {
   layers: LayerBlob[];
-  architecture: string;
-  os: string;
   /** The base config's `config` object, only the keys we carry over (Env and KEPT_BASE_KEYS), checked. */
   config: Record<string, Json>;
   /** The base's history, one entry per layer (plus empty_layer entries), or null when it has none that fits. */
@@ -32,6 +30,8 @@ export interface BaseImage {
 export interface BaseSelect {
   name?: string;
   tag?: string;
+  /** The architecture (OCI name) the base must be for; checked before its layers are read. */
+  architecture: string;
 }
 
 /** JSON documents (manifests, configs, indexes) larger than this are refused, not read. */
@@ -67,7 +67,7 @@ interface Source {
 export function readBaseImage(given: string, baseDir: string, select: BaseSelect): BaseImage {
   const what = `fromImage ${given}`;
   const bad = (why: string, code: 'INPUT_NOT_IMAGE' | 'IMAGE_CORRUPT' = 'IMAGE_CORRUPT'): never => {
-    throw new DiskwrightError(code, `${what}: ${why}`, { path: given });
+    throw new DiskwrightError(code, `${what}${/^(is|has|holds) /.test(why) ? ' ' : ': '}${why}`, { path: given });
   };
   const abs = path.resolve(baseDir, given);
   let st: fs.Stats;
@@ -99,6 +99,12 @@ export function readBaseImage(given: string, baseDir: string, select: BaseSelect
   const rootfs = object(config.rootfs, 'the image config\'s rootfs', bad);
   const diffIds = array(rootfs.diff_ids, 'rootfs.diff_ids', bad);
   if (diffIds.length !== parts.layers.length) bad(`the config names ${diffIds.length} layers (rootfs.diff_ids) where the manifest has ${parts.layers.length}`);
+  const architecture = typeof config.architecture === 'string' && config.architecture ? config.architecture : bad('the image config has no architecture');
+  const os = typeof config.os === 'string' && config.os ? config.os : bad('the image config has no os');
+  if (architecture !== select.architecture || os !== 'linux') {
+    bad(`is an image for ${os}/${architecture}, this one for linux/${select.architecture}; set system or architecture to match, or use a base built for linux/${select.architecture}`, 'INPUT_NOT_IMAGE');
+  }
+  const carried = carriedConfig(config.config, bad);
   const layers = parts.layers.map((l, i): LayerBlob => {
     const diffId = diffIds[i];
     if (typeof diffId !== 'string' || !DIGEST.test(diffId)) bad(`rootfs.diff_ids[${i}] is not a sha256 digest`);
@@ -114,9 +120,7 @@ export function readBaseImage(given: string, baseDir: string, select: BaseSelect
     }
     return { digest, diffId: diffId as string, size: m.size, mediaType, blob: m.image };
   });
-  const architecture = typeof config.architecture === 'string' && config.architecture ? config.architecture : bad('the image config has no architecture');
-  const os = typeof config.os === 'string' && config.os ? config.os : bad('the image config has no os');
-  return { layers, architecture, os, config: carriedConfig(config.config, bad), history: fittingHistory(config.history, layers.length) };
+  return { layers, config: carried, history: fittingHistory(config.history, layers.length) };
 }
 
 interface Parts {

@@ -6,15 +6,18 @@
 import { Worker } from 'node:worker_threads';
 import { DIFF_ID_OUT_BYTES, type DiffIdWorkerData } from './diff-id-worker.ts';
 
-/** Deflate expands at most about 1032:1; zstd's bound is far looser, so a fixed ceiling serves it. */
-const GZIP_RATIO = 1032;
-const ZSTD_LIMIT = 2 ** 50;
+/**
+ * The most a byte of each can expand to, so a bomb is refused instead of
+ * hashed for hours: deflate about 1032:1; zstd 32768:1 (a block gives at most
+ * 128 KiB and costs at least 4 bytes, an RLE block: RFC 8878 §3.1.1.2).
+ */
+const RATIO = { gzip: 1032, zstd: 32768 } as const;
 
 /** sha256 (hex) of bytes [from, from + length) of `file` decompressed; throws Error(reason) when they do not decompress. */
 export function diffIdOf(file: string, from: number, length: number, method: 'gzip' | 'zstd'): string {
   const ctrl = new SharedArrayBuffer(8);
   const out = new SharedArrayBuffer(DIFF_ID_OUT_BYTES);
-  const limit = method === 'gzip' ? GZIP_RATIO * length + (1 << 20) : ZSTD_LIMIT;
+  const limit = RATIO[method] * length + (1 << 20);
   const data: DiffIdWorkerData = { file, from, length, method, limit, ctrl, out };
   const worker = new Worker(new URL('./diff-id-worker.ts', import.meta.url), { workerData: data });
   // Failures come back through shared memory; this only keeps a thread that died otherwise from crashing us later.

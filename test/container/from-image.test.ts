@@ -158,7 +158,7 @@ test('a layout with several images: picked by fromImageTag or fromImageName, els
   const out = W('multi-out.tar');
   const r = diskwright(['container', writeJson('multi.json', { name: 'm', fromImage: 'multi' }), '-o', out], { cwd: work });
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /^diskwright: fromImage multi: holds 2 images \(one, two\); set fromImageName and\/or fromImageTag/);
+  assert.match(r.stderr, /^diskwright: fromImage multi holds 2 images \(one, two\); set fromImageName and\/or fromImageTag/);
   assert.ok(!fs.existsSync(out));
   build({ name: 'm', fromImage: 'multi', fromImageTag: 'two' }, out);
   assert.match(archiveManifest(out).layers[0].mediaType, /\+gzip$/);
@@ -228,7 +228,7 @@ test('bad bases: one line naming fromImage, exit 1, no output', () => {
   fs.writeFileSync(W('text.tar'), 'hello, this is not a tar archive at all\n'.repeat(20));
   cliFails('text.tar', /^diskwright: fromImage text\.tar is not a valid tar archive/);
   fs.writeFileSync(W('other.tar'), tarOf([['README', 'a tar, not an image']]));
-  fails('other.tar', /fromImage other\.tar: is neither a docker-archive \(no manifest\.json\) nor an OCI image layout/);
+  fails('other.tar', /fromImage other\.tar is neither a docker-archive \(no manifest\.json\) nor an OCI image layout/);
   const whole = fs.readFileSync(W('base-skopeo.tar'));
   fs.writeFileSync(W('cut.tar'), whole.subarray(0, Math.floor(whole.length / 2)));
   cliFails('cut.tar', /^diskwright: fromImage cut\.tar (ends inside a tar member|: .* is missing)/);
