@@ -135,6 +135,23 @@ test('bases from diskwright and from skopeo, in all three input forms: layers by
   assert.deepEqual(third.history.map((h: { comment: string }) => h.comment), ['customisation', 'customisation', 'customisation']);
 });
 
+test('podman loads an image on a zstd base from skopeo: files of both layers, the merged config', () => {
+  requireTools('podman');
+  // Its own storage (vfs: no overlay mounts), so the test touches nothing of the host's.
+  const podman = ['--storage-driver', 'vfs', '--root', W('podman-root'), '--runroot', W('podman-run')];
+  const loaded = run('podman', [...podman, 'load', '-i', W('top-base-zstd.tar.tar')]);
+  assert.match(loaded.stdout.toString() + loaded.stderr, /Loaded image: localhost\/top:t1/);
+  const inspect = JSON.parse(run('podman', [...podman, 'image', 'inspect', 'localhost/top:t1']).stdout.toString())[0];
+  assert.deepEqual(inspect.Config.Env, ['PATH=/bin', 'A=top', 'B=keep', 'C=new']);
+  const root = run('podman', [...podman, 'image', 'mount', 'localhost/top:t1']).stdout.toString().trim();
+  try {
+    assert.equal(fs.readFileSync(path.join(root, 'etc/base.txt'), 'utf8'), 'from the base\n');
+    assert.equal(fs.readFileSync(path.join(root, 'etc/shared.txt'), 'utf8'), 'top version\n');
+  } finally {
+    run('podman', [...podman, 'image', 'unmount', 'localhost/top:t1']);
+  }
+});
+
 test('maxLayers counts the base layers: the store gets maxLayers - 1 - baseLayers layers', () => {
   // A store of two paths, tool referring to lib, with a registration as closureInfo gives it (no Nix needed).
   const storeDir = W('store');
