@@ -12,6 +12,8 @@ import { DiskwrightError } from '../errors.ts';
 import type { Image } from '../image/extent-map.ts';
 import { decodeArchive, type DecodedMember } from '../archive/tar.ts';
 import { digestImage } from '../format/hash-sink.ts';
+import { preadFully } from '../image/random-access.ts';
+import { createHash } from 'node:crypto';
 import { MEDIA_TYPE, sha256Digest, type Json } from './oci.ts';
 import type { LayerBlob } from './blob.ts';
 import { diffIdOf } from './diff-id.ts';
@@ -118,7 +120,7 @@ export function readBaseImage(given: string, baseDir: string, select: BaseSelect
     if (mediaType !== MEDIA_TYPE.layer && compressedDiffId(m, mediaType === MEDIA_TYPE.layerGzip ? 'gzip' : 'zstd', (why) => bad(`layer ${i + 1} (${l.path}) does not decompress: ${why}`)) !== diffId) {
       bad(`layer ${i + 1} (${l.path}) decompresses to a tar whose sha256 is not its diff_id ${diffId as string}; the image is corrupt`);
     }
-    return { digest, diffId: diffId as string, size: m.size, mediaType, blob: m.image };
+    return { digest, diffId: diffId as string, size: m.size, mediaType, blob: checkedBlob(m, digest, `${what} layer ${i + 1}`) };
   });
   return { layers, config: carried, history: fittingHistory(config.history, layers.length) };
 }
@@ -259,6 +261,40 @@ export function mergeBaseConfig(base: Record<string, Json>, ours: Record<string,
     out.Env = [...byName.values()];
   }
   return out;
+}
+
+/**
+ * The blob as it is written: read from the base as it goes out and hashed on
+ * the way, so a base changed since it was checked is an error at the blob's
+ * last byte (a file output is then not made: the writer is atomic; a stream
+ * is cut short, which its reader refuses).
+ */
+function checkedBlob(m: Member, digest: string, what: string): Image {
+  const e = m.image.extents[0];
+  if (e === undefined || !('path' in e)) return m.image;
+  const file = e.path;
+  let h = createHash('sha256');
+  let next = 0;
+  let ordered = true;
+  const fill = (dst: Buffer, dstOff: number, at: number, len: number) => {
+    const fd = fs.openSync(file, 'r');
+    try {
+      if (preadFully(fd, dst, dstOff, len, e.fileOffset + at) < len) changed();
+    } finally {
+      fs.closeSync(fd);
+    }
+    // Emitted again from the start (another output): hash again. Read out of order: nothing to check.
+    if (at === 0) [h, next, ordered] = [createHash('sha256'), 0, true];
+    if (at !== next) ordered = false;
+    if (!ordered) return;
+    h.update(dst.subarray(dstOff, dstOff + len));
+    next += len;
+    if (next === m.size && `sha256:${h.digest('hex')}` !== digest) changed();
+  };
+  const changed = (): never => {
+    throw new DiskwrightError('SOURCE_CHANGED', `${what} changed after it was checked; build when nobody is writing to the base image`, { path: file.toString() });
+  };
+  return { size: m.size, extents: [{ offset: 0, length: m.size, from: 0, fill }] };
 }
 
 function compressedDiffId(m: Member, method: 'gzip' | 'zstd', bad: (why: string) => never): string {

@@ -288,6 +288,17 @@ test('bad bases: one line naming fromImage, exit 1, no output', () => {
     index.manifests[0] = { ...index.manifests[0], ...putBlob(d, m) };
     fs.writeFileSync(path.join(d, 'index.json'), JSON.stringify(index));
   }), /layer 1 .* does not decompress: unexpected end of file/);
+  // A base changed (same size) between the check and the write: caught while writing, no output.
+  const changing = layoutCopy('changing', 'base-dw', () => {});
+  const plan = planContainer(validateContainerConfig(configOf(changing, {}), 'changing.json'), work, { layerCache: false });
+  const b = fs.readFileSync(layerFile(W(changing)));
+  b[600] ^= 1;
+  fs.writeFileSync(layerFile(W(changing)), b);
+  for (const format of ['docker-archive', 'oci-dir'] as const) {
+    assert.throws(() => writeContainer(plan, format, out), /^DiskwrightError: fromImage changing layer 1 changed after it was checked/);
+    assert.ok(!fs.existsSync(out));
+  }
+  plan.cleanup();
   fails('base-dw', /fromImage base-dw is an image for linux\/amd64, this one for linux\/arm64/, { system: 'aarch64-linux' });
   fails('base-dw', /no image matches nope:\*; it holds base:b1/, { fromImageName: 'nope' });
   // maxLayers counts the base's layers: two here, plus one for store paths and one on top.
