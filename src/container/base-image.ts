@@ -194,7 +194,8 @@ function ociParts(source: Source, json: (rel: string, expect?: { digest: string;
 /** The one entry `select` names, or the only one; else an error listing the names there are. */
 function pick<T>(named: Array<{ entry: T; refs: string[] }>, select: BaseSelect, bad: Bad): T {
   const wanted = select.name !== undefined || select.tag !== undefined;
-  const list = () => named.map((n) => n.refs[0] ?? '(unnamed)').join(', ');
+  // The names, a few of them: the error stays one readable line whatever the input holds.
+  const list = () => named.slice(0, 10).map((n) => n.refs[0] ?? '(unnamed)').join(', ') + (named.length > 10 ? `, and ${named.length - 10} more` : '');
   if (!wanted) {
     if (named.length === 1) return named[0].entry;
     bad(`holds ${named.length} images (${list()}); set fromImageName and/or fromImageTag to pick one`);
