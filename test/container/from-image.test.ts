@@ -167,6 +167,16 @@ test('maxLayers counts the base layers: the store gets maxLayers - 1 - baseLayer
     assert.deepEqual(build(cfg(maxLayers), out).map((l) => l.storePaths), want, `maxLayers ${maxLayers}`);
     assert.equal(JSON.parse(skopeo('inspect', '--config', `docker-archive:${out}`)).rootfs.diff_ids.length, maxLayers);
   }
+  // A base holding the very store paths we add: the same layers twice (legal: an upper layer may repeat
+  // or override a lower one), one blob in the archive, and skopeo and umoci read it.
+  const storeBase = { name: 'sb', storePaths: [`/nix/store/${tool}`], storeDir, storeReferences: 'registration', maxLayers: 3 };
+  const baseLayers = build(storeBase, W('store-base.tar'));
+  const twice = build({ ...storeBase, contents: ['top-src'], fromImage: 'store-base.tar', maxLayers: 6 }, W('store-twice.tar'));
+  assert.deepEqual(twice.slice(3, 5).map((l) => l.digest), baseLayers.slice(0, 2).map((l) => l.digest));
+  assert.equal(run('tar', ['-tf', W('store-twice.tar')]).stdout.toString().split('\n').filter((n) => n === `blobs/${twice[3].digest.replace(':', '/')}`).length, 1);
+  skopeo('copy', `docker-archive:${W('store-twice.tar')}`, `oci:${W('store-twice-oci')}:t`);
+  run('umoci', ['unpack', '--image', `${W('store-twice-oci')}:t`, W('store-twice-bundle')]);
+  assert.equal(fs.readFileSync(W(`store-twice-bundle/rootfs/nix/store/${lib}/libx.so`), 'utf8'), 'lib\n');
 });
 
 test('a layout with several images: picked by fromImageTag or fromImageName, else refused with the names', () => {
