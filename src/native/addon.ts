@@ -12,10 +12,12 @@ const require = createRequire(import.meta.url);
 /** The package root: two levels up from src/native/ and from dist/native/ alike. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-function load(): Record<string, (...args: any[]) => any> | undefined { // eslint-disable-line @typescript-eslint/no-explicit-any
-  if (process.env.DISKWRIGHT_NO_ADDON === '1') return undefined; // tests: the machine without a compiler or prebuild
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Addon = Record<string, (...args: any[]) => any>;
+
+function load(): Addon | undefined {
   try {
-    return (require('node-gyp-build') as (dir: string) => Record<string, (...args: any[]) => any>)(ROOT); // eslint-disable-line @typescript-eslint/no-explicit-any
+    return (require('node-gyp-build') as (dir: string) => Addon)(ROOT);
   } catch {
     return undefined;
   }
