@@ -3,6 +3,7 @@
 // whole buffers), and planning is synchronous, so a worker thread streams the
 // blob through the decompressor and the main thread waits for its answer;
 // memory stays bounded whatever the layer's size.
+import { siblingModule } from '../util/sibling-module.ts';
 import { Worker } from 'node:worker_threads';
 import { DIFF_ID_OUT_BYTES, type DiffIdWorkerData } from './diff-id-worker.ts';
 
@@ -19,7 +20,7 @@ export function diffIdOf(file: string, from: number, length: number, method: 'gz
   const out = new SharedArrayBuffer(DIFF_ID_OUT_BYTES);
   const limit = RATIO[method] * length + (1 << 20);
   const data: DiffIdWorkerData = { file, from, length, method, limit, ctrl, out };
-  const worker = new Worker(new URL('./diff-id-worker.ts', import.meta.url), { workerData: data });
+  const worker = new Worker(siblingModule(import.meta.url, 'diff-id-worker'), { workerData: data });
   // Failures come back through shared memory; this only keeps a thread that died otherwise from crashing us later.
   worker.on('error', () => {});
   const state = new Int32Array(ctrl);
