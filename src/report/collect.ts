@@ -1,0 +1,168 @@
+// Reads what the size planner needs from an image: which bytes of the
+// virtual disk the file stores, the partition table's own sectors, each
+// partition's filesystem and its allocation map (the hardened readers'
+// allocation(): every loop there is bounded), where store paths lie and
+// which reference which.
+import * as fs from 'node:fs';
+import { DiskwrightError } from '../errors.ts';
+import type { DiskSource } from '../format/input.ts';
+import { probeFilesystem } from '../fs/drivers.ts';
+import { partitionSource, readPartitionTable, type PartitionTable } from '../read/partition.ts';
+import type { FsReader } from '../read/entry.ts';
+import type { ByteSource } from '../read/source.ts';
+import { openDisk, withInput, type ReadOptions } from '../api/volume.ts';
+import { isStorePathName } from '../nix/store-path.ts';
+import type { DiskLayoutInput, FsLayout, VolumeLayout } from './plan.ts';
+import type { References } from './closure.ts';
+import { isStoreRoot, recordedReferences, recordedStoreDir, scannedReferences } from './references.ts';
+
+export const DEFAULT_STORE_DIR = '/nix/store';
+
+export interface CollectedImage {
+  path: string;
+  format: string;
+  description: string;
+  virtualSize: number;
+  allocatedSize: number;
+  /** Whether the stored ranges are known (false for .zst: every byte counts as stored). */
+  storedKnown: boolean;
+  layout: DiskLayoutInput;
+  /** References of every filesystem's store paths, merged; null when no filesystem holds a store. */
+  references: References | null;
+  warnings: string[];
+}
+
+/** The stored ranges, sorted and merged (a container's map is trusted for nothing). */
+function storedRanges(disk: DiskSource): Array<[number, number]> | null {
+  if (disk.format === 'zstd') return null;
+  const ranges = disk.stored().extents
+    .map((e): [number, number] => [Math.max(0, e.offset), Math.min(disk.size, e.offset + e.length)])
+    .filter(([s, t]) => t > s)
+    .sort((a, b) => a[0] - b[0]);
+  const out: Array<[number, number]> = [];
+  for (const r of ranges) {
+    const last = out[out.length - 1];
+    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+    else out.push([r[0], r[1]]);
+  }
+  return out;
+}
+
+/** MBR and GPT structures as byte ranges of the disk. */
+function tableRanges(t: PartitionTable): DiskLayoutInput['table'] {
+  const ss = t.sectorSize;
+  const out: Array<{ offset: number; length: number; what: string }> = [];
+  out.push({ offset: 0, length: ss, what: t.kind === 'gpt' ? 'protective MBR' : t.kind === 'hybrid' ? 'hybrid MBR' : 'MBR' });
+  for (const [h, what] of [[t.gpt?.primary, 'GPT (primary)'], [t.gpt?.backup, 'GPT (backup)']] as const) {
+    if (!h || !h.valid) continue;
+    out.push({ offset: h.myLba * ss, length: ss, what });
+    const bytes = Math.ceil((h.entryCount * h.entrySize) / ss) * ss;
+    out.push({ offset: h.entriesLba * ss, length: bytes, what });
+  }
+  return out.filter((r) => Number.isSafeInteger(r.offset) && Number.isSafeInteger(r.length) && r.offset >= 0 && r.length > 0);
+}
+
+/** Where a filesystem keeps store paths, and their references. */
+function storeOf(reader: FsReader, warnings: string[]): { storeDirs: string[]; nixStoreDir: string; references: References | null; paths: Map<string, string> } {
+  const recorded = recordedReferences(reader, warnings);
+  const recordedDir = recorded ? recordedStoreDir(recorded) : null;
+  const isDir = (p: string) => {
+    try {
+      return reader.lookup(p).type === 'dir';
+    } catch (e) {
+      if (e instanceof DiskwrightError && (e.code === 'PATH_NOT_FOUND' || e.code === 'NOT_A_DIRECTORY')) return false;
+      throw e;
+    }
+  };
+  let nixStoreDir = recordedDir ?? DEFAULT_STORE_DIR;
+  // The store dir's path as a byte-string key, as the readers name entries.
+  let storeDir: string | null = isDir(nixStoreDir) ? Buffer.from(nixStoreDir, 'utf8').toString('latin1') : null;
+  if (storeDir === null && isStoreRoot(reader)) {
+    storeDir = '/';
+    if (!recordedDir) nixStoreDir = DEFAULT_STORE_DIR;
+  }
+  const paths = new Map<string, string>();
+  if (storeDir === null) return { storeDirs: [], nixStoreDir, references: null, paths };
+  for (const e of reader.readdir(storeDir)) {
+    if (isStorePathName(e.name)) paths.set(`${nixStoreDir}/${e.name}`, e.path);
+  }
+  const references = recorded ?? (paths.size > 0 ? scannedReferences(reader, paths) : null);
+  return { storeDirs: [storeDir], nixStoreDir, references, paths };
+}
+
+function fsLayout(src: ByteSource, what: string, warnings: string[]): { fs: FsLayout; references: References | null } | undefined {
+  const driver = probeFilesystem(src);
+  if (!driver) return undefined;
+  return withInput(what, () => {
+    let reader: FsReader;
+    try {
+      reader = driver.open(src);
+    } catch (e) {
+      // The magic matched, the rest is not this filesystem: opaque bytes, not an error.
+      if (e instanceof DiskwrightError && e.code === 'FILESYSTEM_UNKNOWN') return undefined;
+      throw e;
+    }
+    const s = reader.summary();
+    const store = storeOf(reader, warnings);
+    return {
+      fs: { type: s.type, label: s.label, size: s.size, ranges: reader.allocation(), storeDirs: store.storeDirs, nixStoreDir: store.nixStoreDir },
+      references: store.references,
+    };
+  });
+}
+
+function mergeReferences(all: References[]): References | null {
+  if (all.length === 0) return null;
+  if (all.length === 1) return all[0];
+  const refs = new Map<string, readonly string[]>();
+  const narSizes = new Map<string, number>();
+  for (const r of all) {
+    for (const [k, v] of r.refs) if (!refs.has(k)) refs.set(k, v);
+    for (const [k, v] of r.narSizes ?? []) if (!narSizes.has(k)) narSizes.set(k, v);
+  }
+  return { source: [...new Set(all.map((r) => r.source))].join(', '), refs, narSizes };
+}
+
+/** Everything the size report needs from the image at `path`. */
+export function collectImage(path: string, opts: ReadOptions = {}): CollectedImage {
+  const img = openDisk(path, opts);
+  try {
+    return withInput(path, () => {
+      const disk = img.disk;
+      const allocatedSize = fs.statSync(path).blocks * 512;
+      const warnings: string[] = [];
+      const table = readPartitionTable(img.source);
+      const volumes: VolumeLayout[] = [];
+      const refs: References[] = [];
+      if (table) {
+        warnings.push(...table.warnings);
+        for (const p of table.partitions) {
+          if (p.extended) continue;
+          const label = p.name ? ` "${p.name}"` : ` (${p.typeName})`;
+          const name = `partition ${p.index}${label}`;
+          const found = fsLayout(partitionSource(img.source, p), `${path} partition ${p.index}`, warnings);
+          volumes.push({ name, offset: p.start, length: p.size, fs: found?.fs });
+          if (found?.references) refs.push(found.references);
+        }
+      } else {
+        const found = fsLayout(img.source, path, warnings);
+        volumes.push({ name: found ? 'filesystem' : 'unknown contents', offset: 0, length: disk.size, fs: found?.fs });
+        if (found?.references) refs.push(found.references);
+      }
+      const stored = storedRanges(disk);
+      return {
+        path,
+        format: disk.format,
+        description: disk.description,
+        virtualSize: disk.size,
+        allocatedSize,
+        storedKnown: stored !== null,
+        layout: { diskSize: disk.size, stored, allocatedSize, table: table ? tableRanges(table) : [], volumes },
+        references: mergeReferences(refs),
+        warnings,
+      };
+    });
+  } finally {
+    img.close();
+  }
+}
