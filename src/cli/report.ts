@@ -57,12 +57,13 @@ export function reportCommand(): Command {
     .option('-o, --output <file>', "the HTML page to write ('-' for standard output; default IMAGE-NAME.html in the current directory unless --top or --json is given)")
     .option('--top <n>', 'print the N largest store paths (or entries, without a store) with their closure sizes', parseTop)
     .option('--json', 'print the report as one JSON object (with --top: only the N largest store paths)')
+    .option('--nix-store-dir <dir>', 'where the store paths are when the image has no Nix database or registration naming them', '/nix/store')
     .addOption(inputFormatOption())
-    .action((image: string, o: { output?: string; top?: number; json?: boolean; inputFormat?: string }) => {
+    .action((image: string, o: { output?: string; top?: number; json?: boolean; nixStoreDir: string; inputFormat?: string }) => {
       if (o.output === '-' && (o.top !== undefined || o.json)) {
         throw new DiskwrightError('OPTION_INVALID', '-o - writes the page to standard output, where --top and --json print too; give the page a file name', {});
       }
-      const r = sizeReport(image, { inputFormat: o.inputFormat });
+      const r = sizeReport(image, { inputFormat: o.inputFormat, nixStoreDir: o.nixStoreDir });
       warn(r.warnings);
       const out = o.output ?? (o.top === undefined && !o.json ? `${path.basename(image)}.html` : undefined);
       if (out === '-') process.stdout.write(renderHtml(r));

@@ -9,6 +9,7 @@ import type { DiskSource } from '../format/input.ts';
 import { probeFilesystem } from '../fs/drivers.ts';
 import { partitionSource, readPartitionTable, type PartitionTable } from '../read/partition.ts';
 import type { FsReader } from '../read/entry.ts';
+import { FatReader } from '../read/fat.ts';
 import type { ByteSource } from '../read/source.ts';
 import { openDisk, withInput, type ReadOptions } from '../api/volume.ts';
 import { isStorePathName } from '../nix/store-path.ts';
@@ -63,7 +64,7 @@ function tableRanges(t: PartitionTable): DiskLayoutInput['table'] {
 }
 
 /** Where a filesystem keeps store paths, and their references. */
-function storeOf(reader: FsReader, warnings: string[]): { storeDirs: string[]; nixStoreDir: string; references: References | null; paths: Map<string, string> } {
+function storeOf(reader: FsReader, givenStoreDir: string, warnings: string[]): { storeDirs: string[]; nixStoreDir: string; references: References | null; paths: Map<string, string> } {
   const recorded = recordedReferences(reader, warnings);
   const recordedDir = recorded ? recordedStoreDir(recorded) : null;
   const isDir = (p: string) => {
@@ -74,12 +75,11 @@ function storeOf(reader: FsReader, warnings: string[]): { storeDirs: string[]; n
       throw e;
     }
   };
-  let nixStoreDir = recordedDir ?? DEFAULT_STORE_DIR;
+  let nixStoreDir = recordedDir ?? givenStoreDir;
   // The store dir's path as a byte-string key, as the readers name entries.
   let storeDir: string | null = isDir(nixStoreDir) ? Buffer.from(nixStoreDir, 'utf8').toString('latin1') : null;
   if (storeDir === null && isStoreRoot(reader)) {
     storeDir = '/';
-    if (!recordedDir) nixStoreDir = DEFAULT_STORE_DIR;
   }
   const paths = new Map<string, string>();
   if (storeDir === null) return { storeDirs: [], nixStoreDir, references: null, paths };
@@ -90,7 +90,7 @@ function storeOf(reader: FsReader, warnings: string[]): { storeDirs: string[]; n
   return { storeDirs: [storeDir], nixStoreDir, references, paths };
 }
 
-function fsLayout(src: ByteSource, what: string, warnings: string[]): { fs: FsLayout; references: References | null } | undefined {
+function fsLayout(src: ByteSource, what: string, nixStoreDir: string, warnings: string[]): { fs: FsLayout; references: References | null } | undefined {
   const driver = probeFilesystem(src);
   if (!driver) return undefined;
   return withInput(what, () => {
@@ -103,9 +103,16 @@ function fsLayout(src: ByteSource, what: string, warnings: string[]): { fs: FsLa
       throw e;
     }
     const s = reader.summary();
-    const store = storeOf(reader, warnings);
+    const ranges = reader.allocation();
+    if (reader instanceof FatReader) {
+      // Sectors after the last whole cluster belong to no cluster: never free, never used.
+      const { dataOffset, clusters, clusterSize } = reader.info;
+      const end = dataOffset + clusters * clusterSize;
+      if (s.size > end) ranges.push({ offset: end, length: s.size - end, kind: 'metadata', what: 'sectors after the last cluster' });
+    }
+    const store = storeOf(reader, nixStoreDir, warnings);
     return {
-      fs: { type: s.type, label: s.label, size: s.size, ranges: reader.allocation(), storeDirs: store.storeDirs, nixStoreDir: store.nixStoreDir },
+      fs: { type: s.type, label: s.label, size: s.size, ranges, storeDirs: store.storeDirs, nixStoreDir: store.nixStoreDir },
       references: store.references,
     };
   });
@@ -123,8 +130,14 @@ function mergeReferences(all: References[]): References | null {
   return { source: [...new Set(all.map((r) => r.source))].join(', '), refs, narSizes };
 }
 
+export interface ReportOptions extends ReadOptions {
+  /** Where store paths are when the image records none (no database, no registration); default /nix/store. */
+  nixStoreDir?: string;
+}
+
 /** Everything the size report needs from the image at `path`. */
-export function collectImage(path: string, opts: ReadOptions = {}): CollectedImage {
+export function collectImage(path: string, opts: ReportOptions = {}): CollectedImage {
+  const nixStoreDir = (opts.nixStoreDir ?? DEFAULT_STORE_DIR).replace(/(.)\/+$/, '$1');
   const img = openDisk(path, opts);
   try {
     return withInput(path, () => {
@@ -140,12 +153,12 @@ export function collectImage(path: string, opts: ReadOptions = {}): CollectedIma
           if (p.extended) continue;
           const label = p.name ? ` "${p.name}"` : ` (${p.typeName})`;
           const name = `partition ${p.index}${label}`;
-          const found = fsLayout(partitionSource(img.source, p), `${path} partition ${p.index}`, warnings);
+          const found = fsLayout(partitionSource(img.source, p), `${path} partition ${p.index}`, nixStoreDir, warnings);
           volumes.push({ name, offset: p.start, length: p.size, fs: found?.fs });
           if (found?.references) refs.push(found.references);
         }
       } else {
-        const found = fsLayout(img.source, path, warnings);
+        const found = fsLayout(img.source, path, nixStoreDir, warnings);
         volumes.push({ name: found ? 'filesystem' : 'unknown contents', offset: 0, length: disk.size, fs: found?.fs });
         if (found?.references) refs.push(found.references);
       }

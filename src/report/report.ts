@@ -1,14 +1,13 @@
 // `report`: where an image's bytes go, as data (the HTML page and the
 // terminal ranking render it): the size tree and the store paths with their
 // closure sizes.
-import type { ReadOptions } from '../api/volume.ts';
 import { writeSmallFile } from '../format/atomic-file.ts';
 import { renderHtml } from './html.ts';
-import { collectImage } from './collect.ts';
+import { collectImage, type ReportOptions } from './collect.ts';
 import { closureSizes, type StorePathRow } from './closure.ts';
 import { planSizes, type SizeNode } from './plan.ts';
 
-export type { SizeNode, StorePathRow };
+export type { ReportOptions, SizeNode, StorePathRow };
 
 export interface SizeReport {
   image: string;
@@ -28,7 +27,7 @@ export interface SizeReport {
   warnings: string[];
 }
 
-export function sizeReport(image: string, opts: ReadOptions = {}): SizeReport {
+export function sizeReport(image: string, opts: ReportOptions = {}): SizeReport {
   const c = collectImage(image, opts);
   const plan = planSizes(c.layout);
   const overhead = plan.root.children?.find((k) => k.kind === 'overhead')?.size ?? 0;
@@ -48,7 +47,7 @@ export function sizeReport(image: string, opts: ReadOptions = {}): SizeReport {
 }
 
 /** Writes the report page of `image` to `out` (default IMAGE.html beside it), whole or not at all. */
-export function writeReportPage(image: string, out = `${image}.html`, opts: ReadOptions = {}): { path: string; report: SizeReport } {
+export function writeReportPage(image: string, out = `${image}.html`, opts: ReportOptions = {}): { path: string; report: SizeReport } {
   const report = sizeReport(image, opts);
   writeSmallFile(out, 'report', renderHtml(report));
   return { path: out, report };

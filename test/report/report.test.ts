@@ -1,0 +1,184 @@
+// `report` and `build --report` against the readers' own figures and real
+// consumers: the size tree adds up to inspect's allocated size (and its
+// filesystems' free space to their free blocks) for an ext4 image, a FAT
+// image and a GPT disk holding a Nix closure (Debian's nix-bin builds it,
+// test/nix/fixture.nix); closure sizes count what `nix-store -qR` lists,
+// with references from the registration and, without one, from scanning;
+// headless Chromium runs the page: no console messages, treemap boxes, the
+// biggest store path first in the table.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { diskwright, diskwrightIn, writeJsonIn } from '../cli/run.ts';
+import { findTool, requireRoot } from '../oracle/tools.ts';
+import { buildFixture, makeNixStore, type FixtureName, type NixStore } from '../nix/nixstore.ts';
+import { inspectImage } from '../../src/api/inspect.ts';
+import { sizeReport, type SizeNode, type SizeReport } from '../../src/report/report.ts';
+
+const EPOCH = 1_700_000_000;
+
+let store: NixStore;
+let out: Record<FixtureName, string>;
+let S: string;
+let work: string;
+
+const lines = (b: Buffer | string) => String(b).split('\n').filter((l) => l !== '');
+const dw = (args: string[]) => diskwrightIn(work, args);
+
+/** Every node's figures are its children's sums; returns the nodes of each kind. */
+function checkSums(n: SizeNode, kinds = new Map<string, SizeNode[]>()): Map<string, SizeNode[]> {
+  kinds.set(n.kind, [...(kinds.get(n.kind) ?? []), n]);
+  if (n.children) {
+    assert.equal(n.children.reduce((s, k) => s + k.size, 0), n.size, `${n.name}: children's sizes add up`);
+    assert.equal(n.children.reduce((s, k) => s + k.span, 0), n.span, `${n.name}: children's spans add up`);
+    for (const k of n.children) checkSums(k, kinds);
+  }
+  return kinds;
+}
+
+/** The report's totals against inspect: allocated size, virtual size, and each filesystem's free space. */
+function checkAgainstInspect(image: string, r: SizeReport): Map<string, SizeNode[]> {
+  const i = inspectImage(image);
+  assert.equal(r.root.size, i.allocatedSize, `${image}: the sizes add up to inspect's allocated size`);
+  assert.equal(r.allocatedSize, i.allocatedSize);
+  assert.equal(r.root.span, i.virtualSize, `${image}: the spans add up to the virtual size`);
+  const kinds = checkSums(r.root);
+  // Free space: what no structure or entry owns is what the filesystem counts as free.
+  const free = (kinds.get('free') ?? []).reduce((s, n) => s + n.span, 0);
+  assert.equal(free, i.filesystems.reduce((s, f) => s + f.freeBlocks * f.blockSize, 0), `${image}: free space is the free blocks`);
+  return kinds;
+}
+
+before(() => {
+  requireRoot('report tests (nix-bin store as in test/nix)');
+  store = makeNixStore();
+  S = store.storeDir;
+  out = buildFixture(store);
+  work = path.join(store.root, 'work');
+  fs.mkdirSync(work);
+  fs.symlinkSync(out.root, path.join(work, 'result'));
+});
+
+after(() => store?.cleanup());
+
+test('ext4 and FAT images: the tree adds up to inspect\'s allocated size; metadata and free space are boxes of their own', () => {
+  const src = path.join(work, 'tree');
+  fs.mkdirSync(path.join(src, 'a/b'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'a/big'), Buffer.alloc(300_000, 7));
+  fs.writeFileSync(path.join(src, 'a/b/small'), 'hi\n');
+  for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(src, `f${i}`), `${i}\n`);
+  const ext4 = path.join(work, 'plain.ext4');
+  const fat = path.join(work, 'plain.fat');
+  dw(['mkfs', 'ext4', src, '--epoch', String(EPOCH), '-o', ext4]);
+  dw(['mkfs', 'vfat', src, '--epoch', String(EPOCH), '-o', fat]);
+  for (const [image, meta] of [[ext4, ['inode tables', 'bitmaps', 'journal', 'superblocks', 'group descriptors']], [fat, ['FAT tables', 'reserved sectors']]] as const) {
+    const r = sizeReport(image);
+    const kinds = checkAgainstInspect(image, r);
+    const metadata = r.root.children!.find((k) => k.name === 'filesystem metadata')!;
+    for (const m of meta) assert.ok(metadata.children!.some((k) => k.name === m && k.span > 0), `${image}: ${m}`);
+    const big = (kinds.get('file') ?? []).find((n) => n.name === 'big');
+    assert.ok(big && big.span >= 300_000 && big.span < 300_000 + 16384, `${image}: a/big takes its blocks`);
+  }
+});
+
+test('a GPT disk with a Nix closure (build --report): sizes add up, closure sizes as nix-store -qR lists them, the page runs in Chromium', () => {
+  const config = writeJsonIn(work, 'efi.json', {
+    partitionTableType: 'efi', bootSize: '16M', additionalSpace: '1M', epoch: EPOCH, storePaths: ['./result'], nixStoreDir: S,
+  });
+  dw(['build', config, '-o', path.join(work, 'out'), '--report']);
+  const layout = JSON.parse(fs.readFileSync(path.join(work, 'out/layout.json'), 'utf8'));
+  const image = path.join(work, 'out', layout.image);
+  const page = `${image}.html`;
+  assert.ok(fs.existsSync(page), 'build --report writes IMAGE.html beside the image');
+
+  // The data on the page: the same figures the API gives.
+  const html = fs.readFileSync(page, 'utf8');
+  const json = /<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html);
+  assert.ok(json, 'the data block');
+  const data = JSON.parse(json[1]) as { tree: unknown[]; storePaths: Array<[string, number, number, number | null, number, number, number]> };
+  const r = sizeReport(image);
+  assert.equal(data.tree[2], inspectImage(image).allocatedSize, 'the page\'s total is inspect\'s allocated size');
+  const kinds = checkAgainstInspect(image, r);
+  assert.ok((kinds.get('table') ?? []).some((n) => n.name === 'GPT (primary)'), 'the GPT is a box');
+  assert.ok((kinds.get('partition') ?? []).length >= 2, 'the partitions');
+  assert.ok(html.length < 2 << 20 && !/\bsrc=|\bhref="http/.test(html), 'self-contained');
+
+  // Closures: what Nix lists, from the registration.
+  const closure = lines(store.run('nix-store', ['-qR', out.root]).stdout);
+  assert.equal(r.referencesSource, '/nix-path-registration');
+  assert.deepEqual(r.storePaths.map((p) => p.path).sort(), closure.slice().sort(), 'one row per store path of the closure');
+  const checkClosures = (rep: SizeReport, what: string) => {
+    const byPath = new Map(rep.storePaths.map((p) => [p.path, p]));
+    for (const p of closure) {
+      const want = lines(store.run('nix-store', ['-qR', p]).stdout);
+      const row = byPath.get(p)!;
+      assert.equal(row.closureCount, want.length, `${what}: ${p}'s closure`);
+      assert.equal(row.closureSize, want.reduce((s, q) => s + byPath.get(q)!.size, 0), `${what}: ${p}'s closure size`);
+    }
+  };
+  checkClosures(r, 'registration');
+  // The biggest path by Nix's own measure leads the table.
+  const nar = lines(store.run('nix-store', ['-q', '--size', ...closure]).stdout).map(Number);
+  const biggest = closure[nar.indexOf(Math.max(...nar))];
+  assert.equal(r.storePaths[0].path, biggest);
+  assert.equal(data.storePaths[0][0], biggest);
+
+  // --top N in the terminal.
+  const top = diskwright(['report', image, '--top', '3'], { cwd: work });
+  assert.equal(top.status, 0, top.stderr.toString());
+  const printed = lines(top.stdout);
+  const ranking = printed.slice(printed.findIndex((l) => l.startsWith('largest store paths')) + 2);
+  assert.equal(ranking.length, 3);
+  assert.match(ranking[0], new RegExp(`\\s${biggest.replace(/[.+]/g, '\\$&')}$`));
+
+  // Chromium, once: zoomed (through the address) into the store directory.
+  const chromium = findTool('chromium');
+  assert.ok(chromium, 'chromium missing (Debian: apt-get install -y chromium)');
+  const part = r.root.children!.find((k) => k.kind === 'partition' && k.name.includes('ext4'))!;
+  const zoom = [part.name, '/ (files)', ...S.split('/').filter(Boolean)].map(encodeURIComponent).join('/');
+  const c = spawnSync(chromium, [
+    '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', `--user-data-dir=${path.join(work, 'chromium')}`,
+    '--enable-logging=stderr', '--v=0', '--dump-dom', `file://${page}#zoom=${zoom}`,
+  ], { timeout: 60_000, maxBuffer: 64 << 20 });
+  const stderr = String(c.stderr);
+  assert.equal(c.status, 0, stderr);
+  assert.deepEqual(stderr.split('\n').filter((l) => /:CONSOLE/.test(l)), [], 'no console messages');
+  const dom = String(c.stdout);
+  const map = /<div id="treemap">(.*?)<\/div>\s*<h2>/s.exec(dom)?.[1] ?? '';
+  const boxes = map.match(/class="box[ "]/g) ?? [];
+  assert.ok(boxes.length >= 5, `the treemap has boxes (${boxes.length})`);
+  assert.ok(map.includes(path.basename(biggest)), 'a box per store path: the biggest one is there');
+  assert.match(/<nav id="breadcrumb">(.*?)<\/nav>/s.exec(dom)?.[1] ?? '', /store \(/, 'zoomed into the store');
+  const firstRow = /<table id="store-paths">.*?<tbody><tr><td class="path">([^<]*)<\/td>/s.exec(dom);
+  assert.equal(firstRow?.[1], biggest, 'the table lists the biggest store path first');
+});
+
+test('no registration: references found by scanning the store paths give the closures Nix lists', () => {
+  const image = path.join(work, 'noreg.img');
+  dw(['mkfs', 'ext4', '--store-path', './result', '--nix-store-dir', S, '--no-nix-path-registration', '--epoch', String(EPOCH), '-o', image]);
+  const r = sizeReport(image, { nixStoreDir: S });
+  checkAgainstInspect(image, r);
+  assert.equal(r.referencesSource, 'scanning file contents for store hashes');
+  const byPath = new Map(r.storePaths.map((p) => [p.path, p]));
+  for (const p of lines(store.run('nix-store', ['-qR', out.root]).stdout)) {
+    assert.equal(byPath.get(p)?.closureCount, lines(store.run('nix-store', ['-qR', p]).stdout).length, `${p}'s closure`);
+  }
+});
+
+test('bad input: one line naming the image, exit 1, no page left behind', () => {
+  for (const [name, bytes] of [['junk.img', Buffer.from('not an image\n'.repeat(400))], ['missing.img', null]] as const) {
+    const image = path.join(work, name);
+    if (bytes) fs.writeFileSync(image, bytes);
+    const page = path.join(work, `${name}.html`);
+    const r = diskwright(['report', image, '-o', page], { cwd: work });
+    assert.equal(r.status, 1, String(r.stderr));
+    assert.equal(lines(r.stderr).length, 1, String(r.stderr));
+    assert.ok(String(r.stderr).includes(image), String(r.stderr));
+    assert.ok(!fs.existsSync(page), `${name}: no page`);
+  }
+  const bad = diskwright(['report', path.join(work, 'junk.img'), '--top', 'x'], { cwd: work });
+  assert.equal(bad.status, 1, String(bad.stderr));
+  assert.match(String(bad.stderr), /--top x: give a whole number/);
+});
