@@ -16,6 +16,7 @@ import { findTool, requireRoot } from '../oracle/tools.ts';
 import { buildFixture, makeNixStore, type FixtureName, type NixStore } from '../nix/nixstore.ts';
 import { inspectImage } from '../../src/api/inspect.ts';
 import { sizeReport, type SizeNode, type SizeReport } from '../../src/report/report.ts';
+import { DiskwrightError } from '../../src/errors.ts';
 
 const EPOCH = 1_700_000_000;
 
@@ -23,6 +24,9 @@ let store: NixStore;
 let out: Record<FixtureName, string>;
 let S: string;
 let work: string;
+/** A small ext4 and FAT image (plainImages). */
+let ext4: string;
+let fat: string;
 
 const lines = (b: Buffer | string) => String(b).split('\n').filter((l) => l !== '');
 const dw = (args: string[]) => diskwrightIn(work, args);
@@ -78,20 +82,25 @@ before(() => {
   work = path.join(store.root, 'work');
   fs.mkdirSync(work);
   fs.symlinkSync(out.root, path.join(work, 'result'));
+  plainImages();
 });
 
 after(() => store?.cleanup());
 
-test('ext4 and FAT images: the tree adds up to inspect\'s allocated size; metadata and free space are boxes of their own', () => {
+/** A small ext4 and FAT image of the same tree. */
+function plainImages(): void {
   const src = path.join(work, 'tree');
   fs.mkdirSync(path.join(src, 'a/b'), { recursive: true });
   fs.writeFileSync(path.join(src, 'a/big'), Buffer.alloc(300_000, 7));
   fs.writeFileSync(path.join(src, 'a/b/small'), 'hi\n');
   for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(src, `f${i}`), `${i}\n`);
-  const ext4 = path.join(work, 'plain.ext4');
-  const fat = path.join(work, 'plain.fat');
+  ext4 = path.join(work, 'plain.ext4');
+  fat = path.join(work, 'plain.fat');
   dw(['mkfs', 'ext4', src, '--epoch', String(EPOCH), '-o', ext4]);
   dw(['mkfs', 'vfat', src, '--epoch', String(EPOCH), '-o', fat]);
+}
+
+test('ext4 and FAT images: the tree adds up to inspect\'s allocated size; metadata and free space are boxes of their own', () => {
   for (const [image, meta] of [[ext4, ['inode tables', 'bitmaps', 'journal', 'superblocks', 'group descriptors']], [fat, ['FAT tables', 'reserved sectors']]] as const) {
     const r = sizeReport(image);
     const kinds = checkAgainstInspect(image, r);
@@ -172,6 +181,34 @@ test('no registration: references found by scanning the store paths give the clo
   assert.equal(r.referencesSource, 'scanning file contents for store hashes');
   nixGraph ??= pathInfo();
   checkClosures(r, 'scanning');
+});
+
+test('damaged images: a report whose sums hold, or one line of error; never a hang or a crash', () => {
+  // A fixed-seed generator: the same damage on every run.
+  let seed = 12345;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const outcomes = { reports: 0, errors: 0 };
+  for (const image of [ext4, fat]) {
+    const pristine = fs.readFileSync(image);
+    const damaged = path.join(work, `damaged-${path.basename(image)}`);
+    for (let round = 0; round < 25; round++) {
+      const bytes = Buffer.from(pristine);
+      // Damage where the structures are: the first 64 KiB (superblock, descriptors, FATs, directories).
+      for (let k = 0; k < 16; k++) bytes[next() % Math.min(bytes.length, 65536)] = next() & 0xff;
+      fs.writeFileSync(damaged, bytes);
+      try {
+        const r = sizeReport(damaged);
+        checkSums(r.root);
+        assert.equal(r.root.size, inspectImage(damaged).allocatedSize);
+        outcomes.reports++;
+      } catch (e) {
+        if (!(e instanceof DiskwrightError)) throw e;
+        assert.doesNotMatch(e.message, /\n/);
+        outcomes.errors++;
+      }
+    }
+  }
+  assert.ok(outcomes.reports > 0 && outcomes.errors > 0, `both kinds met: ${JSON.stringify(outcomes)}`);
 });
 
 test('bad input: one line naming the image, exit 1, no page left behind', () => {
