@@ -135,6 +135,25 @@ export interface ReportOptions extends ReadOptions {
   nixStoreDir?: string;
 }
 
+/**
+ * The file's allocated bytes once the host file system has placed them: a
+ * file just written (build --report) may still have blocks whose allocation
+ * is delayed, and its allocated size changes when they are written back.
+ */
+function settledAllocation(path: string): number {
+  const fd = fs.openSync(path, 'r');
+  try {
+    try {
+      fs.fsyncSync(fd);
+    } catch {
+      // Files that cannot be synced (some special files) are measured as they are.
+    }
+    return fs.fstatSync(fd).blocks * 512;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Everything the size report needs from the image at `path`. */
 export function collectImage(path: string, opts: ReportOptions = {}): CollectedImage {
   const nixStoreDir = (opts.nixStoreDir ?? DEFAULT_STORE_DIR).replace(/(.)\/+$/, '$1');
@@ -142,7 +161,7 @@ export function collectImage(path: string, opts: ReportOptions = {}): CollectedI
   try {
     return withInput(path, () => {
       const disk = img.disk;
-      const allocatedSize = fs.statSync(path).blocks * 512;
+      const allocatedSize = settledAllocation(path);
       const warnings: string[] = [];
       const table = readPartitionTable(img.source);
       const volumes: VolumeLayout[] = [];

