@@ -56,7 +56,7 @@ export function reportCommand(): Command {
     .argument('<image>', 'disk image (raw, qcow2, VDI, VHD or .zst)')
     .option('-o, --output <file>', "the HTML page to write ('-' for standard output; default IMAGE-NAME.html in the current directory unless --top or --json is given)")
     .option('--top <n>', 'print the N largest store paths (or entries, without a store) with their closure sizes', parseTop)
-    .option('--json', 'print the report as one JSON object (with --top: only the N largest store paths)')
+    .option('--json', 'print the report as one JSON object (with --top: the N largest store paths and entries instead of the whole tree)')
     .option('--nix-store-dir <dir>', 'where the store paths are when the image has no Nix database or registration naming them', '/nix/store')
     .addOption(inputFormatOption())
     .action((image: string, o: { output?: string; top?: number; json?: boolean; nixStoreDir: string; inputFormat?: string }) => {
@@ -72,7 +72,8 @@ export function reportCommand(): Command {
         process.stderr.write(`wrote ${out}\n`);
       }
       if (o.json) {
-        const doc = o.top === undefined ? r : { ...r, root: undefined, storePaths: r.storePaths.slice(0, o.top) };
+        const largest = (n: number) => largestLeaves(r.root, n).map((e) => ({ where: e.path, kind: e.node.kind, size: e.node.size, span: e.node.span }));
+        const doc = o.top === undefined ? r : { ...r, root: undefined, storePaths: r.storePaths.slice(0, o.top), largest: largest(o.top) };
         process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
       } else if (o.top !== undefined) process.stdout.write(renderTop(r, o.top).join('\n') + '\n');
     });

@@ -195,15 +195,18 @@ test('a GPT disk with a Nix closure (build --report): sizes add up, closure size
   assert.equal(firstRow?.[1], biggest, 'the table lists the biggest store path first');
 });
 
-test('no registration: references found by scanning the store paths give the closures Nix lists', () => {
-  const image = path.join(work, 'noreg.img');
-  dw(['mkfs', 'ext4', '--store-path', './result', '--nix-store-dir', S, '--no-nix-path-registration', '--epoch', String(EPOCH), '-o', image]);
-  settle(image);
-  const r = sizeReport(image, { nixStoreDir: S });
-  checkAgainstInspect(image, r);
-  assert.equal(r.referencesSource, 'scanning file contents for store hashes');
+test('no registration: references found by scanning the store paths give the closures Nix lists, in /nix/store or at the root (onlyNixStore)', () => {
   nixGraph ??= pathInfo();
-  checkClosures(r, 'scanning');
+  for (const only of [false, true]) {
+    const image = path.join(work, only ? 'only-store.img' : 'noreg.img');
+    dw(['mkfs', 'ext4', '--store-path', './result', '--nix-store-dir', S, ...(only ? ['--only-nix-store'] : ['--no-nix-path-registration']), '--epoch', String(EPOCH), '-o', image]);
+    settle(image);
+    const r = sizeReport(image, { nixStoreDir: S });
+    const kinds = checkAgainstInspect(image, r);
+    assert.equal(r.referencesSource, 'scanning file contents for store hashes');
+    assert.equal((kinds.get('store-path') ?? []).length, nixGraph.size, `${image}: a box per store path`);
+    checkClosures(r, image);
+  }
 });
 
 test('damaged images: a report whose sums hold, or one line of error; never a hang or a crash', () => {
