@@ -128,7 +128,7 @@ test('ext4 and FAT images: the tree adds up to inspect\'s allocated size; metada
 
 test('a GPT disk with a Nix closure (build --report): sizes add up, closure sizes as nix-store -qR lists them, the page runs in Chromium', () => {
   const config = writeJsonIn(work, 'efi.json', {
-    partitionTableType: 'efi', bootSize: '16M', additionalSpace: '1M', epoch: EPOCH, storePaths: ['./result'], nixStoreDir: S,
+    partitionTableType: 'efi', bootSize: '16M', additionalSpace: '1M', epoch: EPOCH, storePaths: ['./result'], nixStoreDir: S, nixDatabase: true,
   });
   dw(['build', config, '-o', path.join(work, 'out'), '--report']);
   const layout = JSON.parse(fs.readFileSync(path.join(work, 'out/layout.json'), 'utf8'));
@@ -149,11 +149,12 @@ test('a GPT disk with a Nix closure (build --report): sizes add up, closure size
   assert.ok((kinds.get('partition') ?? []).length >= 2, 'the partitions');
   assert.ok(html.length < 2 << 20 && !/\bsrc=|\bhref="http/.test(html), 'self-contained');
 
-  // Closures: what Nix lists, from the registration.
+  // Closures: what Nix lists, from the database (ahead of the registration).
   nixGraph ??= pathInfo();
-  assert.equal(r.referencesSource, '/nix-path-registration');
+  assert.equal(r.referencesSource, '/nix/var/nix/db/db.sqlite');
+  for (const [p, info] of nixGraph) assert.equal(r.storePaths.find((x) => x.path === p)?.narSize, info.narSize, `${p}: NAR size from the database`);
   assert.deepEqual(r.storePaths.map((p) => p.path).sort(), [...nixGraph.keys()].sort(), 'one row per store path of the closure');
-  checkClosures(r, 'registration');
+  checkClosures(r, 'database');
   // The biggest path by Nix's own measure leads the table.
   const biggest = [...nixGraph].sort((a, b) => b[1].narSize - a[1].narSize)[0][0];
   assert.equal(r.storePaths[0].path, biggest);
@@ -195,15 +196,17 @@ test('a GPT disk with a Nix closure (build --report): sizes add up, closure size
   assert.equal(firstRow?.[1], biggest, 'the table lists the biggest store path first');
 });
 
-test('no registration: references found by scanning the store paths give the closures Nix lists, in /nix/store or at the root (onlyNixStore)', () => {
+test('references from the registration, else by scanning the store paths: the closures Nix lists, in the store dir or at the root (onlyNixStore)', () => {
   nixGraph ??= pathInfo();
-  for (const only of [false, true]) {
-    const image = path.join(work, only ? 'only-store.img' : 'noreg.img');
-    dw(['mkfs', 'ext4', '--store-path', './result', '--nix-store-dir', S, ...(only ? ['--only-nix-store'] : ['--no-nix-path-registration']), '--epoch', String(EPOCH), '-o', image]);
+  const variants = [['registration', [], '/nix-path-registration'], ['noreg', ['--no-nix-path-registration'], 'scanning file contents for store hashes'], ['only-store', ['--only-nix-store'], 'scanning file contents for store hashes']] as const;
+  for (const [name, flags, source] of variants) {
+    const image = path.join(work, `${name}.img`);
+    dw(['mkfs', 'ext4', '--store-path', './result', '--nix-store-dir', S, ...flags, '--epoch', String(EPOCH), '-o', image]);
     settle(image);
-    const r = sizeReport(image, { nixStoreDir: S });
+    // The registration names the store dir; without one it is the given one (or the root).
+    const r = sizeReport(image, name === 'registration' ? {} : { nixStoreDir: S });
     const kinds = checkAgainstInspect(image, r);
-    assert.equal(r.referencesSource, 'scanning file contents for store hashes');
+    assert.equal(r.referencesSource, source);
     assert.equal((kinds.get('store-path') ?? []).length, nixGraph.size, `${image}: a box per store path`);
     checkClosures(r, image);
   }
