@@ -295,6 +295,18 @@ export function planSizes(input: DiskLayoutInput): SizePlan {
   return { root: limitNodes(finish(root, maxChildren), input.maxNodes ?? 50_000), storePaths: paths, warnings };
 }
 
+/** Deepest a path goes in the tree: what lies deeper counts for its ancestor at this depth (bounds every recursion over the tree). */
+export const MAX_DEPTH = 128;
+
+function clampDepth(path: string): string {
+  let at = 0;
+  for (let depth = 0; depth < MAX_DEPTH; depth++) {
+    at = path.indexOf('/', at + 1);
+    if (at < 0) return path;
+  }
+  return path.slice(0, at);
+}
+
 function planVolume(
   node: Acc, v: VolumeLayout, from: number, to: number, stored: (a: number, b: number) => number,
   storePaths: StorePathSize[], warnings: string[],
@@ -334,7 +346,8 @@ function planVolume(
   };
   // Adds bytes to a path (its own: a directory's blocks, a file's content and
   // extent tree) and to every directory above it, up to the root.
-  const addToPath = (path: string, size: number, span: number) => {
+  const addToPath = (full: string, size: number, span: number) => {
+    const path = clampDepth(full);
     const n = nodeFor(path);
     n.own ??= { size: 0, span: 0 };
     n.own.size += size;

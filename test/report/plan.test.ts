@@ -4,7 +4,7 @@
 // directories fold to fit a node budget; closures follow reference cycles.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { limitNodes, planSizes, storedCounter, type SizeNode } from '../../src/report/plan.ts';
+import { limitNodes, MAX_DEPTH, planSizes, storedCounter, type SizeNode } from '../../src/report/plan.ts';
 import { closureSizes } from '../../src/report/closure.ts';
 import type { OwnedRange } from '../../src/read/entry.ts';
 
@@ -54,6 +54,16 @@ test('hostile layouts: overlapping partitions and ranges, ranges past the filesy
   assert.equal(find(plan.root, 'huge')!.span, 65536 - 24576, 'cut at the filesystem\'s end');
   assert.deepEqual(plan.storePaths.map((p) => p.path), ['/nix/store/0123456789abcdfghijklmnpqrsvwxyz-big']);
   assert.equal(plan.storePaths[0].span, (16384 - 12288) + 4096, 'f from the inode table\'s end, all of g');
+});
+
+test('a path deeper than MAX_DEPTH counts for its ancestor at that depth', () => {
+  const deep = '/d'.repeat(MAX_DEPTH + 500) + '/file';
+  const fs = { type: 'ext4', label: '', size: 8192, ranges: [{ offset: 0, length: 4096, kind: 'data' as const, what: 'file', path: deep }], storeDirs: [], nixStoreDir: '/nix/store' };
+  const plan = planSizes({ diskSize: 8192, stored: null, allocatedSize: 0, table: [], volumes: [{ name: 'filesystem', offset: 0, length: 8192, fs }] });
+  sums(plan.root);
+  let depth = 0;
+  for (let n: SizeNode | undefined = find(plan.root, '/ (files)'); n?.children; n = n.children[0]) depth++;
+  assert.equal(depth, MAX_DEPTH);
 });
 
 test('a node budget folds the smallest directories; store paths keep their boxes', () => {
