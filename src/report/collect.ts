@@ -6,6 +6,8 @@
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../errors.ts';
 import type { DiskSource } from '../format/input.ts';
+import { isFileExtent } from '../image/extent-map.ts';
+import { dataSegments } from '../util/sparse.ts';
 import { probeFilesystem } from '../fs/drivers.ts';
 import { partitionSource, readPartitionTable, type PartitionTable } from '../read/partition.ts';
 import type { FsReader } from '../read/entry.ts';
@@ -33,18 +35,58 @@ export interface CollectedImage {
   warnings: string[];
 }
 
-/** The stored ranges, sorted and merged (a container's map is trusted for nothing). */
-function storedRanges(disk: DiskSource): Array<[number, number]> | null {
+/**
+ * The ranges of the virtual disk the file stores, sorted and merged (a
+ * container's map is trusted for nothing). A container's clusters read from
+ * the file count where the host file system holds their bytes (a qcow2 file
+ * can be sparse itself); compressed clusters count as their whole extent.
+ */
+function storedRanges(disk: DiskSource, path: string): Array<[number, number]> | null {
   if (disk.format === 'zstd') return null;
-  const ranges = disk.stored().extents
-    .map((e): [number, number] => [Math.max(0, e.offset), Math.min(disk.size, e.offset + e.length)])
-    .filter(([s, t]) => t > s)
+  const extents = disk.stored().extents;
+  let host: Array<[number, number]> | null = null;
+  if (disk.format !== 'raw' && extents.some(isFileExtent)) {
+    const fd = fs.openSync(path, 'r');
+    try {
+      host = dataSegments(fd, fs.fstatSync(fd).size);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  const ranges: Array<[number, number]> = [];
+  for (const e of extents) {
+    if (host && isFileExtent(e)) ranges.push(...hostHeld(host, e.offset, e.fileOffset, e.length));
+    else ranges.push([e.offset, e.offset + e.length]);
+  }
+  const clipped = ranges
+    .map((r): [number, number] => [Math.max(0, r[0]), Math.min(disk.size, r[1])])
+    .filter(([a, b]) => b > a)
     .sort((a, b) => a[0] - b[0]);
   const out: Array<[number, number]> = [];
-  for (const r of ranges) {
+  for (const r of clipped) {
     const last = out[out.length - 1];
     if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
     else out.push([r[0], r[1]]);
+  }
+  return out;
+}
+
+/** The virtual ranges of an extent (at `offset`, read from `fileOffset`) whose file bytes the host holds. */
+function hostHeld(host: ReadonlyArray<readonly [number, number]>, offset: number, fileOffset: number, length: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const end = fileOffset + length;
+  // The first host segment ending after fileOffset.
+  let lo = 0;
+  let hi = host.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (host[mid][1] <= fileOffset) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < host.length && host[i][0] < end; i++) {
+    const s = Math.max(host[i][0], fileOffset);
+    const t = Math.min(host[i][1], end);
+    if (t > s) out.push([offset + (s - fileOffset), offset + (t - fileOffset)]);
   }
   return out;
 }
@@ -181,7 +223,7 @@ export function collectImage(path: string, opts: ReportOptions = {}): CollectedI
         volumes.push({ name: found ? 'filesystem' : 'unknown contents', offset: 0, length: disk.size, fs: found?.fs });
         if (found?.references) refs.push(found.references);
       }
-      const stored = storedRanges(disk);
+      const stored = storedRanges(disk, path);
       return {
         path,
         format: disk.format,

@@ -17,6 +17,7 @@ import { buildFixture, makeNixStore, type FixtureName, type NixStore } from '../
 import { inspectImage } from '../../src/api/inspect.ts';
 import { sizeReport, type SizeNode, type SizeReport } from '../../src/report/report.ts';
 import { DiskwrightError } from '../../src/errors.ts';
+import { convertImage } from '../../src/api/convert.ts';
 
 const EPOCH = 1_700_000_000;
 
@@ -148,6 +149,15 @@ test('a GPT disk with a Nix closure (build --report): sizes add up, closure size
   assert.ok((kinds.get('table') ?? []).some((n) => n.name === 'GPT (primary)'), 'the GPT is a box');
   assert.ok((kinds.get('partition') ?? []).length >= 2, 'the partitions');
   assert.ok(html.length < 2 << 20 && !/\bsrc=|\bhref="http/.test(html), 'self-contained');
+  // In containers too: their clusters where the host holds them, their headers and tables as overhead.
+  for (const format of ['qcow2', 'vdi', 'vpc'] as const) {
+    const converted = path.join(work, `converted.${format}`);
+    convertImage({ input: image, output: converted, format });
+    settle(converted);
+    const c = sizeReport(converted);
+    checkAgainstInspect(converted, c);
+    assert.equal(c.root.span, r.root.span);
+  }
 
   // Closures: what Nix lists, from the database (ahead of the registration).
   nixGraph ??= pathInfo();
