@@ -43,16 +43,24 @@ function fromDatabase(reader: FsReader, entry: FsEntry, warnings: string[]): Ref
     const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
     const db = new DatabaseSync(file, { readOnly: true });
     try {
+      // The image's file is not trusted: plain tables only (a view could run
+      // anything, a recursive one forever), read whole, joined here in one pass.
+      db.exec('PRAGMA trusted_schema = OFF');
+      const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: unknown }>).map((r) => r.name));
+      if (!tables.has('ValidPaths') || !tables.has('Refs')) throw new Error('no ValidPaths and Refs tables');
       const refs = new Map<string, string[]>();
       const narSizes = new Map<string, number>();
-      for (const r of db.prepare('SELECT path, narSize FROM ValidPaths').all() as Array<{ path: unknown; narSize: unknown }>) {
-        if (typeof r.path !== 'string') continue;
+      const byId = new Map<number, string>();
+      for (const r of db.prepare('SELECT id, path, narSize FROM ValidPaths').all() as Array<{ id: unknown; path: unknown; narSize: unknown }>) {
+        if (typeof r.path !== 'string' || typeof r.id !== 'number') continue;
+        byId.set(r.id, r.path);
         refs.set(r.path, []);
         if (typeof r.narSize === 'number') narSizes.set(r.path, r.narSize);
       }
-      const q = 'SELECT a.path AS p, b.path AS r FROM Refs JOIN ValidPaths a ON a.id = Refs.referrer JOIN ValidPaths b ON b.id = Refs.reference';
-      for (const r of db.prepare(q).all() as Array<{ p: unknown; r: unknown }>) {
-        if (typeof r.p === 'string' && typeof r.r === 'string') refs.get(r.p)?.push(r.r);
+      for (const r of db.prepare('SELECT referrer, reference FROM Refs').all() as Array<{ referrer: unknown; reference: unknown }>) {
+        const from = byId.get(r.referrer as number);
+        const to = byId.get(r.reference as number);
+        if (from !== undefined && to !== undefined) refs.get(from)!.push(to);
       }
       return { source: DB_PATH, refs, narSizes };
     } finally {
