@@ -18,6 +18,7 @@ import { inspectImage } from '../../src/api/inspect.ts';
 import { sizeReport, type SizeNode, type SizeReport } from '../../src/report/report.ts';
 import { DiskwrightError } from '../../src/errors.ts';
 import { convertImage } from '../../src/api/convert.ts';
+import { DatabaseSync } from 'node:sqlite';
 
 const EPOCH = 1_700_000_000;
 
@@ -248,6 +249,24 @@ test('damaged images: a report whose sums hold, or one line of error; never a ha
     }
   }
   assert.ok(outcomes.reports > 0 && outcomes.errors > 0, `both kinds met: ${JSON.stringify(outcomes)}`);
+});
+
+test('a database whose ValidPaths is a view (one that never ends): not run, a warning, the registration used', () => {
+  const root = path.join(work, 'hostile-db');
+  fs.mkdirSync(path.join(root, 'nix/var/nix/db'), { recursive: true });
+  const db = new DatabaseSync(path.join(root, 'nix/var/nix/db/db.sqlite'));
+  db.exec('CREATE TABLE Refs (referrer INTEGER, reference INTEGER); CREATE VIEW ValidPaths AS WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c) SELECT id, \'/nix/store/x\' AS path, 0 AS narSize FROM c');
+  db.close();
+  const p = '/nix/store/0123456789abcdfghijklmnpqrsvwxyz-x';
+  fs.mkdirSync(path.join(root, 'nix/store'));
+  fs.writeFileSync(path.join(root, p), 'x\n');
+  fs.writeFileSync(path.join(root, 'nix-path-registration'), `${p}\nsha256:${'0'.repeat(52)}\n120\n\n0\n`);
+  const image = path.join(work, 'hostile-db.img');
+  dw(['mkfs', 'ext4', root, '--epoch', String(EPOCH), '-o', image]);
+  const r = sizeReport(image);
+  assert.ok(r.warnings.some((w) => w.startsWith('/nix/var/nix/db/db.sqlite: not a Nix database')), r.warnings.join('\n'));
+  assert.equal(r.referencesSource, '/nix-path-registration');
+  assert.deepEqual(r.storePaths.map((x) => [x.path, x.narSize, x.closureCount]), [[p, 120, 1]]);
 });
 
 test('bad input: one line naming the image, exit 1, no page left behind', () => {
