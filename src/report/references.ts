@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { DiskwrightError } from '../errors.ts';
 import type { FsEntry, FsReader } from '../read/entry.ts';
 import { parseRegistration } from '../nix/registration.ts';
@@ -39,8 +40,6 @@ function fromDatabase(reader: FsReader, entry: FsEntry, warnings: string[]): Ref
   try {
     const file = path.join(dir, 'db.sqlite');
     fs.writeFileSync(file, reader.read(entry));
-    // Loaded here only: node:sqlite is not needed by anything else.
-    const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
     const db = new DatabaseSync(file, { readOnly: true });
     try {
       // The image's file is not trusted: plain tables only (a view could run
