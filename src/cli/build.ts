@@ -36,8 +36,10 @@ export function buildCommand(): Command {
     .addOption(new Option('--format <format>', "output format (overrides the config's format)").choices(FORMATS))
     .addOption(new Option('--compress <method>', "compression of a raw image (overrides the config's compress)").choices(COMPRESSIONS))
     .option('--stream', "write the image to standard output (same as -o -)")
-    .action(async (file: string, o: { out: string; stream?: boolean; format?: Format; compress?: Compression }) => {
+    .option('--report', 'also write IMAGE.html beside the image: where its bytes go (see `diskwright report`)')
+    .action(async (file: string, o: { out: string; stream?: boolean; format?: Format; compress?: Compression; report?: boolean }) => {
       if (o.stream) o.out = '-';
+      if (o.report && o.out === '-') throw new DiskwrightError('OPTION_INVALID', '--report: the image goes to standard output, leaving the report nothing to read; give an output directory with -o', {});
       const loaded = await loadConfig(file);
       const config = { ...loaded.config, format: o.format ?? loaded.config.format, compress: o.compress ?? loaded.config.compress };
       const input = { config, given: loaded.given, baseDir: loaded.baseDir, file };
@@ -54,6 +56,7 @@ export function buildCommand(): Command {
       const lines = describeLayout(r.layout);
       lines.push(`wrote ${r.imagePath}: ${r.write.apparentBytes} bytes apparent, ${r.write.allocatedBytes} allocated`);
       if (r.efiVarsPath) lines.push(`wrote ${r.efiVarsPath}: Boot0001 (systemd-boot) first in BootOrder`);
+      if (o.report) lines.push(`wrote ${(await import('../report/report.ts')).writeReportPage(r.imagePath).path}: where the bytes go`);
       process.stderr.write(lines.join('\n') + '\n');
     });
 }

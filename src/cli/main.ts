@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   diff: async () => (await import('./diff.ts')).diffCommand(),
   initrd: async () => (await import('./initrd.ts')).initrdCommand(),
   container: async () => (await import('./container.ts')).containerCommand(),
+  report: async () => (await import('./report.ts')).reportCommand(),
 };
 
 function packageVersion(): string {
