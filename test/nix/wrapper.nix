@@ -1,0 +1,53 @@
+# nix/default.nix's builders called as a Nix user calls nixpkgs' (see
+# wrapper.test.ts), with the stand-in pkgs and a small closure: app refers
+# to lib through a symlink and a file's contents.
+{ node }:
+let
+  pkgs = import ./wrapper-pkgs.nix { inherit node; };
+  dw = import ../../nix { inherit pkgs; };
+  drv = import ./drv.nix;
+  lib = drv "lib" ''
+    mkdir -p $out/bin
+    printf '#!/bin/sh\necho hello\n' > $out/bin/hello
+    chmod 755 $out/bin/hello
+  '';
+  app = drv "app" ''
+    mkdir -p $out/bin $out/etc
+    ln -s ${lib}/bin/hello $out/bin/hello
+    echo ${lib} > $out/etc/lib-path
+  '';
+in
+{
+  inherit app;
+  inherit (dw) diskwright;
+  disk = dw.makeDiskImage {
+    name = "wrapper-disk";
+    partitionTableType = "efi";
+    bootSize = "40M";
+    additionalSpace = "1M";
+    additionalPaths = [ app ];
+    contents = [ { source = "${app}/etc/lib-path"; target = "/etc/lib-path"; mode = "0644"; } ];
+    format = "qcow2";
+    # nixpkgs' VM settings: nothing to do without a VM.
+    memSize = 2048;
+    copyChannel = false;
+  };
+  ext4 = dw.makeExt4Fs {
+    storePaths = [ app ];
+    volumeLabel = "store";
+    compressImage = true;
+  };
+  sd = dw.sdImage {
+    storePaths = [ app ];
+    firmwareSize = 8;
+    compressImage = false;
+  };
+  stream = dw.streamLayeredImage {
+    name = "hello";
+    tag = "test";
+    contents = [ app ];
+    config.Cmd = [ "${app}/bin/hello" ];
+    maxLayers = 3;
+  };
+  refused = dw.makeDiskImage { postVM = "echo"; };
+}
