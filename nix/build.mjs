@@ -1,7 +1,7 @@
 // Builder of default.nix's image derivations (structured attrs): writes the
 // config and the closure Nix exported (exportReferencesGraph, path-info JSON
 // that `storeReferences` reads) into the build directory, then runs
-// `diskwright COMMAND config.json -o $out`. `conf` writes both files into
+// `diskwright COMMAND config.json -o $out` (or a directory in it). `conf` writes both files into
 // $out instead, for a stream script to build from when it runs.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,12 +15,15 @@ fs.writeFileSync(path.join(dir, 'config.json'), attrs.config + '\n');
 if (attrs.closure?.length) fs.writeFileSync(path.join(dir, 'closure.json'), JSON.stringify(attrs.closure) + '\n');
 if (attrs.command === 'conf') process.exit(0);
 
-// make-ext4-fs's output is the image file: build beside it, then move it there.
-const target = attrs.imageFile ? path.resolve('result') : out;
+// make-ext4-fs's output is the image file: build beside it, then move it
+// there. sd-image's is $out/sd-image/NAME.img with $out/nix-support.
+const target = attrs.imageFile ? path.resolve('result') : attrs.subdir ? path.join(out, attrs.subdir) : out;
 const r = spawnSync(attrs.diskwright, [attrs.command, 'config.json', '-o', target], { stdio: 'inherit' });
 if (r.error) throw r.error;
 if (r.status !== 0) process.exit(r.status ?? 1);
 if (attrs.imageFile) {
   const layout = JSON.parse(fs.readFileSync(path.join(target, 'layout.json'), 'utf8'));
   fs.renameSync(path.join(target, layout.image), out);
+} else if (attrs.subdir) {
+  fs.renameSync(path.join(target, 'nix-support'), path.join(out, 'nix-support'));
 }

@@ -47,8 +47,9 @@ let
   # One derivation running `diskwright COMMAND config.json -o $out` in its
   # build directory. `roots`: the store paths whose closure the config's
   # storeReferences describes. `imageFile`: $out is the image itself, not a
-  # directory (make-ext4-fs).
-  run = { name, command, config, roots, imageFile ? false }: builtins.derivation {
+  # directory (make-ext4-fs). `subdir`: the image goes in $out/SUBDIR, its
+  # nix-support in $out (sd-image).
+  run = { name, command, config, roots, imageFile ? false, subdir ? null }: builtins.derivation {
     inherit name system;
     builder = "${nodejs}/bin/node";
     args = [ ./build.mjs ];
@@ -57,7 +58,7 @@ let
     config = toJSON (config // {
       nixStoreDir = storeDir;
     } // (if roots == [ ] then { } else { storeReferences = "closure.json"; }));
-    inherit command imageFile;
+    inherit command imageFile subdir;
     diskwright = "${diskwright}/bin/diskwright";
   };
 
@@ -114,6 +115,7 @@ let
       command = "build";
       config = { builder = "sd-image"; system = systemOf args; } // passed // (if toplevel == null then { } else { inherit toplevel; });
       roots = storePathsIn [ toplevel (args.storePaths or [ ]) ];
+      subdir = "sd-image";
     };
 
   # As nixpkgs: the result is an executable that writes the image archive to
@@ -130,7 +132,7 @@ let
       } args0;
       passed = removeAttrs args [ "passthru" "meta" "lib" "pkgs" ];
       conf = run {
-        name = "${baseNameOf args.name}-conf.json";
+        name = "${baseNameOf args.name}-conf";
         command = "conf";
         config = { system = systemOf { }; } // passed;
         roots = storePathsIn [ (filter isString (args.contents or [ ])) (args.storePaths or [ ]) (args.additionalPaths or [ ]) (args.config or { }) ];

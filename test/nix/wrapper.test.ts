@@ -100,10 +100,12 @@ test('makeExt4Fs: the result is the image file itself, the CLI\'s make-ext4-fs b
   assert.equal(sha256(built.ext4), sha256(path.join(cli, 'ext4-fs.img.zst')));
 });
 
-test('sdImage: the CLI\'s sd-image build', () => {
+test('sdImage: the CLI\'s sd-image build, laid out as sd-image.nix lays it out', () => {
   const cli = cliBuild('sd', { builder: 'sd-image', storePaths: [built.app], firmwareSize: 8, compressImage: false, system: SYSTEM, nixStoreDir: store.storeDir });
-  assert.equal(sha256(path.join(built.sd, 'nixos-sd-image.img')), sha256(path.join(cli, 'nixos-sd-image.img')));
-  assert.match(fs.readFileSync(path.join(built.sd, 'nix-support', 'hydra-build-products'), 'utf8'), /^file sd-image /);
+  // Where sd-image.nix puts them.
+  const image = path.join(built.sd, 'sd-image', 'nixos-sd-image.img');
+  assert.equal(sha256(image), sha256(path.join(cli, 'nixos-sd-image.img')));
+  assert.equal(fs.readFileSync(path.join(built.sd, 'nix-support', 'hydra-build-products'), 'utf8'), `file sd-image ${image}\n`);
 });
 
 test('streamLayeredImage: an executable that streams the CLI\'s archive, with the image\'s closure in its own', () => {
