@@ -15,7 +15,7 @@
 , diskwright ? import ./package.nix { inherit pkgs nodejs bash; }
 }:
 let
-  inherit (builtins) attrNames concatMap filter head isAttrs isList isString removeAttrs stringLength substring toJSON;
+  inherit (builtins) attrNames concatMap filter head isAttrs isList isString removeAttrs toJSON;
   system = pkgs.stdenv.hostPlatform.system or pkgs.system or builtins.currentSystem;
   storeDir = builtins.storeDir;
 
@@ -24,12 +24,14 @@ let
     let bad = filter (n: args ? ${n}) (attrNames unsupported);
     in if bad == [ ] then args else throw "diskwright.${fn}: ${head bad} is not supported: ${unsupported.${head bad}}";
 
-  # The store paths a value names (strings starting with the store dir; a
-  # path inside one counts as that path), with their string context kept.
+  # The store paths a value names anywhere in its strings (a path inside one
+  # counts as that path), as diskwright finds them in a container config.
+  # No string context is needed: the config carries it, which makes them
+  # inputs, and exportReferencesGraph takes any path in the inputs' closure.
+  storePathRegex = "(${escapeRegex storeDir}/[0-9a-df-np-sv-z]{32}-[-+._?=0-9A-Za-z]+)";
+  escapeRegex = builtins.replaceStrings [ "." "+" "?" "(" ")" "[" "]" "{" "}" "^" "$" "|" "*" "\\" ] [ "\\." "\\+" "\\?" "\\(" "\\)" "\\[" "\\]" "\\{" "\\}" "\\^" "\\$" "\\|" "\\*" "\\\\" ];
   storePathsIn = v:
-    if isString v then
-      let m = builtins.match "(${storeDir}/[^/]+).*" v;
-      in if m == null then [ ] else [ (substring 0 (stringLength (head m)) v) ]
+    if isString v then concatMap (p: if isList p then p else [ ]) (builtins.split storePathRegex v)
     else if isList v then concatMap storePathsIn v
     else if isAttrs v && !(v ? outPath) then concatMap (n: storePathsIn v.${n}) (attrNames v)
     else if isAttrs v then [ v.outPath ]
@@ -71,7 +73,6 @@ let
         postVM = "it runs shell commands after the VM; post-process the image in a derivation of your own";
         copyChannel = "no nixpkgs channel is copied into the image; put one in contents, or leave copyChannel out";
         includeChannel = "no nixpkgs channel is copied into the image; put one in contents, or leave includeChannel out";
-        splitBootPartition = "not supported";
       } (removeAttrs args0 (filter (n: args0.${n} or null == false) [ "copyChannel" "includeChannel" ]));
       toplevel = toplevelOf args;
       passed = removeAttrs args ([ "config" "toplevel" ] ++ vmOnly);
@@ -135,7 +136,8 @@ let
         name = "${baseNameOf args.name}-conf";
         command = "conf";
         config = { system = systemOf { }; } // passed;
-        roots = storePathsIn [ (filter isString (args.contents or [ ])) (args.storePaths or [ ]) (args.additionalPaths or [ ]) (args.config or { }) ];
+        # contents' packages (not its { source; target; } entries, which are copied) and store paths the image config names.
+        roots = storePathsIn [ (filter (c: isString c || c ? outPath) (args.contents or [ ])) (args.storePaths or [ ]) (args.additionalPaths or [ ]) (args.config or { }) ];
       };
     in
     builtins.derivation {

@@ -16,9 +16,11 @@ let
     ln -s ${lib}/bin/hello $out/bin/hello
     echo ${lib} > $out/etc/lib-path
   '';
+  # Named only inside a string of the image config.
+  extra = drv "extra" "echo extra > $out";
 in
 {
-  inherit app;
+  inherit app extra;
   inherit (dw) diskwright;
   disk = dw.makeDiskImage {
     name = "wrapper-disk";
@@ -46,7 +48,8 @@ in
     name = "hello";
     tag = "test";
     contents = [ app ];
-    config.Cmd = [ "${app}/bin/hello" ];
+    config.Cmd = [ "/bin/hello" ];
+    config.Env = [ "EXTRA=${extra}" ];
     maxLayers = 3;
   };
   refused = dw.makeDiskImage { postVM = "echo"; };

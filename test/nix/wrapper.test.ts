@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { diskwright, diskwrightIn, writeJsonIn } from '../cli/run.ts';
 import { HERE, makeNixStore, type NixStore } from './nixstore.ts';
 
-const ATTRS = ['app', 'diskwright', 'disk', 'ext4', 'sd', 'stream'] as const;
+const ATTRS = ['app', 'extra', 'diskwright', 'disk', 'ext4', 'sd', 'stream'] as const;
 const SYSTEM = { x64: 'x86_64-linux', arm64: 'aarch64-linux' }[process.arch as string] ?? `${process.arch}-linux`;
 
 let store: NixStore;
@@ -115,7 +115,7 @@ test('streamLayeredImage: an executable that streams the CLI\'s archive, with th
     name: 'hello',
     tag: 'test',
     contents: [built.app],
-    config: { Cmd: [`${built.app}/bin/hello`] },
+    config: { Cmd: ['/bin/hello'], Env: [`EXTRA=${built.extra}`] },
     maxLayers: 3,
     system: SYSTEM,
     nixStoreDir: store.storeDir,
@@ -123,8 +123,8 @@ test('streamLayeredImage: an executable that streams the CLI\'s archive, with th
   const archive = path.join(work, 'hello.tar');
   diskwrightIn(work, ['container', config, '-o', archive, '--no-cache'], { env: cliEnv() });
   assert.equal(createHash('sha256').update(streamed.stdout).digest('hex'), sha256(archive));
-  const closure = store.run('nix-store', ['-qR', built.stream]).stdout.toString();
-  assert.ok(closure.includes(built.app), closure);
+  const closure = store.run('nix-store', ['-qR', built.stream]).stdout.toString().split('\n');
+  assert.ok(closure.includes(built.app) && closure.includes(built.extra), closure.join('\n'));
 });
 
 test('a nixpkgs argument with no equivalent is refused at evaluation, saying why', () => {
