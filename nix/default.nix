@@ -19,10 +19,18 @@ let
   system = pkgs.stdenv.hostPlatform.system or pkgs.system or builtins.currentSystem;
   storeDir = builtins.storeDir;
 
-  # nixpkgs arguments with no equivalent here: refused, saying why.
-  refuse = fn: unsupported: args:
-    let bad = filter (n: args ? ${n}) (attrNames unsupported);
-    in if bad == [ ] then args else throw "diskwright.${fn}: ${head bad} is not supported: ${unsupported.${head bad}}";
+  # The arguments without those given as null, which nixpkgs takes as not given.
+  given = args: removeAttrs args (filter (n: args.${n} == null) (attrNames args));
+
+  # nixpkgs arguments with no equivalent here: refused, saying why, unless
+  # they ask for nothing (false, "" or [], as their defaults mostly are).
+  refuse = fn: unsupported: args0:
+    let
+      args = given args0;
+      bad = filter (n: args ? ${n} && !(builtins.elem args.${n} [ false "" [ ] ])) (attrNames unsupported);
+    in
+    if bad == [ ] then removeAttrs args (attrNames unsupported)
+    else throw "diskwright.${fn}: ${head bad} is not supported: ${unsupported.${head bad}}";
 
   # The store paths a value names anywhere in its strings (a path inside one
   # counts as that path), as diskwright finds them in a container config.
@@ -71,9 +79,9 @@ let
     let
       args = refuse "makeDiskImage" {
         postVM = "it runs shell commands after the VM; post-process the image in a derivation of your own";
-        copyChannel = "no nixpkgs channel is copied into the image; put one in contents, or leave copyChannel out";
-        includeChannel = "no nixpkgs channel is copied into the image; put one in contents, or leave includeChannel out";
-      } (removeAttrs args0 (filter (n: args0.${n} or null == false) [ "copyChannel" "includeChannel" ]));
+        copyChannel = "no nixpkgs channel is copied into the image; put one in contents, or set copyChannel = false";
+        includeChannel = "no nixpkgs channel is copied into the image; put one in contents, or set includeChannel = false";
+      } args0;
       toplevel = toplevelOf args;
       passed = removeAttrs args ([ "config" "toplevel" ] ++ vmOnly);
       config = { system = systemOf args; } // passed // (if toplevel == null then { } else { inherit toplevel; });

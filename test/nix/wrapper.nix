@@ -33,6 +33,9 @@ in
     # nixpkgs' VM settings: nothing to do without a VM.
     memSize = 2048;
     copyChannel = false;
+    # Asking for nothing, as nixpkgs' defaults.
+    postVM = "";
+    configFile = null;
   };
   ext4 = dw.makeExt4Fs {
     storePaths = [ app ];
@@ -51,6 +54,9 @@ in
     config.Cmd = [ "/bin/hello" ];
     config.Env = [ "EXTRA=${extra}" ];
     maxLayers = 3;
+    fromImage = null;
+    extraCommands = "";
   };
   refused = dw.makeDiskImage { postVM = "echo"; };
+  channel = dw.makeDiskImage { copyChannel = true; };
 }

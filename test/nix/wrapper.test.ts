@@ -131,4 +131,7 @@ test('a nixpkgs argument with no equivalent is refused at evaluation, saying why
   const r = store.run('nix-instantiate', [path.join(HERE, 'wrapper.nix'), ...nodeArg, '-A', 'refused'], { allowFailure: true });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /diskwright\.makeDiskImage: postVM is not supported: it runs shell commands after the VM/);
+  const c = store.run('nix-instantiate', [path.join(HERE, 'wrapper.nix'), ...nodeArg, '-A', 'channel'], { allowFailure: true });
+  assert.notEqual(c.status, 0);
+  assert.match(c.stderr, /diskwright\.makeDiskImage: copyChannel is not supported: no nixpkgs channel is copied into the image; put one in contents, or set copyChannel = false/);
 });
