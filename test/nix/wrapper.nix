@@ -1,6 +1,6 @@
 # nix/default.nix's builders called as a Nix user calls nixpkgs' (see
 # wrapper.test.ts), with the stand-in pkgs and a small closure: app refers
-# to lib through a symlink and a file's contents.
+# to lib through a symlink and a file's contents; a stand-in NixOS system.
 { node }:
 let
   pkgs = import ./wrapper-pkgs.nix { inherit node; };
@@ -18,11 +18,32 @@ let
   '';
   # Named only inside a string of the image config.
   extra = drv "extra" "echo extra > $out";
+  # A NixOS-shaped system: what a disk image reads from a toplevel to boot it
+  # with systemd-boot (the files are placeholders; nothing boots here).
+  kernel = drv "linux" "mkdir $out && echo kernel > $out/bzImage";
+  initrd = drv "initrd" "mkdir $out && echo initrd > $out/initrd";
+  systemd = drv "systemd" "mkdir -p $out/lib/systemd/boot/efi && echo systemd-boot > $out/lib/systemd/boot/efi/systemd-bootx64.efi";
+  toplevel = drv "nixos-system-test" ''
+    mkdir $out
+    ln -s ${kernel}/bzImage $out/kernel
+    ln -s ${initrd}/initrd $out/initrd
+    ln -s ${systemd} $out/systemd
+    printf 'console=ttyS0' > $out/kernel-params
+    printf '24.11' > $out/nixos-version
+    printf '#!/bin/sh\n' > $out/init
+    chmod 755 $out/init
+  '';
+  # What makeDiskImage reads of a NixOS configuration.
+  config = {
+    system.build.toplevel = toplevel;
+    nixpkgs.hostPlatform.system = "x86_64-linux";
+  };
 in
 {
-  inherit app extra;
+  inherit app extra toplevel;
   inherit (dw) diskwright;
   disk = dw.makeDiskImage {
+    inherit config;
     name = "wrapper-disk";
     partitionTableType = "efi";
     bootSize = "40M";

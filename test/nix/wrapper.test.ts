@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { diskwright, diskwrightIn, writeJsonIn } from '../cli/run.ts';
 import { HERE, makeNixStore, type NixStore } from './nixstore.ts';
 
-const ATTRS = ['app', 'extra', 'diskwright', 'disk', 'ext4', 'sd', 'stream'] as const;
+const ATTRS = ['app', 'extra', 'toplevel', 'diskwright', 'disk', 'ext4', 'sd', 'stream'] as const;
 const SYSTEM = { x64: 'x86_64-linux', arm64: 'aarch64-linux' }[process.arch as string] ?? `${process.arch}-linux`;
 
 let store: NixStore;
@@ -60,7 +60,7 @@ test('diskwright runs from the store: its sources are not under a node_modules, 
   assert.match(r.stdout, /Usage: diskwright/);
 });
 
-test('makeDiskImage: an ordinary derivation (no VM, no kvm) whose image is the CLI\'s, with hydra-build-products', () => {
+test('makeDiskImage of a NixOS config: an ordinary derivation (no VM, no kvm) whose image is the CLI\'s, with hydra-build-products', () => {
   const drv = store.run('nix-instantiate', [path.join(HERE, 'wrapper.nix'), ...nodeArg, '-A', 'disk']).stdout.toString().trim();
   const shown = JSON.parse(store.run('nix', ['show-derivation', drv]).stdout.toString())[drv];
   assert.match(shown.builder, /-nodejs\/bin\/node$/);
@@ -73,10 +73,11 @@ test('makeDiskImage: an ordinary derivation (no VM, no kvm) whose image is the C
     partitionTableType: 'efi',
     bootSize: '40M',
     additionalSpace: '1M',
+    toplevel: built.toplevel,
     additionalPaths: [built.app],
     contents: [{ source: `${built.app}/etc/lib-path`, target: '/etc/lib-path', mode: '0644' }],
     format: 'qcow2',
-    system: SYSTEM,
+    system: 'x86_64-linux',
     nixStoreDir: store.storeDir,
   });
   const image = path.join(built.disk, 'nixos.qcow2');
@@ -84,13 +85,17 @@ test('makeDiskImage: an ordinary derivation (no VM, no kvm) whose image is the C
   assert.equal(fs.readFileSync(path.join(built.disk, 'nix-support', 'hydra-build-products'), 'utf8'), `file qcow2-image ${image}\n`);
   const layout = JSON.parse(fs.readFileSync(path.join(built.disk, 'layout.json'), 'utf8'));
   assert.deepEqual(layout.partitions.map((p: { role: string }) => p.role), ['esp', 'root']);
-  // The closure Nix exported went into the image: its registration lists app and lib.
+  // The closure Nix exported went into the image: its registration lists the system's and app's.
   const cat = diskwright(['cat', `${image}:2`, '/nix-path-registration']);
   assert.equal(cat.status, 0, cat.stderr);
   const registered = cat.stdout.toString().split('\n');
-  const closure = store.run('nix-store', ['-qR', built.app]).stdout.toString().trim().split('\n');
-  assert.equal(closure.length, 2);
+  const closure = store.run('nix-store', ['-qR', built.app, built.toplevel]).stdout.toString().trim().split('\n');
+  assert.equal(closure.length, 6);
   for (const p of closure) assert.ok(registered.includes(p), `${p} is not registered in the image`);
+  // `config` brought the system to boot: systemd-boot's entry for it on the ESP.
+  const entry = diskwright(['cat', `${image}:1`, '/loader/entries/nixos-generation-1.conf']);
+  assert.equal(entry.status, 0, entry.stderr);
+  assert.match(entry.stdout.toString(), new RegExp(`init=${built.toplevel}/init console=ttyS0`));
 });
 
 test('makeExt4Fs: the result is the image file itself, the CLI\'s make-ext4-fs build', () => {
