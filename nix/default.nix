@@ -148,7 +148,8 @@ let
         roots = storePathsIn [ (filter (c: isString c || c ? outPath) (args.contents or [ ])) (args.storePaths or [ ]) (args.additionalPaths or [ ]) (args.config or { }) ];
       };
     in
-    builtins.derivation {
+    # passthru and meta sit on the result, as mkDerivation puts them.
+    (args.passthru or { }) // (if args ? meta then { inherit (args) meta; } else { }) // builtins.derivation {
       name = "stream-${baseNameOf args.name}";
       inherit system;
       builder = "${nodejs}/bin/node";
@@ -157,7 +158,7 @@ let
       shell = "${bash}/bin/bash";
       diskwright = "${diskwright}/bin/diskwright";
       inherit conf;
-    };
+    } // { inherit conf; isExe = true; };
 in
 {
   inherit makeDiskImage makeExt4Fs sdImage streamLayeredImage diskwright;

@@ -76,6 +76,7 @@ in
     config.Env = [ "EXTRA=${extra}" ];
     maxLayers = 3;
     fromImage = null;
+    passthru.greeting = "hello";
     extraCommands = "";
   };
   refused = dw.makeDiskImage { postVM = "echo"; };

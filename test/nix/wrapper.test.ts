@@ -55,9 +55,7 @@ test('diskwright runs from the store: its sources are not under a node_modules, 
   const modules = fs.readdirSync(path.join(lib, 'node_modules'));
   assert.ok(modules.includes('zod') && modules.includes('lzma-native'));
   assert.ok(!modules.includes('typescript') && !modules.includes('node'));
-  const r = spawnSync(path.join(built.diskwright, 'bin', 'diskwright'), ['--help'], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /Usage: diskwright/);
+  // The builds below run it.
 });
 
 test('makeDiskImage of a NixOS config: an ordinary derivation (no VM, no kvm) whose image is the CLI\'s, with hydra-build-products', () => {
@@ -130,6 +128,10 @@ test('streamLayeredImage: an executable that streams the CLI\'s archive, with th
   assert.equal(createHash('sha256').update(streamed.stdout).digest('hex'), sha256(archive));
   const closure = store.run('nix-store', ['-qR', built.stream]).stdout.toString().split('\n');
   assert.ok(closure.includes(built.app) && closure.includes(built.extra), closure.join('\n'));
+  // nixpkgs' attributes of the result, and passthru's.
+  const attr = (a: string) => store.run('nix-instantiate', ['--eval', path.join(HERE, 'wrapper.nix'), ...nodeArg, '-A', a]).stdout.toString().trim();
+  assert.equal(attr('stream.isExe'), 'true');
+  assert.equal(attr('stream.greeting'), '"hello"');
 });
 
 test('a nixpkgs argument with no equivalent is refused at evaluation, saying why', () => {
