@@ -1,8 +1,10 @@
-# diskwright itself as a derivation, from a checkout where `npm ci` has run
-# (it brings node_modules and compiles the xattr addon to build/Release).
+# diskwright itself as a derivation, from a checkout where `npm ci` has run.
 # Nix cannot fetch npm packages here without a hash per package, so the
 # runtime dependencies (package.json's "dependencies" and theirs, nothing
-# from devDependencies) are copied from the checkout's node_modules.
+# from devDependencies) are copied from the checkout's node_modules. The
+# xattr addon (binding.gyp's sources) is compiled with `cc` against the
+# Node-API headers of `nodejs`; without a compiler, the one `npm ci` built in
+# build/Release is taken.
 #
 # The layout is $out/lib/diskwright/{bin,src,build,node_modules,package.json}
 # and $out/bin/diskwright. Node strips TypeScript types everywhere except
@@ -10,6 +12,8 @@
 { pkgs
 , nodejs ? pkgs.nodejs_24 or pkgs.nodejs
 , bash ? pkgs.bash
+, cc ? pkgs.stdenv.cc or null
+, coreutils ? pkgs.coreutils or null
 , src ? ../.
 }:
 let
@@ -24,13 +28,14 @@ let
     operator = x: map (key: { inherit key; }) (builtins.filter (n: pathExists (modules + "/${n}")) (depsOf (modules + "/${x.key}")));
   });
   addon = src + "/build/Release/xattr.node";
+  gyp = builtins.head (fromJSON (readFile (src + "/binding.gyp"))).targets;
   copy = rel: builtins.path {
     path = src + "/${rel}";
     name = "diskwright-" + replaceStrings [ "@" "/" ] [ "" "-" ] (baseNameOf rel);
   };
   missing = builtins.filter (n: !pathExists (modules + "/${n}/package.json")) (depsOf src);
 in
-assert pathExists addon || throw "diskwright: ${toString addon} is missing: run `npm ci` in the checkout first (it compiles the xattr addon)";
+assert cc != null || pathExists addon || throw "diskwright: ${toString addon} is missing: run `npm ci` in the checkout first (it compiles the xattr addon)";
 assert missing == [ ] || throw "diskwright: node_modules lacks ${toString missing}: run `npm ci` in the checkout first";
 builtins.derivation {
   name = "diskwright-${manifest.version}";
@@ -42,8 +47,14 @@ builtins.derivation {
     "bin" = copy "bin";
     "src" = copy "src";
     "package.json" = copy "package.json";
-    "build/Release/xattr.node" = addon;
-  } // builtins.listToAttrs (map (n: { name = "node_modules/${n}"; value = copy "node_modules/${n}"; }) runtime);
+  } // (if cc == null then { "build/Release/xattr.node" = addon; } else { })
+  // builtins.listToAttrs (map (n: { name = "node_modules/${n}"; value = copy "node_modules/${n}"; }) runtime);
   node = "${nodejs}/bin/node";
   shell = "${bash}/bin/bash";
+  addon = if cc == null then null else {
+    cc = "${cc}/bin/cc";
+    include = "${nodejs}/include/node";
+    inherit (gyp) sources defines;
+    path = if coreutils == null then "" else "${coreutils}/bin";
+  };
 }

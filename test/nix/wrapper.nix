@@ -1,9 +1,9 @@
 # nix/default.nix's builders called as a Nix user calls nixpkgs' (see
 # wrapper.test.ts), with the stand-in pkgs and a small closure: app refers
 # to lib through a symlink and a file's contents; a stand-in NixOS system.
-{ node }:
+{ node, nodeInclude }:
 let
-  pkgs = import ./wrapper-pkgs.nix { inherit node; };
+  pkgs = import ./wrapper-pkgs.nix { inherit node nodeInclude; };
   dw = import ../../nix { inherit pkgs; };
   drv = import ./drv.nix;
   lib = drv "lib" ''

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { diskwright, diskwrightIn, writeJsonIn } from '../cli/run.ts';
+import { diskwright, diskwrightIn, ROOT, writeJsonIn } from '../cli/run.ts';
 import { HERE, makeNixStore, type NixStore } from './nixstore.ts';
 
 const ATTRS = ['app', 'extra', 'toplevel', 'diskwright', 'disk', 'ext4', 'sd', 'stream'] as const;
@@ -19,7 +19,7 @@ const SYSTEM = { x64: 'x86_64-linux', arm64: 'aarch64-linux' }[process.arch as s
 let store: NixStore;
 let work: string;
 let built: Record<(typeof ATTRS)[number], string>;
-/** The wrapper's arguments for wrapper.nix: this Node. */
+/** wrapper.nix's arguments: this Node and its headers. */
 let nodeArg: string[];
 
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -39,7 +39,11 @@ function cliBuild(name: string, config: object): string {
 before(() => {
   store = makeNixStore();
   work = fs.mkdtempSync(path.join(store.root, 'work-'));
-  nodeArg = ['--argstr', 'node', fs.realpathSync(process.execPath)];
+  const node = fs.realpathSync(process.execPath);
+  // Node's headers: beside the binary in Node's own tarballs, in a package of its own from the npm registry.
+  const include = [path.resolve(node, '../../include/node'), path.join(ROOT, 'node_modules', 'node', 'node_modules', `node-${process.platform}-${process.arch}`, 'include', 'node')].find((d) => fs.existsSync(path.join(d, 'node_api.h')));
+  assert.ok(include, `no node_api.h near ${node}`);
+  nodeArg = ['--argstr', 'node', node, '--argstr', 'nodeInclude', include];
   const outs = store.build(path.join(HERE, 'wrapper.nix'), [...nodeArg, ...ATTRS.flatMap((a) => ['-A', a])]);
   assert.equal(outs.length, ATTRS.length, outs.join('\n'));
   built = Object.fromEntries(ATTRS.map((a, i) => [a, outs[i]])) as typeof built;
@@ -47,13 +51,16 @@ before(() => {
 
 after(() => store?.cleanup());
 
-test('diskwright in the store: runtime dependencies, and sources outside any node_modules, where Node would not strip their types', () => {
+test('diskwright in the store: runtime dependencies, the addon compiled there, and sources outside any node_modules, where Node would not strip their types', () => {
   const lib = path.join(built.diskwright, 'lib', 'diskwright');
   const modules = fs.readdirSync(path.join(lib, 'node_modules'));
   assert.ok(modules.includes('zod') && modules.includes('lzma-native'));
   assert.ok(!modules.includes('typescript') && !modules.includes('node'));
+  // With a compiler in pkgs, the checkout's build/Release is not an input.
+  const parts = JSON.parse(store.run('nix-instantiate', ['--eval', '--strict', '--json', path.join(HERE, 'wrapper.nix'), ...nodeArg, '-A', 'diskwright.parts']).stdout.toString());
+  assert.deepEqual(Object.keys(parts).filter((k) => !k.startsWith('node_modules/')).sort(), ['bin', 'package.json', 'src']);
   const load = (file: string) => spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(file)})`], { encoding: 'utf8' });
-  const here = load(path.join(lib, 'src', 'errors.ts'));
+  const here = load(path.join(lib, 'src', 'native', 'addon.ts'));
   assert.equal(here.status, 0, here.stderr);
   const copy = path.join(work, 'node_modules', 'diskwright', 'src');
   fs.cpSync(path.join(lib, 'src'), copy, { recursive: true });
