@@ -1,8 +1,9 @@
 // Builder of default.nix's image derivations (structured attrs): writes the
 // config and the closure Nix exported (exportReferencesGraph, path-info JSON
 // that `storeReferences` reads) into the build directory, then runs
-// `diskwright COMMAND config.json -o $out` (or a directory in it). `conf` writes both files into
-// $out instead, for a stream script to build from when it runs.
+// `diskwright COMMAND config.json -o $out` (or a directory in it). `conf`
+// writes both files into $out instead, for a stream script to build from
+// when it runs.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,7 +24,14 @@ if (r.error) throw r.error;
 if (r.status !== 0) process.exit(r.status ?? 1);
 if (attrs.imageFile) {
   const layout = JSON.parse(fs.readFileSync(path.join(target, 'layout.json'), 'utf8'));
-  fs.renameSync(path.join(target, layout.image), out);
+  const image = path.join(target, layout.image);
+  try {
+    fs.renameSync(image, out);
+  } catch (err) {
+    // The build directory is often a tmpfs, the store not.
+    if (err.code !== 'EXDEV') throw err;
+    fs.copyFileSync(image, out);
+  }
 } else if (attrs.subdir) {
   fs.renameSync(path.join(target, 'nix-support'), path.join(out, 'nix-support'));
 }

@@ -39,6 +39,9 @@ function cliBuild(name: string, config: object): string {
 before(() => {
   store = makeNixStore();
   work = fs.mkdtempSync(path.join(store.root, 'work-'));
+  // Builds in a tmpfs when there is one, as on many machines: then the build
+  // directory and the store are on different file systems.
+  if (fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').dev !== fs.statSync(store.root).dev) store.env.TMPDIR = '/dev/shm';
   const node = fs.realpathSync(process.execPath);
   // Node's headers: beside the binary in Node's own tarballs, in a package of its own from the npm registry.
   const include = [path.resolve(node, '../../include/node'), path.join(ROOT, 'node_modules', 'node', 'node_modules', `node-${process.platform}-${process.arch}`, 'include', 'node')].find((d) => fs.existsSync(path.join(d, 'node_api.h')));
