@@ -131,7 +131,7 @@ test('inspect, ls, extract and diff --json', () => {
   assert.ok(i.filesystems.some((f) => f.type === 'ext4' && f.freeInodes! > 0));
   const l = doc<{ entries: Array<{ name: string; type: string; target?: string }> }>('ls', run(['ls', 'v.img', '-R', '--json']).stdout);
   assert.deepEqual(l.entries.map((e) => e.name).sort(), ['etc', 'etc/hostname']);
-  const e = doc<{ entries: number; files: number }>('extract', run(['extract', `${img}:2`, '/etc', 'x', '--json']).stdout);
+  const e = doc<{ entries: number; files: number }>('extract', run(['extract', `${img}:2`, '/etc', '-o', 'x', '--json']).stdout);
   assert.equal(fs.readFileSync(path.join(work, 'x/hostname'), 'utf8'), 'json\n');
   assert.ok(e.files >= 1);
   assert.equal(doc<{ identical: boolean }>('diff', run(['diff', 'v.img', 'v2.vdi', '--json']).stdout).identical, true);
