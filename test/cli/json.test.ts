@@ -63,6 +63,12 @@ test('build --json: the layout, the image written and every file, validated; a $
   assert.ok(root.guid && root.filesystem!.freeBytes > 0);
 });
 
+test('build --stream --json: the image alone on stdout, the JSON (image: null) on stderr', () => {
+  const r = run(['build', 'disk.yaml', '--stream', '--json']);
+  const d = doc<{ layout: { size: number }; image: null; files: string[] }>('build', r.stderr);
+  assert.deepEqual([d.image, d.files, r.stdout.length], [null, [], d.layout.size]);
+});
+
 test('build: --out still works, with a deprecation line; --out with -o is an error', () => {
   const r = run(['build', 'disk.yaml', '--out', 'out-old']);
   assert.match(r.stderr, /--out is deprecated .* use -o\/--output/);
