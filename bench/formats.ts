@@ -77,9 +77,9 @@ if (hasQcow2Compressed) {
   );
 }
 if (hasConvert) {
-  steps.push({ id: "convert-qcow2", label: "diskwright convert", cmd: dw[0], args: [...dw.slice(1), "convert", img("raw.img"), img("cv.qcow2"), "--format", "qcow2"], out: img("cv.qcow2"), needsRaw: true });
+  steps.push({ id: "convert-qcow2", label: "diskwright convert", cmd: dw[0], args: [...dw.slice(1), "convert", img("raw.img"), "-o", img("cv.qcow2"), "--format", "qcow2"], out: img("cv.qcow2"), needsRaw: true });
   if (hasQcow2Compressed) {
-    steps.push({ id: "convert-qcow2c", label: "dw convert -c", cmd: dw[0], args: [...dw.slice(1), "convert", img("raw.img"), img("cvc.qcow2"), "--format", "qcow2-compressed"], out: img("cvc.qcow2"), needsRaw: true });
+    steps.push({ id: "convert-qcow2c", label: "dw convert -c", cmd: dw[0], args: [...dw.slice(1), "convert", img("raw.img"), "-o", img("cvc.qcow2"), "--format", "qcow2-compressed"], out: img("cvc.qcow2"), needsRaw: true });
   }
 }
 
