@@ -16,6 +16,12 @@ if (major < 22 || (major === 22 && minor < 18) || (major === 23 && minor < 6)) {
 
 const FLAG = '--max-semi-space-size=2';
 if (process.execArgv.includes(FLAG) || typeof process.execve !== 'function') {
+  // Type-stripping and compiling the sources costs each run more than a
+  // small convert does; Node keeps the result in its compile cache (under
+  // the temp dir, or NODE_COMPILE_CACHE; NODE_DISABLE_COMPILE_CACHE=1 turns it
+  // off). Only speed depends on it, never an output byte.
+  const { enableCompileCache } = await import('node:module');
+  if (typeof enableCompileCache === 'function') enableCompileCache();
   await import('../src/cli/main.ts');
 } else {
   const self = fileURLToPath(import.meta.url);

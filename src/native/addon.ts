@@ -1,7 +1,7 @@
 // The one place that loads the native addon (src/native/*.c): syscall
 // plumbing Node lacks (xattrs, mknod, exact utimensat, *at calls on directory
-// handles, O_TMPFILE, SEEK_DATA/SEEK_HOLE). Each caller declares the functions
-// it uses.
+// handles, O_TMPFILE, SEEK_DATA/SEEK_HOLE, copy_file_range). Each caller
+// declares the functions it uses.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
