@@ -33,6 +33,12 @@ if (missing.length === 0) {
   process.on('warning', (w) => {
     if (w.name !== 'ExperimentalWarning') process.stderr.write(`diskwright: warning: ${w.message}\n`);
   });
+  // Type-stripping and compiling the sources costs each run more than a
+  // small convert does; Node keeps the result in its compile cache (under
+  // the temp dir, or NODE_COMPILE_CACHE; NODE_DISABLE_COMPILE_CACHE=1 turns it
+  // off). Only speed depends on it, never an output byte.
+  const { enableCompileCache } = await import('node:module');
+  if (typeof enableCompileCache === 'function') enableCompileCache();
   await import(fromSource ? source : new URL('../dist/cli/main.js', import.meta.url));
 } else {
   const self = fileURLToPath(import.meta.url);

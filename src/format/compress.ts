@@ -16,7 +16,8 @@
 // OS 3) so zlib's build and the host's OS never reach the bytes.
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
-import lzma from 'lzma-native';
+import { createRequire } from 'node:module';
+import type lzmaNative from 'lzma-native';
 import type { Sink } from './raw.ts';
 
 const FRAME = 32 << 20;
@@ -84,10 +85,18 @@ export interface XzOptions {
   check?: 'crc32' | 'crc64';
 }
 
+/**
+ * lzma-native (and the stream library it pulls in) is loaded by the first xz
+ * output: every other run would pay for loading it at start-up.
+ */
+let lzmaLoaded: typeof lzmaNative | undefined;
+const loadLzma = (): typeof lzmaNative => (lzmaLoaded ??= createRequire(import.meta.url)('lzma-native') as typeof lzmaNative);
+
 /** Input handed to liblzma per call; its output arrives synchronously. */
 const XZ_CHUNK = 4 << 20;
 
 export function xzSink(out: Sink, opts: XzOptions = {}): Sink {
+  const lzma = loadLzma();
   const stream = new lzma.Stream();
   // Always the multi-threaded encoder, even on one core: it splits blocks by
   // size alone, so one thread and many write the same bytes.

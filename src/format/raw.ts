@@ -7,8 +7,11 @@ import { DiskwrightError } from '../errors.ts';
 import { type Image, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 import { writeFileAtomically } from './atomic-file.ts';
 import { describeSystemError } from '../util/sys-error.ts';
+import { copyFileRange } from '../util/copy-range.ts';
 
 const STAGE = 8 << 20;
+/** One copy_file_range call at most: bounded time between checks. */
+const COPY_CHUNK = 64 << 20;
 /**
  * Gaps up to this are written as zeros rather than splitting a write: a
  * file's tail short of its block. Whole free blocks stay holes, or a big
@@ -16,12 +19,20 @@ const STAGE = 8 << 20;
  * allocate 60 KiB each (512 MiB at 16 TiB).
  */
 const SMALL_GAP = 4095;
+/** File extents this long go through sink.copy (in the kernel) when the sink has it. */
+const COPY_MIN = 1 << 20;
 
 export interface Sink {
   /** Writes `buf[0, len)` at image offset `at` (always increasing). */
   write(buf: Buffer, len: number, at: number): void;
   /** Called once at the end with the image size. */
   finish(size: number): void;
+  /**
+   * Copies up to `length` bytes of the file `fd` from `fileOffset` to image
+   * offset `at` without passing them through memory; returns the bytes
+   * copied, 0 when it cannot (the emitter then reads and writes them).
+   */
+  copy?(fd: number, fileOffset: number, length: number, at: number): number;
 }
 
 /** One stage kept between calls: a closure hashes thousands of small NARs, each an emit. */
@@ -87,6 +98,11 @@ export function emit(image: Image, sink: Sink): void {
         if (fs.fstatSync(fd).size !== e.expectSize) changed(e.path);
       }
       let done = 0;
+      if (sink.copy && e.length >= COPY_MIN) {
+        flush();
+        for (let k = 1; done < e.length && k > 0; done += k) k = sink.copy(fd, e.fileOffset + done, e.length - done, e.offset + done);
+        base = e.offset + done;
+      }
       while (done < e.length) {
         if (fill === STAGE) flush();
         const want = Math.min(e.length - done, STAGE - fill);
@@ -118,8 +134,12 @@ function changed(p: Buffer): never {
   throw new DiskwrightError('SOURCE_CHANGED', `${p.toString()} changed size while being copied; build from a tree nobody is writing to`, { path: p.toString() });
 }
 
-/** Positional writes; gaps are never written, so they stay holes. */
+/**
+ * Positional writes; gaps are never written, so they stay holes. Long file
+ * runs are copied by the kernel (copy_file_range) until it says it cannot.
+ */
 export function fileSink(fd: number): Sink {
+  let canCopy = true;
   return {
     write(buf, len, at) {
       let done = 0;
@@ -127,6 +147,12 @@ export function fileSink(fd: number): Sink {
     },
     finish(size) {
       fs.ftruncateSync(fd, size);
+    },
+    copy(from, fileOffset, length, at) {
+      if (!canCopy) return 0;
+      const n = copyFileRange(from, fileOffset, fd, at, Math.min(length, COPY_CHUNK));
+      if (n < 0) canCopy = false;
+      return Math.max(n, 0);
     },
   };
 }

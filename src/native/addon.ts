@@ -1,6 +1,6 @@
 // The one place that loads the native addon (src/native/*.c): syscall
 // plumbing Node lacks (xattrs, mknod, exact utimensat, *at calls on directory
-// handles, O_TMPFILE, SEEK_DATA/SEEK_HOLE). Each caller declares the functions
+// handles, O_TMPFILE, SEEK_DATA/SEEK_HOLE, copy_file_range). Each caller declares the functions
 // it uses. node-gyp-build picks a local build (build/Release, a checkout or a
 // machine that compiled it at install) or the package's prebuilt binary for
 // this platform (prebuilds/, linux-x64 and linux-arm64). Without either,
