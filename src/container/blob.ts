@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Image } from '../image/extent-map.ts';
 import { digestImage, hashingSink } from '../format/hash-sink.ts';
 import { emit, fileSink } from '../format/raw.ts';
-import { gzipSink, zstdSink } from '../format/compress.ts';
+import { gzipSink, zstdStreamSink } from '../format/compress.ts';
 import { MEDIA_TYPE } from './oci.ts';
 
 export type LayerCompression = 'none' | 'gzip' | 'zstd';
@@ -40,7 +40,7 @@ export function layerBlob(layer: Image, compression: LayerCompression, scratch: 
   let raw, packed;
   try {
     packed = hashingSink(fileSink(fd));
-    raw = hashingSink(compression === 'gzip' ? gzipSink(packed, { level: LAYER_LEVEL.gzip }) : zstdSink(packed, { level: LAYER_LEVEL.zstd }));
+    raw = hashingSink(compression === 'gzip' ? gzipSink(packed, { level: LAYER_LEVEL.gzip }) : zstdStreamSink(packed, { level: LAYER_LEVEL.zstd }));
     emit(layer, raw);
   } finally {
     fs.closeSync(fd);

@@ -75,6 +75,72 @@ export function zstdSink(out: Sink, opts: ZstdOptions = {}): Sink {
   }, () => out.finish(outPos));
 }
 
+/** The zlib binding under a Node zstd stream, driven synchronously as Node's own zstdCompressSync drives it. */
+interface ZstdHandle {
+  writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
+  onerror?: (message: string, errno: number) => void;
+}
+
+const ZSTD_OUT = 1 << 20;
+const ZSTD_ZEROS = Buffer.alloc(1 << 16);
+
+/**
+ * One zstd frame of everything written, compressed by libzstd's worker
+ * threads while the caller goes on reading: libzstd takes input without
+ * waiting for the workers (ZSTD_e_continue) until its job queue is full. Its
+ * multi-threaded format cuts jobs by size alone, so any number of workers
+ * (at least one) gives the same bytes; `zstd -T0` reads them.
+ */
+export function zstdStreamSink(out: Sink, opts: ZstdOptions = {}): Sink {
+  const C = zlib.constants;
+  // A fresh context per frame: Node's reset() also resets the parameters (nbWorkers to 0, which writes other bytes).
+  const stream = zlib.createZstdCompress({
+    params: { [C.ZSTD_c_compressionLevel]: opts.level ?? 3, [C.ZSTD_c_nbWorkers]: Math.max(1, opts.threads ?? os.availableParallelism()), [C.ZSTD_c_checksumFlag]: 1 },
+  }) as unknown as { _handle?: ZstdHandle; _writeState?: Uint32Array; close(): void };
+  const h = stream._handle;
+  const state = stream._writeState;
+  if (!h || typeof h.writeSync !== 'function' || !(state instanceof Uint32Array)) throw new Error('internal: this Node has no synchronous zstd stream handle');
+  let error: string | null = null;
+  h.onerror = (message) => {
+    error = message;
+  };
+  const buf = Buffer.allocUnsafe(ZSTD_OUT);
+  let outPos = 0;
+  let pos = 0;
+  const step = (flush: number, input: Buffer, len: number) => {
+    let off = 0;
+    for (;;) {
+      h.writeSync(flush, input, off, len - off, buf, 0, ZSTD_OUT);
+      if (error !== null) throw new Error(`zstd compression failed: ${error}`);
+      const produced = ZSTD_OUT - state[0];
+      if (produced) {
+        out.write(buf, produced, outPos);
+        outPos += produced;
+      }
+      off = len - state[1];
+      // Done when all input is taken and the output buffer was not filled (a full one may hold more).
+      if (off === len && state[0] !== 0) return;
+    }
+  };
+  const zeros = (n: number) => {
+    for (; n > 0; n -= ZSTD_ZEROS.length) step(C.ZSTD_e_continue, ZSTD_ZEROS, Math.min(n, ZSTD_ZEROS.length));
+  };
+  return {
+    write(data, len, at) {
+      zeros(at - pos);
+      step(C.ZSTD_e_continue, data, len);
+      pos = at + len;
+    },
+    finish(size) {
+      zeros(size - pos);
+      pos = size;
+      step(C.ZSTD_e_end, ZSTD_ZEROS, 0);
+      stream.close();
+      out.finish(outPos);
+    },
+  };
+}
+
 export interface XzOptions {
   /** xz preset, 0-9 (default 6, as the xz tool). */
   level?: number;
