@@ -8,10 +8,14 @@
 //
 //   cold streamed build (empty layer cache) to /dev/null
 //                      <= 2.5 x `tar --sort=name -cf - PATHS | sha256sum` (the floor)
-//   warm rebuild, only the top layer changed          <= 0.2 x the cold build
-//     (uncompressed layers must still be read to be streamed: shown too, for information)
+//   warm rebuild, only the top layer changed          <= 0.2 x the cold build,
+//     for zstd and gzip layers (a hit streams the cached blob: no store file is
+//     scanned or read); uncompressed layers are shown too, for information: a
+//     warm build must still read their files once to stream them, where the cold
+//     one reads them twice (hash, then stream), so that ratio stays near 0.5
 //   cold build with zstd layers <= 1.3 x `tar --sort=name -cf - PATHS | zstd -3 -T0`
-//   peak RSS of every build < 300 MB (the target is for a 2 GB closure)
+//   peak RSS of every build < 300 MB (the target is for a 2 GB closure:
+//     `npm run bench:container -- /usr --size 2G`)
 //
 // A MISS is a result, not an error: the exit status is 0 unless something failed.
 
@@ -123,6 +127,8 @@ const steps: Step[] = [
   { id: "zstd-tool", label: "tar | zstd -3 -T0", ...sh(`${tarPaths} | ${q(zstd)} -q -3 -T0 > /dev/null`) },
   { id: "cold-zstd", label: "diskwright cold zstd", ...build("zstd"), before: () => fs.rmSync(cache("zstd"), { recursive: true, force: true }) },
   { id: "warm-zstd", label: "diskwright warm zstd", ...build("zstd"), before: changeApp },
+  { id: "cold-gzip", label: "diskwright cold gzip", ...build("gzip"), before: () => fs.rmSync(cache("gzip"), { recursive: true, force: true }) },
+  { id: "warm-gzip", label: "diskwright warm gzip", ...build("gzip"), before: changeApp },
 ];
 
 // Page cache warm for everyone: one untimed read of the closure.
@@ -149,10 +155,11 @@ log(table(rows, [false, true, true]));
 log();
 const verdict = (ok: boolean) => (ok ? "PASS" : "MISS");
 const ratio = (what: string, v: number, target?: number) =>
-  log(`  ${what.padEnd(52)} = ${v.toFixed(3)}${target === undefined ? "" : `   (target <= ${target})  ${verdict(v <= target)}`}`);
+  log(`  ${what.padEnd(60)} = ${v.toFixed(3)}${target === undefined ? "" : `   (target <= ${target})  ${verdict(v <= target)}`}`);
 ratio("cold build / tar | sha256sum", med("cold") / med("floor"), 2.5);
 ratio("warm build zstd / cold build zstd", med("warm-zstd") / med("cold-zstd"), 0.2);
-ratio("warm build / cold build (uncompressed: streamed from files)", med("warm") / med("cold"), 0.2);
+ratio("warm build gzip / cold build gzip", med("warm-gzip") / med("cold-gzip"), 0.2);
+ratio("warm build / cold build, uncompressed (read once to stream)", med("warm") / med("cold"));
 ratio("cold build zstd / tar | zstd -3 -T0", med("cold-zstd") / med("zstd-tool"), 1.3);
-const peak = Math.max(...["cold", "warm", "cold-zstd", "warm-zstd"].map((id) => rss.get(id) ?? 0)) / 1024;
-log(`  ${"peak RSS of the builds, MiB".padEnd(52)} = ${peak.toFixed(0)}   (target < 300 for a 2 GB closure; this one is ${fmtBytes(total)})  ${verdict(peak < 300)}`);
+const peak = Math.max(...steps.filter((s) => /^(cold|warm)/.test(s.id)).map((s) => rss.get(s.id) ?? 0)) / 1024;
+log(`  ${"peak RSS of the builds, MiB".padEnd(60)} = ${peak.toFixed(0)}   (target < 300 for a 2 GB closure; this one is ${fmtBytes(total)})  ${verdict(peak < 300)}`);

@@ -1,13 +1,15 @@
 // A layer's blob: the tar itself (uncompressed: its digest is its diff_id,
 // found by one hash pass), or the tar compressed in one pass that hashes both
 // sides and keeps the compressed bytes in a temporary file, which the
-// archive then names as a file extent.
+// archive then names as a file extent. Both compressors use every core and
+// write bytes that do not depend on how many: zstd one frame from libzstd's
+// workers, gzip one member of fixed 256 KiB deflate blocks (as pigz).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Image } from '../image/extent-map.ts';
 import { digestImage, hashingSink } from '../format/hash-sink.ts';
 import { emit, fileSink } from '../format/raw.ts';
-import { gzipSink, zstdStreamSink } from '../format/compress.ts';
+import { gzipBlocksSink, zstdStreamSink } from '../format/compress.ts';
 import { MEDIA_TYPE } from './oci.ts';
 
 export type LayerCompression = 'none' | 'gzip' | 'zstd';
@@ -40,7 +42,7 @@ export function layerBlob(layer: Image, compression: LayerCompression, scratch: 
   let raw, packed;
   try {
     packed = hashingSink(fileSink(fd));
-    raw = hashingSink(compression === 'gzip' ? gzipSink(packed, { level: LAYER_LEVEL.gzip }) : zstdStreamSink(packed, { level: LAYER_LEVEL.zstd }));
+    raw = hashingSink(compression === 'gzip' ? gzipBlocksSink(packed, { level: LAYER_LEVEL.gzip }) : zstdStreamSink(packed, { level: LAYER_LEVEL.zstd }));
     emit(layer, raw);
   } finally {
     fs.closeSync(fd);

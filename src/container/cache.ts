@@ -105,7 +105,7 @@ export function resolveLayerCacheDir(cli: string | false | undefined, config: st
 /** The compressor and its settings as they reach the blob's bytes; another zstd or zlib may compress differently. */
 function compressorId(c: LayerCompression): string {
   if (c === 'none') return 'none';
-  return c === 'gzip' ? `gzip ${LAYER_LEVEL.gzip} zlib ${process.versions.zlib}` : `zstd ${LAYER_LEVEL.zstd} libzstd ${process.versions.zstd}`;
+  return c === 'gzip' ? `gzip ${LAYER_LEVEL.gzip} blocks 256k zlib ${process.versions.zlib}` : `zstd ${LAYER_LEVEL.zstd} one frame libzstd ${process.versions.zstd}`;
 }
 
 /**

@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as zlib from 'node:zlib';
 import lzma from 'lzma-native';
 import type { Sink } from './raw.ts';
+import { DICTIONARY, DeflatePool, outputStride } from './deflate-pool.ts';
 
 const FRAME = 32 << 20;
 
@@ -187,8 +188,7 @@ const GZIP_CHUNK = 4 << 20;
 
 export function gzipSink(out: Sink, opts: GzipOptions = {}): Sink {
   const level = opts.level ?? 9;
-  // RFC 1952: ID1 ID2 CM=8 FLG=0 MTIME=0, XFL 2 (slowest) or 4 (fastest), OS 3 (Unix) as gzip -n writes on Linux.
-  const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, level === 9 ? 2 : level === 1 ? 4 : 0, 3]);
+  const header = gzipHeader(level);
   out.write(header, header.length, 0);
   let outPos = header.length;
   let crc = 0;
@@ -209,6 +209,113 @@ export function gzipSink(out: Sink, opts: GzipOptions = {}): Sink {
     put(trailer);
     out.finish(outPos);
   });
+}
+
+/** gzip's header as `gzip -n` writes it on Linux: no name, mtime 0, OS 3 (Unix); XFL 2 at level 9, 4 at level 1. */
+function gzipHeader(level: number): Buffer {
+  return Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, level === 9 ? 2 : level === 1 ? 4 : 0, 3]);
+}
+
+/** A stream block's input: fixed, so the bytes do not depend on how many threads deflate them. */
+const GZIP_BLOCK = 256 << 10;
+const GZIP_BATCH_BLOCKS = 8;
+
+export interface GzipBlocksOptions extends GzipOptions {
+  /** Deflate worker threads; default all cores. Does not change the output. */
+  threads?: number;
+}
+
+/**
+ * One gzip member deflated on every core, as pigz does: the input cut into
+ * fixed blocks of 256 KiB, each deflated on a worker with the 32 KiB before it
+ * as dictionary and ended by a sync flush, so the blocks join into one
+ * deflate stream with back-references across them; the crc32 is taken here,
+ * in order. The block size alone decides the bytes, not the thread count.
+ */
+export function gzipBlocksSink(out: Sink, opts: GzipBlocksOptions = {}): Sink {
+  const level = opts.level ?? 9;
+  const threads = Math.max(1, opts.threads ?? os.availableParallelism());
+  const slots = threads + 2;
+  const pool = new DeflatePool({ chunkSize: GZIP_BLOCK, chunksPerBatch: GZIP_BATCH_BLOCKS, slots, threads, level, windowBits: 15, memLevel: 8, maxOutput: GZIP_BLOCK - 1, streamBlocks: true });
+  const batch = GZIP_BLOCK * GZIP_BATCH_BLOCKS;
+  const stride = outputStride(pool.options);
+  const header = gzipHeader(level);
+  out.write(header, header.length, 0);
+  let outPos = header.length;
+  let crc = 0;
+  let size = 0;
+  let pos = 0;
+  // Slots are filled and drained in ring order: `next` fills, `inFlight` are submitted and not yet written.
+  let next = 0;
+  let fill = 0;
+  let inFlight = 0;
+  let prevTail: Buffer = Buffer.alloc(0);
+  const counts = new Array<number>(slots).fill(0);
+  const drain = (slot: number) => {
+    pool.wait(slot);
+    const o = pool.output(slot);
+    for (let i = 0; i < counts[slot]; i++) {
+      const n = pool.result(slot, i);
+      out.write(o.subarray(i * stride), n, outPos);
+      outPos += n;
+    }
+    inFlight--;
+  };
+  const submit = () => {
+    const input = pool.input(next);
+    crc = zlib.crc32(input.subarray(0, fill), crc);
+    size += fill;
+    const count = Math.ceil(fill / GZIP_BLOCK);
+    counts[next] = count;
+    pool.submit(next, count, fill - (count - 1) * GZIP_BLOCK);
+    inFlight++;
+    prevTail = input.subarray(fill - Math.min(fill, DICTIONARY), fill);
+    next = (next + 1) % slots;
+    fill = 0;
+    // The slot to fill next is the oldest in flight when all are: write it out first.
+    if (inFlight === slots) drain(next);
+    pool.setDictionary(next, prevTail);
+  };
+  const put = (src: Buffer | null, len: number) => {
+    let done = 0;
+    while (done < len) {
+      const input = pool.input(next);
+      const k = Math.min(len - done, batch - fill);
+      if (src) src.copy(input, fill, done, done + k);
+      else input.fill(0, fill, fill + k);
+      fill += k;
+      done += k;
+      if (fill === batch) submit();
+    }
+  };
+  pool.setDictionary(0, prevTail);
+  return {
+    write(data, len, at) {
+      put(null, at - pos);
+      put(data, len);
+      pos = at + len;
+    },
+    finish(total) {
+      try {
+        put(null, total - pos);
+        pos = total;
+        if (fill) submit();
+        for (let s = (next - inFlight + slots) % slots; inFlight > 0; s = (s + 1) % slots) drain(s);
+      } finally {
+        pool.close();
+      }
+      // The final block: empty, BFINAL set.
+      const end = zlib.deflateRawSync(Buffer.alloc(0), { level });
+      out.write(end, end.length, outPos);
+      outPos += end.length;
+      const trailer = Buffer.alloc(8);
+      trailer.writeUInt32LE(crc >>> 0, 0);
+      trailer.writeUInt32LE(size % 0x100000000, 4);
+      out.write(trailer, trailer.length, outPos);
+      outPos += trailer.length;
+      out.finish(outPos);
+    },
+  };
 }
 
 /** A compressing sink for a method; 'none' is the sink itself. */
