@@ -202,13 +202,17 @@ export function gzipSink(out: Sink, opts: GzipOptions = {}): Sink {
     size += chunk.length;
     put(zlib.deflateRawSync(chunk, { level, finishFlush: zlib.constants.Z_SYNC_FLUSH }));
   }, () => {
-    put(zlib.deflateRawSync(Buffer.alloc(0), { level }));
-    const trailer = Buffer.alloc(8);
-    trailer.writeUInt32LE(crc >>> 0, 0);
-    trailer.writeUInt32LE(size % 0x100000000, 4);
-    put(trailer);
+    put(gzipEnd(level, crc, size));
     out.finish(outPos);
   });
+}
+
+/** A gzip member's end: the final deflate block (empty, BFINAL set), then crc32 and size mod 2^32. */
+function gzipEnd(level: number, crc: number, size: number): Buffer {
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(size % 0x100000000, 4);
+  return Buffer.concat([zlib.deflateRawSync(Buffer.alloc(0), { level }), trailer]);
 }
 
 /** gzip's header as `gzip -n` writes it on Linux: no name, mtime 0, OS 3 (Unix); XFL 2 at level 9, 4 at level 1. */
@@ -244,7 +248,6 @@ export function gzipBlocksSink(out: Sink, opts: GzipBlocksOptions = {}): Sink {
   let outPos = header.length;
   let crc = 0;
   let size = 0;
-  let pos = 0;
   // Slots are filled and drained in ring order: `next` fills, `inFlight` are submitted and not yet written.
   let next = 0;
   let fill = 0;
@@ -276,46 +279,22 @@ export function gzipBlocksSink(out: Sink, opts: GzipBlocksOptions = {}): Sink {
     if (inFlight === slots) drain(next);
     pool.setDictionary(next, prevTail);
   };
-  const put = (src: Buffer | null, len: number) => {
-    let done = 0;
-    while (done < len) {
-      const input = pool.input(next);
-      const k = Math.min(len - done, batch - fill);
-      if (src) src.copy(input, fill, done, done + k);
-      else input.fill(0, fill, fill + k);
-      fill += k;
-      done += k;
-      if (fill === batch) submit();
-    }
-  };
   pool.setDictionary(0, prevTail);
-  return {
-    write(data, len, at) {
-      put(null, at - pos);
-      put(data, len);
-      pos = at + len;
-    },
-    finish(total) {
-      try {
-        put(null, total - pos);
-        pos = total;
-        if (fill) submit();
-        for (let s = (next - inFlight + slots) % slots; inFlight > 0; s = (s + 1) % slots) drain(s);
-      } finally {
-        pool.close();
-      }
-      // The final block: empty, BFINAL set.
-      const end = zlib.deflateRawSync(Buffer.alloc(0), { level });
-      out.write(end, end.length, outPos);
-      outPos += end.length;
-      const trailer = Buffer.alloc(8);
-      trailer.writeUInt32LE(crc >>> 0, 0);
-      trailer.writeUInt32LE(size % 0x100000000, 4);
-      out.write(trailer, trailer.length, outPos);
-      outPos += trailer.length;
-      out.finish(outPos);
-    },
-  };
+  // Batches are staged apart and copied into a slot: the dictionary of the next is the tail of the one before.
+  return orderedSink(batch, (chunk) => {
+    chunk.copy(pool.input(next));
+    fill = chunk.length;
+    submit();
+  }, () => {
+    try {
+      for (let s = (next - inFlight + slots) % slots; inFlight > 0; s = (s + 1) % slots) drain(s);
+    } finally {
+      pool.close();
+    }
+    const end = gzipEnd(level, crc, size);
+    out.write(end, end.length, outPos);
+    out.finish(outPos + end.length);
+  });
 }
 
 /** A compressing sink for a method; 'none' is the sink itself. */
