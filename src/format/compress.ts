@@ -231,6 +231,22 @@ function gzipHeader(level: number): Buffer {
 const GZIP_BLOCK = 256 << 10;
 const GZIP_BATCH_BLOCKS = 8;
 
+/**
+ * The pool a finished gzipBlocksSink leaves, all its slots idle, for the next
+ * one: an image has up to a hundred layers, and starting workers for each
+ * costs more CPU than deflating a small layer. Its workers are unref'd, so
+ * they never keep the process alive.
+ */
+let spare: { pool: DeflatePool; key: string } | undefined;
+
+function blockPool(level: number, threads: number, slots: number): DeflatePool {
+  const got = spare;
+  spare = undefined;
+  if (got?.key === `${level} ${threads}`) return got.pool;
+  got?.pool.close();
+  return new DeflatePool({ chunkSize: GZIP_BLOCK, chunksPerBatch: GZIP_BATCH_BLOCKS, slots, threads, level, windowBits: 15, memLevel: 8, maxOutput: GZIP_BLOCK - 1, streamBlocks: true });
+}
+
 export interface GzipBlocksOptions extends GzipOptions {
   /** Deflate worker threads; default all cores. Does not change the output. */
   threads?: number;
@@ -247,7 +263,7 @@ export function gzipBlocksSink(out: Sink, opts: GzipBlocksOptions = {}): Sink {
   const level = opts.level ?? 9;
   const threads = Math.max(1, opts.threads ?? os.availableParallelism());
   const slots = threads + 2;
-  const pool = new DeflatePool({ chunkSize: GZIP_BLOCK, chunksPerBatch: GZIP_BATCH_BLOCKS, slots, threads, level, windowBits: 15, memLevel: 8, maxOutput: GZIP_BLOCK - 1, streamBlocks: true });
+  const pool = blockPool(level, threads, slots);
   const batch = GZIP_BLOCK * GZIP_BATCH_BLOCKS;
   const stride = outputStride(pool.options);
   const header = gzipHeader(level);
@@ -293,11 +309,8 @@ export function gzipBlocksSink(out: Sink, opts: GzipBlocksOptions = {}): Sink {
     fill = chunk.length;
     submit();
   }, () => {
-    try {
-      for (let s = (next - inFlight + slots) % slots; inFlight > 0; s = (s + 1) % slots) drain(s);
-    } finally {
-      pool.close();
-    }
+    for (let s = (next - inFlight + slots) % slots; inFlight > 0; s = (s + 1) % slots) drain(s);
+    spare = { pool, key: `${level} ${threads}` };
     const end = gzipEnd(level, crc, size);
     out.write(end, end.length, outPos);
     out.finish(outPos + end.length);
