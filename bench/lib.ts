@@ -202,6 +202,8 @@ export interface RunResult {
   seconds: number;
   /** Peak resident set size in KiB, or undefined if it could not be measured. */
   rssKiB: number | undefined;
+  /** User + system CPU seconds of the child and what it waited for (GNU time only): on a busy machine, steadier than the wall clock. */
+  cpuSeconds?: number;
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
@@ -305,7 +307,7 @@ export async function measure(
   if (method.kind === "gnu-time") {
     fs.rmSync(rssFile, { force: true });
     file = method.path;
-    argv = ["-f", "%M", "-o", rssFile, "--", cmd, ...args];
+    argv = ["-f", "%U %S %M", "-o", rssFile, "--", cmd, ...args];
   }
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -341,13 +343,15 @@ export async function measure(
   }
   if (end === 0n) end = process.hrtime.bigint();
   let rssKiB = hwm;
+  let cpuSeconds: number | undefined;
   let stderr = Buffer.concat(err).toString("utf8");
   if (method.kind === "gnu-time") {
     rssKiB = undefined;
     try {
       const lines = fs.readFileSync(rssFile, "utf8").trim().split("\n");
       const last = lines.at(-1) ?? "";
-      if (/^\d+$/.test(last)) rssKiB = Number(last);
+      const m = /^([\d.]+) ([\d.]+) (\d+)$/.exec(last);
+      if (m) (cpuSeconds = Number(m[1]) + Number(m[2])), (rssKiB = Number(m[3]));
       // GNU time's own notes ("Command exited with non-zero status 1", ...)
       const notes = lines.slice(0, -1).join("\n");
       if (notes) stderr += (stderr.endsWith("\n") || stderr === "" ? "" : "\n") + notes + "\n";
@@ -357,6 +361,7 @@ export async function measure(
   return {
     seconds: Number(end - start) / 1e9,
     rssKiB,
+    cpuSeconds,
     code: res.code,
     signal: res.signal,
     stdout: Buffer.concat(out).toString("utf8"),

@@ -7,15 +7,14 @@ import { DiskwrightError } from '../errors.ts';
 import { closureRootPaths, nixStateOf, storeClosure, type StoreOptions } from './store.ts';
 import type { Closure } from '../nix/closure.ts';
 import { mergeDir } from '../tree/scan.ts';
-import type { Image } from '../image/extent-map.ts';
 import { tarImage } from '../archive/tar-image.ts';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { LayerBlob } from '../container/blob.ts';
-import { openLayerCache, resolveLayerCacheDir, type StoreContent } from '../container/cache.ts';
+import { openLayerCache, resolveLayerCacheDir, storeLayerKey, type LayerSource } from '../container/cache.ts';
 import { emit, streamSink, writeImageFile } from '../format/raw.ts';
-import { physicalPath, storeDirs } from '../nix/store-path.ts';
+import { storeDirs } from '../nix/store-path.ts';
 import { toNix32 } from '../nix/base32.ts';
 import { createHash } from 'node:crypto';
 import type { DirEntry } from '../tree/model.ts';
@@ -67,8 +66,9 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
   const custom = customisationTree({ contents: c.contents, baseDir, dirs, owner });
   const perms = c.perms.map((p) => ({ ...p, mode: p.mode === undefined ? undefined : parseInt(p.mode, 8) }));
   const tarOpts = { owner: { uid: c.uid, gid: c.gid, uname: c.uname, gname: c.gname }, mtime, perms };
+  const unmatched = new Set(perms.keys());
 
-  const layers: Array<{ storePaths: string[]; comment: string; image: Image; content?: StoreContent[] }> = [];
+  const layers: Array<{ storePaths: string[]; comment: string; source: LayerSource }> = [];
   const extraRoots = [...custom.storeNames.map((n) => `${dirs.nixStoreDir}/${n}`), ...storePathsIn(c.config, dirs.nixStoreDir)];
   const store = { ...c, additionalPaths: [...c.additionalPaths, ...extraRoots] };
   const hasStore = store.storePaths.length + store.additionalPaths.length > 0;
@@ -80,13 +80,11 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
     const parts = [baseLayers ? `${baseLayers} from fromImage` : '', c.includeStorePaths && hasStore ? '1 for store paths' : '', '1 for the customisation layer'].filter(Boolean).join(', ');
     throw new DiskwrightError('CONFIG_INVALID', `maxLayers: ${c.maxLayers} is below the ${needed} layers this image needs (${parts}); raise maxLayers or use a base with fewer layers`, { path: ['maxLayers'], minimum: needed });
   }
-  const unmatched = new Set(perms.keys());
-  const tarOf = (tree: DirEntry, customisation: boolean) => {
+  const tarOf = (tree: () => DirEntry, customisation: boolean) => () => {
     // The customisation layer keeps the owners contents set; store layers are all uid/gid.
-    const t = tarImage(tree, customisation ? { ...tarOpts, owner: undefined, names: tarOpts.owner } : tarOpts);
-    for (const i of perms.keys()) if (!t.unmatchedPerms.includes(i)) unmatched.delete(i);
-    for (const s of t.skipped) warnings.push(`${s.toString()}: a socket, which a tar layer cannot hold; left out`);
-    return t.image;
+    const t = tarImage(tree(), customisation ? { ...tarOpts, owner: undefined, names: tarOpts.owner } : tarOpts);
+    const notes = { matchedPerms: [...perms.keys()].filter((i) => !t.unmatchedPerms.includes(i)), skipped: t.skipped.map((b) => b.toString()) };
+    return { image: t.image, notes };
   };
   if (c.includeNixDB && !(c.includeStorePaths && hasStore)) {
     throw new DiskwrightError('CONFIG_INVALID', `includeNixDB: the image holds no store paths to register${hasStore ? ' (includeStorePaths is false)' : ''}; give store paths in contents or storePaths, or remove includeNixDB`, {});
@@ -95,26 +93,34 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
   if (c.includeStorePaths && hasStore) {
     const closure = storeClosure(store, baseDir);
     const narHash = new Map(closure.paths.map((p) => [p.path, p.narHash]));
+    // Everything but the store paths that reaches a store layer's bytes: with their narHashes, the cache key.
+    const tarSettings = { ...tarOpts, layerOwner: owner, nixStoreDir: dirs.nixStoreDir };
     for (const group of storeLayerGroups(closure, c.maxLayers - 1 - baseLayers, c.layering)) {
       const names = group.map((p) => p.slice(dirs.nixStoreDir.length + 1));
-      // What vouches for the layer's file data in the cache key: each store path's narHash.
-      const content = group.map((p, i) => ({ path: p, physical: physicalPath(dirs, names[i]), narHash: narHash.get(p)! }));
-      layers.push({ storePaths: group, comment: `store paths: ${group.join(' ')}`, image: tarOf(storeLayerTree(names, dirs, owner), false), content });
+      const key = storeLayerKey({ paths: group.map((p) => ({ path: p, narHash: narHash.get(p)! })), tar: tarSettings }, c.layerCompression);
+      layers.push({ storePaths: group, comment: `store paths: ${group.join(' ')}`, source: { key, tar: tarOf(() => storeLayerTree(names, dirs, owner), false) } });
     }
     if (c.includeNixDB) top = withNixDB(top, closure, store, baseDir, c, dirs.nixStoreDir);
   }
-  layers.push({ storePaths: [], comment: 'customisation', image: tarOf(top, true) });
-  for (const i of unmatched) warnings.push(`perms[${i}]: ${perms[i].path}${perms[i].regex ? ` with regex ${perms[i].regex}` : ''} matches nothing in the image; check the path`);
+  const topTree = top;
+  layers.push({ storePaths: [], comment: 'customisation', source: { key: undefined, tar: tarOf(() => topTree, true) } });
 
   const cache = openLayerCache(resolveLayerCacheDir(opts.layerCache, c.layerCache, baseDir), (w) => warnings.push(w));
   const cleanup = () => cache.cleanup();
   let hashed: PlannedLayer[];
   try {
-    hashed = layers.map((l, n) => ({ storePaths: l.storePaths, comment: l.comment, ...cache.blob(l.image, c.layerCompression, l.content, n) }));
+    // One layer at a time: a layer's tree and tar are built, hashed and (compressed) dropped before the next.
+    hashed = layers.map((l, n) => {
+      const { notes, ...blob } = cache.blob(l.source, c.layerCompression, n);
+      for (const p of notes.skipped) warnings.push(`${p}: a socket, which a tar layer cannot hold; left out`);
+      for (const i of notes.matchedPerms) unmatched.delete(i);
+      return { storePaths: l.storePaths, comment: l.comment, ...blob };
+    });
   } catch (err) {
     cleanup();
     throw err;
   }
+  for (const i of unmatched) warnings.push(`perms[${i}]: ${perms[i].path}${perms[i].regex ? ` with regex ${perms[i].regex}` : ''} matches nothing in the image; check the path`);
   const baseHistory = base ? (base.history ?? base.layers.map(() => ({ created, created_by: 'diskwright', comment: `from ${c.fromImage}` }))) : [];
   const ownComments = hashed.map((l) => l.comment);
   hashed = [...(base?.layers ?? []).map((l, i) => ({ ...l, storePaths: [], comment: `base layer ${i + 1}`, cached: false, base: true })), ...hashed];

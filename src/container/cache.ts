@@ -2,14 +2,17 @@
 // key that is cheap to compute, so a rebuild reads an unchanged store layer's
 // files once, to stream them (uncompressed), or not at all (compressed).
 //
-// The key is sha256 over every byte of the layer's tar except file data (the
-// headers: names, modes, owners, times, link targets, hard links, sizes), where
-// each file's data comes from (path, offset, length), the compression with the
-// compressor's version and level, and the narHash of every store path whose
-// files supply the data. It trusts that store paths are immutable: a file
-// changed in place under an unchanged narHash is not seen (--no-cache is for
-// that). Layers whose data is not all covered by narHashes (the customisation
-// layer, which holds arbitrary files) are never cached: they are hashed.
+// A store layer's key is sha256 over what is known before any file is
+// scanned: its store paths with their narHashes (from the registration), the
+// tar's settings (owners, names, mtime, perms rules, store dir), the
+// compressor with its version and level, and the entry format. So a hit on a
+// compressed layer costs no lstat and no read of its files. The key trusts
+// that store paths are immutable: a file changed in place under an unchanged
+// narHash, or a store re-linked by `nix-store --optimise` (which changes
+// which files are tar hard links) between builds, is not seen; --no-cache is
+// for a store where that does not hold. (An uncompressed hit still builds
+// its tar to stream it; a tar whose size differs from the entry's is
+// re-hashed.) The customisation layer, arbitrary files, is never cached.
 //
 // An entry is one file named by its key: the compressed blob (none for an
 // uncompressed layer), then a JSON trailer, then a line with the trailer's
@@ -17,21 +20,22 @@
 // into place, so concurrent builds of one key each publish a whole file and
 // readers see one or the other (both the same bytes). A lookup checks the
 // trailer's checksum, that it names this key and compression, the file's
-// size, and the blob's sha256 against its digest; anything else is a damaged
+// size, and the blob's crc32 (taken while it was written; it finds damage,
+// not forgery, at a third of sha256's cost); anything else is a damaged
 // or foreign entry: ignored with a warning and rewritten. No fsync: a crash
 // leaves at worst an entry that fails those checks. A cache that cannot be
 // read or written is a warning; the build goes on without it.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import type { FileExtent, Image } from '../image/extent-map.ts';
-import { isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 import { describeSystemError } from '../util/sys-error.ts';
 import { LAYER_LEVEL, layerBlob, layerMediaType, type LayerBlob, type LayerCompression } from './blob.ts';
 
 /** Bumped whenever the entry format or the key's inputs change meaning. */
-const FORMAT = 1;
+const FORMAT = 2;
 const MAGIC = 'diskwright-layer-cache';
 /** The trailer is a few hundred bytes; more than this is not one of ours. */
 const MAX_TRAILER = 4096;
@@ -39,18 +43,32 @@ const MAX_TRAILER = 4096;
 const STALE_SCRATCH_MS = 24 * 3600 * 1000;
 const SCRATCH_PREFIX = '.scratch-';
 
-/** A store path whose files supply (some of) a layer's data. */
-export interface StoreContent {
-  /** The store path as named (e.g. /nix/store/<hash>-name). */
-  path: string;
-  /** Where its files are on this machine: file extents under it are covered by narHash. */
-  physical: string;
-  narHash: Buffer;
+/** What a store layer's tar is made of, all known before any file is read. */
+export interface StoreLayerInput {
+  /** Its store paths (full, as named in the image) and their narHashes, from the registration. */
+  paths: ReadonlyArray<{ path: string; narHash: Buffer }>;
+  /** Everything else that reaches the tar's bytes: owners, names, mtime, perms rules, store dir. */
+  tar: unknown;
+}
+
+/** What building a layer's tar found that the caller reports; kept in the entry, as a hit builds no tar. */
+export interface LayerNotes {
+  /** Indexes of perms rules that matched a member. */
+  matchedPerms: number[];
+  /** Members tar cannot hold (sockets), left out. */
+  skipped: string[];
+}
+
+/** A layer to hash or fetch: its key (undefined: never cached) and how to build its tar, which scans its files. */
+export interface LayerSource {
+  key: string | undefined;
+  tar(): { image: Image; notes: LayerNotes };
 }
 
 export interface CachedLayerBlob extends LayerBlob {
   /** True when the digest came from the cache (the layer's files were not hashed). */
   cached: boolean;
+  notes: LayerNotes;
 }
 
 interface Trailer {
@@ -65,6 +83,9 @@ interface Trailer {
   blobSize: number;
   /** The uncompressed tar's size. */
   tarSize: number;
+  /** zlib crc32 of the blob bytes (0 when uncompressed). */
+  blobCrc32: number;
+  notes: LayerNotes;
 }
 
 /** `$XDG_CACHE_HOME/diskwright/layers`, or `~/.cache/diskwright/layers` (a relative XDG_CACHE_HOME is ignored, as the XDG spec says). */
@@ -88,51 +109,29 @@ export function resolveLayerCacheDir(cli: string | false | undefined, config: st
 /** The compressor and its settings as they reach the blob's bytes; another zstd or zlib may compress differently. */
 function compressorId(c: LayerCompression): string {
   if (c === 'none') return 'none';
-  return c === 'gzip' ? `gzip ${LAYER_LEVEL.gzip} zlib ${process.versions.zlib}` : `zstd ${LAYER_LEVEL.zstd} libzstd ${process.versions.zstd}`;
+  return c === 'gzip' ? `gzip ${LAYER_LEVEL.gzip} blocks 256k zlib ${process.versions.zlib}` : `zstd ${LAYER_LEVEL.zstd} one frame 4m jobs libzstd ${process.versions.zstd}`;
 }
 
 /**
- * The key of `layer` (hex), or undefined when a file's data is not under one
- * of `content`'s store paths (or is made on demand), so no narHash vouches for it.
+ * The key of a store layer (hex), from the registration alone: no file is
+ * scanned or read, so a compressed layer that hits is never looked at.
  */
-export function layerKey(layer: Image, compression: LayerCompression, content: readonly StoreContent[]): string | undefined {
-  const h = createHash('sha256');
-  h.update(`${MAGIC} key ${FORMAT}\0${compressorId(compression)}\0${layer.size}\0`);
-  const sorted = [...content].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
-  for (const c of sorted) h.update(`${c.path}\0${c.narHash.toString('hex')}\0`);
-  const roots = sorted.map((c) => Buffer.from(c.physical + '/'));
-  const under = (p: Buffer, r: Buffer) => p.length >= r.length && r.equals(p.subarray(0, r.length));
-  // Files come in tar order, a store path's together: the last path matched is nearly always the next one's.
-  let last = 0;
-  const covered = (p: Buffer) => {
-    if (last < roots.length && under(p, roots[last])) return true;
-    const i = roots.findIndex((r) => under(p, r));
-    if (i >= 0) last = i;
-    return i >= 0;
-  };
-  for (const e of layer.extents) {
-    if (isLazyExtent(e)) return undefined;
-    if (isFileExtent(e)) {
-      if (!covered(e.path)) return undefined;
-      h.update(`\0F ${e.offset} ${e.length} ${e.fileOffset} ${e.expectSize} ${e.path.length}\0`);
-      h.update(e.path);
-    } else {
-      h.update(`\0B ${e.offset} ${e.length}\0`);
-      h.update(e.buffer.subarray(0, e.length));
-    }
-  }
-  return h.digest('hex');
+export function storeLayerKey(layer: StoreLayerInput, compression: LayerCompression): string {
+  const paths = [...layer.paths].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  return createHash('sha256')
+    .update(JSON.stringify([MAGIC, 'key', FORMAT, compressorId(compression), layer.tar, paths.map((p) => [p.path, p.narHash.toString('hex')])]))
+    .digest('hex');
 }
 
 export interface LayerCache {
   /** Where compressed blobs and entries are made before they are published. */
   scratch(): string;
   /**
-   * The blob of layer `n`: from the cache when `content` vouches for every
-   * file of it and an entry is there, else hashed (or compressed) and stored.
-   * `content` undefined: never cached (the customisation layer).
+   * The blob of layer `n`: from the cache when its key has an entry (a
+   * compressed layer's tar is then never built), else its tar built, hashed
+   * (or compressed) and stored. No key: never cached (the customisation layer).
    */
-  blob(layer: Image, compression: LayerCompression, content: readonly StoreContent[] | undefined, n: number): CachedLayerBlob;
+  blob(layer: LayerSource, compression: LayerCompression, n: number): CachedLayerBlob;
   /** Removes this build's scratch directory (entries stay). */
   cleanup(): void;
 }
@@ -163,8 +162,8 @@ export function openLayerCache(dir: string | false, warn: (message: string) => v
     return (scratchDir = fs.mkdtempSync(path.join(os.tmpdir(), 'diskwright-layers-')));
   };
 
-  const lookup = (key: string, compression: LayerCompression, layer: Image, n: number): CachedLayerBlob | undefined => {
-    const tarSize = layer.size;
+  /** An uncompressed hit builds the tar (it is streamed), and the entry must know its size. */
+  const lookup = (key: string, compression: LayerCompression, tarOf: () => Image, n: number): CachedLayerBlob | undefined => {
     const entry = path.join(dir as string, key);
     let file = entry;
     if (compression !== 'none') {
@@ -189,11 +188,15 @@ export function openLayerCache(dir: string | false, warn: (message: string) => v
         return undefined;
       }
     }
+    const tar = t !== undefined && compression === 'none' ? tarOf() : undefined;
     const ok =
       t !== undefined &&
       t.key === key &&
       t.compression === compression &&
-      t.tarSize === tarSize &&
+      Number.isSafeInteger(t.tarSize) &&
+      Number.isSafeInteger(t.blobCrc32) &&
+      (tar === undefined || t.tarSize === tar.size) &&
+      validNotes(t.notes) &&
       t.mediaType === layerMediaType(compression) &&
       (compression === 'none' ? t.blobSize === 0 && t.digest === t.diffId : t.blobSize > 0) &&
       /^sha256:[0-9a-f]{64}$/.test(t.digest) &&
@@ -202,7 +205,7 @@ export function openLayerCache(dir: string | false, warn: (message: string) => v
     if (ok && compression !== 'none') {
       blob = { size: t!.blobSize, extents: [{ offset: 0, length: t!.blobSize, path: Buffer.from(file), fileOffset: 0, expectSize: fileSize } satisfies FileExtent] };
       try {
-        if (`sha256:${sha256Prefix(file, t!.blobSize)}` !== t!.digest) blob = undefined;
+        if (crc32Prefix(file, t!.blobSize) !== t!.blobCrc32) blob = undefined;
       } catch {
         blob = undefined;
       }
@@ -211,11 +214,11 @@ export function openLayerCache(dir: string | false, warn: (message: string) => v
       warn(`layer cache: entry ${entry} is damaged or not for this layer; ignored and rewritten`);
       return undefined;
     }
-    return { diffId: t!.diffId, digest: t!.digest, size: compression === 'none' ? tarSize : t!.blobSize, mediaType: t!.mediaType, blob: blob ?? layer, cached: true };
+    return { diffId: t!.diffId, digest: t!.digest, size: compression === 'none' ? t!.tarSize : t!.blobSize, mediaType: t!.mediaType, blob: blob ?? tar!, cached: true, notes: t!.notes };
   };
 
-  const store = (key: string, compression: LayerCompression, made: LayerBlob, tarSize: number, n: number): LayerBlob => {
-    const t: Trailer = { magic: MAGIC, format: FORMAT, key, compression, mediaType: made.mediaType, diffId: made.diffId, digest: made.digest, blobSize: compression === 'none' ? 0 : made.size, tarSize };
+  const store = (key: string, compression: LayerCompression, made: LayerBlob, tarSize: number, notes: LayerNotes, n: number): LayerBlob => {
+    const t: Trailer = { magic: MAGIC, format: FORMAT, key, compression, mediaType: made.mediaType, diffId: made.diffId, digest: made.digest, blobSize: compression === 'none' ? 0 : made.size, tarSize, blobCrc32: made.crc32 ?? 0, notes };
     const json = Buffer.from(JSON.stringify(t));
     const tail = Buffer.concat([json, Buffer.from(`\n${createHash('sha256').update(json).digest('hex')} ${json.length}\n`)]);
     const s = scratch();
@@ -252,14 +255,17 @@ export function openLayerCache(dir: string | false, warn: (message: string) => v
 
   return {
     scratch,
-    blob(layer, compression, content, n) {
-      const key = dir === false || content === undefined ? undefined : layerKey(layer, compression, content);
+    blob(layer, compression, n) {
+      const key = dir === false ? undefined : layer.key;
+      let built: ReturnType<LayerSource['tar']> | undefined;
+      const tar = () => (built ??= layer.tar());
       if (key !== undefined) {
-        const hit = lookup(key, compression, layer, n);
+        const hit = lookup(key, compression, () => tar().image, n);
         if (hit) return hit;
       }
-      const made = layerBlob(layer, compression, scratch, n);
-      return { ...(key === undefined ? made : store(key, compression, made, layer.size, n)), cached: false };
+      const { image, notes } = tar();
+      const made = layerBlob(image, compression, scratch, n);
+      return { ...(key === undefined ? made : store(key, compression, made, image.size, notes, n)), cached: false, notes };
     },
     cleanup() {
       if (scratchDir) fs.rmSync(scratchDir, { recursive: true, force: true });
@@ -269,6 +275,11 @@ export function openLayerCache(dir: string | false, warn: (message: string) => v
 }
 
 class BadEntry extends Error {}
+
+function validNotes(n: unknown): n is LayerNotes {
+  const x = n as LayerNotes;
+  return typeof x === 'object' && x !== null && Array.isArray(x.matchedPerms) && x.matchedPerms.every((i) => Number.isSafeInteger(i)) && Array.isArray(x.skipped) && x.skipped.every((p) => typeof p === 'string');
+}
 
 /** The entry's trailer, checked against its own checksum and the file's size. */
 function readTrailer(file: string): { trailer: Trailer; fileSize: number } {
@@ -300,21 +311,21 @@ function readTrailer(file: string): { trailer: Trailer; fileSize: number } {
 
 const CHUNK = Buffer.allocUnsafe(1 << 20);
 
-/** sha256 (hex) of the first `length` bytes of `file`, through one shared buffer (a build checks up to a hundred blobs). */
-function sha256Prefix(file: string, length: number): string {
-  const h = createHash('sha256');
+/** zlib crc32 of the first `length` bytes of `file`, through one shared buffer (a build checks up to a hundred blobs). */
+function crc32Prefix(file: string, length: number): number {
+  let crc = 0;
   const fd = fs.openSync(file, 'r');
   try {
     for (let at = 0; at < length; ) {
       const n = fs.readSync(fd, CHUNK, 0, Math.min(CHUNK.length, length - at), at);
       if (n <= 0) throw new BadEntry();
-      h.update(CHUNK.subarray(0, n));
+      crc = zlib.crc32(CHUNK.subarray(0, n), crc);
       at += n;
     }
   } finally {
     fs.closeSync(fd);
   }
-  return h.digest('hex');
+  return crc;
 }
 
 /** Removes scratch directories of builds that were killed (older than a day). */

@@ -32,6 +32,22 @@ export interface DeflatePoolOptions {
   memLevel: number;
   /** A chunk whose deflate output is longer than this is reported as -1 (store it raw). */
   maxOutput: number;
+  /**
+   * Blocks of one deflate stream, as pigz makes them: each chunk deflated
+   * with the 32 KiB of input before it as dictionary (for a batch's first
+   * chunk, what setDictionary gave) and ended by a sync flush; zeros are
+   * compressed too, output may exceed the chunk (maxOutput is ignored), and a
+   * batch's last chunk may be short (submit's lastLength).
+   */
+  streamBlocks?: boolean;
+}
+
+/** Dictionary bytes a stream block gets: deflate's whole window. */
+export const DICTIONARY = 32 << 10;
+
+/** Output room per chunk: deflate's worst case for stored blocks, sync flush and all. */
+export function outputStride(o: DeflatePoolOptions): number {
+  return o.streamBlocks ? o.chunkSize + (o.chunkSize >> 4) + 1024 : o.chunkSize;
 }
 
 /** Control word indices (Int32). */
@@ -53,6 +69,8 @@ export interface DeflateWorkerData {
   queue: SharedArrayBuffer;
   /** Per slot: chunk count of the submitted batch. */
   counts: SharedArrayBuffer;
+  /** Per slot (stream blocks): dictionary length, last chunk's length. */
+  lengths: SharedArrayBuffer;
   /** Per slot and chunk: the result. */
   results: SharedArrayBuffer;
   input: SharedArrayBuffer;
@@ -68,7 +86,9 @@ export class DeflatePool {
   private readonly state: Int32Array;
   private readonly queue: Int32Array;
   private readonly counts: Int32Array;
+  private readonly lengths: Int32Array;
   private readonly results: Int32Array;
+  private readonly dictionaries: Buffer[] = [];
   private readonly inputs: Buffer[] = [];
   private readonly outputs: Buffer[] = [];
   private workers: Worker[] = [];
@@ -79,25 +99,30 @@ export class DeflatePool {
     const { chunkSize, chunksPerBatch, slots } = options;
     if (!(options.maxOutput < chunkSize)) throw new Error('internal: deflate maxOutput must be below the chunk size');
     const batchBytes = chunkSize * chunksPerBatch;
+    const prefix = options.streamBlocks ? DICTIONARY : 0;
+    const outBytes = outputStride(options) * chunksPerBatch;
     this.data = {
       options,
       ctrl: new SharedArrayBuffer(CTRL_WORDS * 4),
       state: new SharedArrayBuffer(slots * 4),
       queue: new SharedArrayBuffer(slots * 4),
       counts: new SharedArrayBuffer(slots * 4),
+      lengths: new SharedArrayBuffer(slots * 8),
       results: new SharedArrayBuffer(slots * chunksPerBatch * 4),
-      input: new SharedArrayBuffer(slots * batchBytes),
-      output: new SharedArrayBuffer(slots * batchBytes),
+      input: new SharedArrayBuffer(slots * (prefix + batchBytes)),
+      output: new SharedArrayBuffer(slots * outBytes),
       error: new SharedArrayBuffer(ERROR_TEXT_BYTES),
     };
     this.ctrl = new Int32Array(this.data.ctrl);
     this.state = new Int32Array(this.data.state);
     this.queue = new Int32Array(this.data.queue);
     this.counts = new Int32Array(this.data.counts);
+    this.lengths = new Int32Array(this.data.lengths);
     this.results = new Int32Array(this.data.results);
     for (let s = 0; s < slots; s++) {
-      this.inputs.push(Buffer.from(this.data.input, s * batchBytes, batchBytes));
-      this.outputs.push(Buffer.from(this.data.output, s * batchBytes, batchBytes));
+      this.dictionaries.push(Buffer.from(this.data.input, s * (prefix + batchBytes), prefix));
+      this.inputs.push(Buffer.from(this.data.input, s * (prefix + batchBytes) + prefix, batchBytes));
+      this.outputs.push(Buffer.from(this.data.output, s * outBytes, outBytes));
     }
   }
 
@@ -106,7 +131,14 @@ export class DeflatePool {
     return this.inputs[slot];
   }
 
-  /** The compressed chunks of a slot, after wait: chunk i's bytes start at i * chunkSize. */
+  /** Stream blocks: the slot's first chunk gets `dict` (at most 32 KiB; empty for the stream's start) as dictionary. */
+  setDictionary(slot: number, dict: Buffer): void {
+    if (!this.options.streamBlocks || dict.length > DICTIONARY) throw new Error('internal: deflate dictionary without stream blocks, or too long');
+    dict.copy(this.dictionaries[slot], DICTIONARY - dict.length);
+    this.lengths[slot * 2] = dict.length;
+  }
+
+  /** The compressed chunks of a slot, after wait: chunk i's bytes start at i * outputStride(options). */
   output(slot: number): Buffer {
     return this.outputs[slot];
   }
@@ -116,9 +148,10 @@ export class DeflatePool {
     return this.results[slot * this.options.chunksPerBatch + i];
   }
 
-  /** Queues the first `count` chunks of `slot` for compression. The slot must be idle. */
-  submit(slot: number, count: number): void {
+  /** Queues the first `count` chunks of `slot` for compression (stream blocks: the last one `lastLength` long). The slot must be idle. */
+  submit(slot: number, count: number, lastLength = this.options.chunkSize): void {
     if (Atomics.load(this.state, slot) !== SLOT.idle) throw new Error(`internal: deflate slot ${slot} submitted while in use`);
+    this.lengths[slot * 2 + 1] = lastLength;
     // Workers start at the first submit: no threads for an image with no data.
     if (this.workers.length === 0) this.start();
     this.counts[slot] = count;

@@ -13,7 +13,7 @@
 import { workerData } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import { isAllZero } from '../image/blocks.ts';
-import { CTRL, SLOT, type DeflateWorkerData } from './deflate-pool.ts';
+import { CTRL, DICTIONARY, SLOT, outputStride, type DeflateWorkerData } from './deflate-pool.ts';
 
 const data = workerData as DeflateWorkerData;
 const o = data.options;
@@ -22,7 +22,10 @@ const state = new Int32Array(data.state);
 const queue = new Int32Array(data.queue);
 const counts = new Int32Array(data.counts);
 const results = new Int32Array(data.results);
+const lengths = new Int32Array(data.lengths);
 const batchBytes = o.chunkSize * o.chunksPerBatch;
+const prefix = o.streamBlocks ? DICTIONARY : 0;
+const stride = outputStride(o);
 const zopts: zlib.ZlibOptions = { level: o.level, windowBits: o.windowBits, memLevel: o.memLevel, strategy: zlib.constants.Z_DEFAULT_STRATEGY };
 
 /** Deflates `chunk` into out[at, at + room); returns the length, or -1 when it needs more than `room` bytes. */
@@ -100,10 +103,24 @@ function chooseDeflater(): Deflater {
 
 const deflate = chooseDeflater();
 
+/** Stream blocks: chunk i of the slot's input (which starts after its dictionary area), its dictionary the 32 KiB before it. */
+function compressBlocks(slot: number, whole: Buffer, output: Buffer, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const at = prefix + i * o.chunkSize;
+    const len = i === n - 1 ? lengths[slot * 2 + 1] : o.chunkSize;
+    const dict = whole.subarray(at - (i === 0 ? lengths[slot * 2] : DICTIONARY), at);
+    const z = zlib.deflateRawSync(whole.subarray(at, at + len), { ...zopts, finishFlush: zlib.constants.Z_SYNC_FLUSH, ...(dict.length ? { dictionary: dict } : {}) });
+    if (z.length > stride) throw new Error(`deflate output of ${z.length} bytes for a ${len}-byte block`);
+    z.copy(output, i * stride);
+    results[slot * o.chunksPerBatch + i] = z.length;
+  }
+}
+
 function compress(slot: number): void {
-  const input = Buffer.from(data.input, slot * batchBytes, batchBytes);
-  const output = Buffer.from(data.output, slot * batchBytes, batchBytes);
   const n = counts[slot];
+  const output = Buffer.from(data.output, slot * stride * o.chunksPerBatch, stride * o.chunksPerBatch);
+  if (o.streamBlocks) return compressBlocks(slot, Buffer.from(data.input, slot * (prefix + batchBytes), prefix + batchBytes), output, n);
+  const input = Buffer.from(data.input, slot * batchBytes, batchBytes);
   for (let i = 0; i < n; i++) {
     const at = i * o.chunkSize;
     const chunk = input.subarray(at, at + o.chunkSize);

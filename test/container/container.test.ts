@@ -105,6 +105,8 @@ test('gzip and zstd layers: skopeo and umoci read them, the diff_id is the tar, 
     assert.deepEqual(fs.readFileSync(archive), fs.readFileSync(`${archive}.again`), compression);
     const manifest = JSON.parse(run('tar', ['-xOf', archive, 'manifest.json']).stdout.toString())[0];
     const blob = run('tar', ['-xOf', archive, manifest.Layers[0]]).stdout;
+    // The tools' own integrity checks (gzip's crc32 and size, zstd's frame checksum).
+    run(compression, ['-t'], { input: blob });
     const tar = run(compression, ['-dc'], { input: blob }).stdout;
     const config = JSON.parse(run('tar', ['-xOf', archive, manifest.Config]).stdout.toString());
     assert.equal(config.rootfs.diff_ids[0], `sha256:${createHash('sha256').update(tar).digest('hex')}`);

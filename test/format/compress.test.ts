@@ -1,5 +1,6 @@
 // zstd and xz output: the zstd and xz tools decompress it to the raw image's
-// bytes; a stream equals the file; thread count never changes the bytes.
+// bytes; a stream equals the file; thread count never changes the bytes
+// (the frames of disk images, and container layers' one multi-threaded frame).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -11,7 +12,7 @@ import { requireTools, run } from '../oracle/tools.ts';
 import { pseudoRandom } from '../oracle/fixture.ts';
 import { finishImage } from '../../src/image/extent-map.ts';
 import { emit, fileSink } from '../../src/format/raw.ts';
-import { xzSink, zstdSink } from '../../src/format/compress.ts';
+import { xzSink, zstdSink, zstdStreamSink } from '../../src/format/compress.ts';
 
 let work: string;
 before(() => {
@@ -61,6 +62,27 @@ test('the number of zstd threads never changes the output', () => {
     return fs.readFileSync(f);
   });
   assert.ok(outs[0].equals(outs[1]) && outs[1].equals(outs[2]));
+});
+
+test("a layer's one zstd frame from libzstd's workers: zstd -t passes, zstd -d gives the bytes, 1 and 3 workers write the same", () => {
+  const img = finishImage(40 << 20, [
+    { offset: 4096, length: 3 << 20, buffer: pseudoRandom('x', 3 << 20) },
+    { offset: 20 << 20, length: 1 << 20, buffer: Buffer.alloc(1 << 20, 7) },
+  ]);
+  const outs = [1, 3].map((threads) => {
+    const f = path.join(work, `layer${threads}.zst`);
+    const fd = fs.openSync(f, 'w');
+    emit(img, zstdStreamSink(fileSink(fd), { threads }));
+    fs.closeSync(fd);
+    return f;
+  });
+  assert.ok(fs.readFileSync(outs[0]).equals(fs.readFileSync(outs[1])));
+  run('zstd', ['-t', '-q', outs[0]]);
+  const back = run('zstd', ['-d', '-c', '-q', outs[0]]).stdout;
+  const raw = Buffer.alloc(40 << 20);
+  emit(img, { write: (b, len, at) => void b.copy(raw, at, 0, len), finish: () => {} });
+  assert.ok(back.equals(raw));
+  assert.equal(run('zstd', ['-l', '-v', outs[0]]).stdout.toString().match(/# Zstandard Frames: (\d+)/)?.[1], '1');
 });
 
 test('build with compress: zstd/xz writes <baseName>.img.zst/.img.xz and names it in hydra-build-products', () => {

@@ -43,8 +43,9 @@ before(() => {
   // directory and the store are on different file systems.
   if (fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').dev !== fs.statSync(store.root).dev) store.env.TMPDIR = '/dev/shm';
   const node = fs.realpathSync(process.execPath);
-  // Node's headers: beside the binary in Node's own tarballs, in a package of its own from the npm registry.
-  const include = [path.resolve(node, '../../include/node'), path.join(ROOT, 'node_modules', 'node', 'node_modules', `node-${process.platform}-${process.arch}`, 'include', 'node')].find((d) => fs.existsSync(path.join(d, 'node_api.h')));
+  // Node's headers: beside the binary in Node's own tarballs, in a package of its own from the npm registry,
+  // else the system's (the addon uses Node-API only, whose headers any Node version serves).
+  const include = [path.resolve(node, '../../include/node'), path.join(ROOT, 'node_modules', 'node', 'node_modules', `node-${process.platform}-${process.arch}`, 'include', 'node'), '/usr/include/node'].find((d) => fs.existsSync(path.join(d, 'node_api.h')));
   assert.ok(include, `no node_api.h near ${node}`);
   nodeArg = ['--argstr', 'node', node, '--argstr', 'nodeInclude', include];
   const outs = store.build(path.join(HERE, 'wrapper.nix'), [...nodeArg, ...ATTRS.flatMap((a) => ['-A', a])]);
