@@ -17,6 +17,7 @@
 // The writer stages output in one reusable buffer and hands it out in chunks;
 // file contents are read straight into that buffer, so memory stays constant
 // whatever the file sizes.
+import { tally } from '../util/progress.ts';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../errors.ts';
@@ -289,6 +290,8 @@ export interface NarDigest {
  */
 export function narDigest(node: NarNode, also?: NarChunkSink): NarDigest {
   const h = createHash('sha256');
-  const narSize = writeNar(node, also ? (c) => { h.update(c); also(c); } : (c) => { h.update(c); });
+  // A closure's size is known only once hashed: progress counts bytes without a total.
+  const hashed = tally('hashing', 16 << 20);
+  const narSize = writeNar(node, also ? (c) => { h.update(c); hashed.add(c.length); also(c); } : (c) => { h.update(c); hashed.add(c.length); });
   return { narHash: h.digest(), narSize };
 }
