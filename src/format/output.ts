@@ -5,7 +5,7 @@ import { DiskwrightError } from '../errors.ts';
 import type { Image } from '../image/extent-map.ts';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { emit, emitAsync, emitSteps, fileSink, sequentialSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
+import { deferredFileSink, emit, emitSteps, fileSink, sequentialSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
 import { writeFileAtomicallyAsync } from './atomic-file.ts';
 import { throwIfAborted, withProgress, type ProgressContext, type ProgressPhase } from '../util/progress.ts';
 import { compressSink } from './compress.ts';
@@ -125,7 +125,10 @@ export async function writeOutputAsync(disk: Image, o: OutputOptions, out: strin
   checkTarget(o, out);
   if (o.format === 'qcow2-compressed') return withProgress(ctx ?? {}, () => writeOutput(disk, o, out));
   const file = encodeOutput(disk, o);
-  const done = await writeFileAtomicallyAsync(out, 'image', (fd) => emitAsync(file, sinkFor(o, fileSink(fd)), phaseOf(o), ctx));
+  const done = await writeFileAtomicallyAsync(out, 'image', async (fd) => {
+    const target = deferredFileSink(fd);
+    for await (const _ of emitSteps(file, sinkFor(o, target.sink), phaseOf(o), ctx)) await target.drain();
+  });
   return { apparentBytes: done.size, allocatedBytes: done.blocks * 512 };
 }
 

@@ -3,6 +3,7 @@
 // pipe, gaps are written as zeros. File bytes are read (and lazy extents'
 // bytes produced) here and only here.
 import * as fs from 'node:fs';
+import { promisify } from 'node:util';
 import { DiskwrightError } from '../errors.ts';
 import { type Image, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 import { writeFileAtomically } from './atomic-file.ts';
@@ -160,6 +161,34 @@ export function fileSink(fd: number): Sink {
     },
     finish(size) {
       fs.ftruncateSync(fd, size);
+    },
+  };
+}
+
+/**
+ * Positional writes on libuv's thread pool, for the async emitter: a write
+ * the kernel holds up (dirty-page throttling) must not hold up the event
+ * loop. The sink keeps copies of what it is given; `drain` writes them.
+ */
+export function deferredFileSink(fd: number): { sink: Sink; drain(): Promise<void> } {
+  const pending: { buf: Buffer; at: number }[] = [];
+  let size = -1;
+  const write = promisify(fs.write);
+  return {
+    sink: {
+      write(buf, len, at) {
+        pending.push({ buf: Buffer.from(buf.subarray(0, len)), at });
+      },
+      finish(n) {
+        size = n;
+      },
+    },
+    async drain() {
+      for (const { buf, at } of pending.splice(0)) {
+        let done = 0;
+        while (done < buf.length) done += (await write(fd, buf, done, buf.length - done, at + done)).bytesWritten;
+      }
+      if (size >= 0) await promisify(fs.ftruncate)(fd, size);
     },
   };
 }
