@@ -81,7 +81,7 @@ export function describe(e: ProgressEvent, seconds: number): string {
   }
   if (rate > 0) {
     parts.push(`${formatSize(Math.round(rate))}/s`);
-    if (e.total !== undefined) parts.push(`ETA ${clock((e.total - e.done) / rate)}`);
+    if (e.total !== undefined) parts.push(`ETA ${clock(Math.max(0, e.total - e.done) / rate)}`);
   }
   return parts.join('  ');
 }
