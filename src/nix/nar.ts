@@ -291,7 +291,7 @@ export interface NarDigest {
 export function narDigest(node: NarNode, also?: NarChunkSink): NarDigest {
   const h = createHash('sha256');
   // A closure's size is known only once hashed: progress counts bytes without a total.
-  const hashed = tally('hashing', 16 << 20);
+  const hashed = tally('hashing', 1 << 20);
   const narSize = writeNar(node, also ? (c) => { h.update(c); hashed.add(c.length); also(c); } : (c) => { h.update(c); hashed.add(c.length); });
   return { narHash: h.digest(), narSize };
 }

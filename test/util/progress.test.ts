@@ -47,3 +47,31 @@ test('an aborted signal throws an AbortError carrying its reason', () => {
   assert.throws(() => throwIfAborted(ac.signal), (e: Error) => e.name === 'AbortError' && e.cause === 'stop');
   assert.throws(() => withProgress({ signal: ac.signal }, () => throwIfAborted()), { name: 'AbortError' });
 });
+
+test('NAR hashing and container layers report their phases', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { narDigest, narNodeOfPath } = await import('../../src/nix/nar.ts');
+  const { digestImage } = await import('../../src/format/hash-sink.ts');
+  const { emitAsync } = await import('../../src/format/raw.ts');
+  const { hashingSink } = await import('../../src/format/hash-sink.ts');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dw-progress-nar-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(3 << 20, 1));
+    const events: ProgressEvent[] = [];
+    const d = withProgress({ onProgress: (e) => events.push(e) }, () => narDigest(narNodeOfPath(dir)));
+    const hashing = events.filter((e) => e.phase === 'hashing');
+    assert.ok(hashing.length >= 2 && hashing.at(-1)!.done <= d.narSize && hashing.at(-1)!.done >= 2 << 20, JSON.stringify(hashing));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const layer = { size: 4 << 20, extents: [{ offset: 0, length: 4 << 20, buffer: Buffer.alloc(4 << 20, 7) }] };
+  const events: ProgressEvent[] = [];
+  const sync = withProgress({ onProgress: (e) => events.push(e) }, () => digestImage(layer, 'layers'));
+  assert.ok(events.length >= 2 && events.every((e) => e.phase === 'layers' && e.total === 4 << 20));
+  // The async emitter writes the same bytes.
+  const sink = hashingSink();
+  await emitAsync(layer, sink);
+  assert.equal(sink.digest(), sync.digest);
+});
