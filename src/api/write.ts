@@ -41,8 +41,8 @@ export async function writeImage(image: Image, target: ImageTarget, opts: WriteO
 
 /**
  * The output file's bytes, in order and holes as zeros, as an async iterator
- * of chunks made when asked for (about 1 MiB each; each chunk is the
- * caller's to keep). Stopping early (break) ends the work.
+ * of chunks made when asked for (about 1 MiB each; compressed, a frame's
+ * output; each chunk is the caller's to keep). Stopping early (break) ends the work.
  */
 export function imageChunks(image: Image, opts: WriteOptions = {}): AsyncGenerator<Buffer> {
   throwIfAborted(opts.signal);

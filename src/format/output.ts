@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { deferredFileSink, emit, emitSteps, fileSink, sequentialSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
 import { writeFileAtomicallyAsync } from './atomic-file.ts';
 import { throwIfAborted, withProgress, type ProgressContext, type ProgressPhase } from '../util/progress.ts';
-import { compressSink } from './compress.ts';
+import { compressSink, deferredZstdSink, type DeferredSink } from './compress.ts';
 import { toQcow2 } from './qcow2.ts';
 import { notStreamable, writeQcow2Compressed } from './qcow2-compressed.ts';
 import { toVdi } from './vdi.ts';
@@ -92,6 +92,12 @@ function sinkFor(o: OutputOptions, base: Sink): Sink {
   return compressSink(o.compress, base, { level: o.level });
 }
 
+/** sinkFor for the async emitter: zstd frames are compressed off the event loop's thread. */
+function deferredSinkFor(o: OutputOptions, base: Sink): DeferredSink {
+  if (o.compress === 'zstd') return deferredZstdSink(base, { level: o.level });
+  return { sink: sinkFor(o, base), drain: async () => {}, close() {} };
+}
+
 function phaseOf(o: OutputOptions): ProgressPhase {
   return o.compress && o.compress !== 'none' ? 'compressing' : o.phase ?? 'writing';
 }
@@ -127,7 +133,15 @@ export async function writeOutputAsync(disk: Image, o: OutputOptions, out: strin
   const file = encodeOutput(disk, o);
   const done = await writeFileAtomicallyAsync(out, 'image', async (fd) => {
     const target = deferredFileSink(fd);
-    for await (const _ of emitSteps(file, sinkFor(o, target.sink), phaseOf(o), ctx)) await target.drain();
+    const chain = deferredSinkFor(o, target.sink);
+    try {
+      for await (const _ of emitSteps(file, chain.sink, phaseOf(o), ctx)) {
+        await chain.drain();
+        await target.drain();
+      }
+    } finally {
+      chain.close();
+    }
   });
   return { apparentBytes: done.size, allocatedBytes: done.blocks * 512 };
 }
@@ -141,8 +155,13 @@ export async function* outputChunks(disk: Image, o: OutputOptions, ctx?: Progres
   const file = encodeOutput(disk, o);
   const made: Buffer[] = [];
   // Copies: the emitter and compressors reuse their buffers.
-  const sink = sinkFor(o, sequentialSink((buf, len) => made.push(Buffer.from(buf.subarray(0, len)))));
-  for await (const _ of emitSteps(file, sink, phaseOf(o), ctx)) {
-    yield* made.splice(0);
+  const chain = deferredSinkFor(o, sequentialSink((buf, len) => made.push(Buffer.from(buf.subarray(0, len)))));
+  try {
+    for await (const _ of emitSteps(file, chain.sink, phaseOf(o), ctx)) {
+      await chain.drain();
+      yield* made.splice(0);
+    }
+  } finally {
+    chain.close();
   }
 }
