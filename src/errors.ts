@@ -49,7 +49,9 @@ export type ErrorCode =
   | 'UNSAFE_NAME'
   // Converting images (src/format/input.ts, src/api/convert.ts).
   | 'INPUT_NOT_IMAGE'
-  | 'INPUT_UNSUPPORTED';
+  | 'INPUT_UNSUPPORTED'
+  // A feature that needs the native addon (src/native/addon.ts) where none is installed.
+  | 'NATIVE_ADDON_MISSING';
 
 export class DiskwrightError extends Error {
   readonly code: ErrorCode;

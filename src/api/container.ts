@@ -22,6 +22,7 @@ import type { DirEntry } from '../tree/model.ts';
 import { architectureOf, configTime, type ContainerConfig } from '../container/config.ts';
 import { customisationTree, storeLayerGroups, storeLayerTree, storePathsIn, type LayerOwner } from '../container/layers.ts';
 import { descriptorOf, dockerManifestBlob, imageConfigBlob, indexBlob, manifestBlob, MEDIA_TYPE, blobPath, type Descriptor } from '../container/oci.ts';
+import { mergeBaseConfig, readBaseImage } from '../container/base-image.ts';
 import { archiveImage, bufferImage, writeLayoutDir, type LayoutFiles } from '../container/archive.ts';
 
 export const CONTAINER_FORMATS = ['docker-archive', 'oci-archive', 'oci-dir'] as const;
@@ -33,6 +34,8 @@ export interface PlannedLayer extends LayerBlob {
   comment: string;
   /** The digest came from the layer cache: the layer's files were not hashed. */
   cached: boolean;
+  /** A layer of fromImage, carried over byte for byte. */
+  base?: boolean;
 }
 
 export interface ContainerPlan {
@@ -59,7 +62,8 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
   const created = c.created === 'now' ? new Date(configTime('now') * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : c.created;
   if (c.created === 'now' || c.mtime === 'now') warnings.push('created or mtime is "now": the image differs on every build');
   const owner: LayerOwner = { uid: c.uid, gid: c.gid, mtime };
-  const dirs = storeDirs({ nixStoreDir: c.nixStoreDir, storeDir: c.storeDir });
+  // A relative storeDir is the config's, as for disks (api/store.ts), not the cwd's.
+  const dirs = storeDirs({ nixStoreDir: c.nixStoreDir, storeDir: c.storeDir === undefined ? undefined : path.resolve(baseDir, c.storeDir) });
   const custom = customisationTree({ contents: c.contents, baseDir, dirs, owner });
   const perms = c.perms.map((p) => ({ ...p, mode: p.mode === undefined ? undefined : parseInt(p.mode, 8) }));
   const tarOpts = { owner: { uid: c.uid, gid: c.gid, uname: c.uname, gname: c.gname }, mtime, perms };
@@ -68,6 +72,14 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
   const extraRoots = [...custom.storeNames.map((n) => `${dirs.nixStoreDir}/${n}`), ...storePathsIn(c.config, dirs.nixStoreDir)];
   const store = { ...c, additionalPaths: [...c.additionalPaths, ...extraRoots] };
   const hasStore = store.storePaths.length + store.additionalPaths.length > 0;
+  const arch = c.architecture ? { architecture: c.architecture } : architectureOf(c.system);
+  const base = c.fromImage === undefined ? undefined : readBaseImage(c.fromImage, baseDir, { name: c.fromImageName, tag: c.fromImageTag, architecture: arch.architecture });
+  const baseLayers = base?.layers.length ?? 0;
+  const needed = baseLayers + 1 + (c.includeStorePaths && hasStore ? 1 : 0);
+  if (c.maxLayers < needed) {
+    const parts = [baseLayers ? `${baseLayers} from fromImage` : '', c.includeStorePaths && hasStore ? '1 for store paths' : '', '1 for the customisation layer'].filter(Boolean).join(', ');
+    throw new DiskwrightError('CONFIG_INVALID', `maxLayers: ${c.maxLayers} is below the ${needed} layers this image needs (${parts}); raise maxLayers or use a base with fewer layers`, { path: ['maxLayers'], minimum: needed });
+  }
   const unmatched = new Set(perms.keys());
   const tarOf = (tree: DirEntry, customisation: boolean) => {
     // The customisation layer keeps the owners contents set; store layers are all uid/gid.
@@ -83,7 +95,7 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
   if (c.includeStorePaths && hasStore) {
     const closure = storeClosure(store, baseDir);
     const narHash = new Map(closure.paths.map((p) => [p.path, p.narHash]));
-    for (const group of storeLayerGroups(closure, c.maxLayers - 1, c.layering)) {
+    for (const group of storeLayerGroups(closure, c.maxLayers - 1 - baseLayers, c.layering)) {
       const names = group.map((p) => p.slice(dirs.nixStoreDir.length + 1));
       // What vouches for the layer's file data in the cache key: each store path's narHash.
       const content = group.map((p, i) => ({ path: p, physical: physicalPath(dirs, names[i]), narHash: narHash.get(p)! }));
@@ -103,8 +115,11 @@ export function planContainer(c: ContainerConfig, baseDir: string, opts: Contain
     cleanup();
     throw err;
   }
-  const arch = c.architecture ? { architecture: c.architecture } : architectureOf(c.system);
-  const configBlob = imageConfigBlob({ ...arch, created, config: c.config, diffIds: hashed.map((l) => l.diffId), comments: hashed.map((l) => l.comment) });
+  const baseHistory = base ? (base.history ?? base.layers.map(() => ({ created, created_by: 'diskwright', comment: `from ${c.fromImage}` }))) : [];
+  const ownComments = hashed.map((l) => l.comment);
+  hashed = [...(base?.layers ?? []).map((l, i) => ({ ...l, storePaths: [], comment: `base layer ${i + 1}`, cached: false, base: true })), ...hashed];
+  const config = base ? mergeBaseConfig(base.config, c.config) : c.config;
+  const configBlob = imageConfigBlob({ ...arch, created, config, diffIds: hashed.map((l) => l.diffId), comments: ownComments, baseHistory });
   const configDesc = descriptorOf(MEDIA_TYPE.config, configBlob);
   const name = c.name.toLowerCase();
   // As nixpkgs: without a tag, one derived from the config (which names every layer), so equal inputs give equal tags.

@@ -20,7 +20,7 @@ import { driverOf } from '../fs/drivers.ts';
 import { entryNameProblem, escapePath, unsafeEntryLine } from '../read/names.ts';
 import { describeSystemError, errnoOf } from '../util/sys-error.ts';
 
-import { addon as native } from '../native/addon.ts';
+import { ADDON_MISSING, addon as native } from '../native/addon.ts';
 /** Directory-handle calls; a name is one component as raw bytes, '' the handle itself (attribute calls). */
 const addon = native as unknown as {
   openDirAt(dirfd: number, name: Buffer): number;
@@ -79,6 +79,8 @@ interface OpenDir {
  * it appears only once everything is written.
  */
 export function extractTree(r: FsReader, from: FsEntry, dir: string, opts: ExtractOptions = {}): ExtractResult {
+  // Every entry is created through the addon's *at calls: no safe way without them.
+  if (!native) throw new DiskwrightError('NATIVE_ADDON_MISSING', `cannot extract to ${dir}: ${ADDON_MISSING}`, { path: dir });
   const fresh = !checkDir(dir);
   const target = fresh ? makeTempSibling(dir) : dir;
   let rootFd: number;

@@ -4,7 +4,9 @@ import { Command } from 'commander';
 import { diffImages, type ByteRange, type DiffResult, type FieldChange } from '../api/diff.ts';
 import { formatSize } from '../util/sizes.ts';
 import { inputFormatOption, warn } from './reading.ts';
-import { setExitStatus } from './status.ts';
+import { EXIT, setExitStatus } from './status.ts';
+import { jsonOption, printJson } from './grammar.ts';
+import { diffOutput } from './output-schemas.ts';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 const value = (v: string | null) => (v === null ? '(none)' : v);
@@ -80,12 +82,13 @@ export function diffCommand(): Command {
     .description('compare two images by content (any formats): exit 0 when identical, 1 when they differ (with a report), 2 on errors')
     .argument('<a>', 'first image (raw, qcow2, VDI, VHD or .zst)')
     .argument('<b>', 'second image')
-    .option('--json', 'print one JSON object')
+    .addOption(jsonOption())
     .addOption(inputFormatOption())
     .action((a: string, b: string, o: { json?: boolean; inputFormat?: string }) => {
       const r = diffImages(a, b, { inputFormat: o.inputFormat });
       warn(r.warnings);
-      process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : renderDiff(r).join('\n') + '\n');
-      setExitStatus(r.identical ? 0 : 1);
+      if (o.json) printJson(diffOutput, r);
+      else process.stdout.write(renderDiff(r).join('\n') + '\n');
+      setExitStatus(r.identical ? EXIT.ok : EXIT.error);
     });
 }

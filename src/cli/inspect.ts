@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { inspectImage, type InspectFilesystem, type InspectResult } from '../api/inspect.ts';
 import { formatSize } from '../util/sizes.ts';
 import { IMAGE_ARG, inputFormatOption, warn } from './reading.ts';
+import { jsonOption, printJson } from './grammar.ts';
+import { inspectOutput } from './output-schemas.ts';
 
 const size = (n: number) => `${formatSize(n)} (${n} bytes)`;
 
@@ -79,11 +81,12 @@ export function inspectCommand(): Command {
   return new Command('inspect')
     .description('show an image\'s format, sizes, partition table and filesystems')
     .argument('<image>', IMAGE_ARG)
-    .option('--json', 'print one JSON object')
+    .addOption(jsonOption())
     .addOption(inputFormatOption())
     .action((image: string, o: { json?: boolean; inputFormat?: string }) => {
       const r = inspectImage(image, { inputFormat: o.inputFormat });
       warn(r.warnings);
-      process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : renderInspect(r).join('\n') + '\n');
+      if (o.json) printJson(inspectOutput, r);
+      else process.stdout.write(renderInspect(r).join('\n') + '\n');
     });
 }

@@ -6,6 +6,8 @@ import { openVolume, withInput } from '../api/volume.ts';
 import type { FsEntry } from '../read/entry.ts';
 import { entryDisplayPath, escapeName, escapePath } from '../read/names.ts';
 import { IMAGE_ARG, inputFormatOption, isoTime, warn } from './reading.ts';
+import { jsonOption, printJson } from './grammar.ts';
+import { lsOutput } from './output-schemas.ts';
 
 const TYPE_CHAR: Record<FsEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', chr: 'c', blk: 'b', fifo: 'p', sock: 's' };
 
@@ -19,6 +21,22 @@ export function modeString(type: FsEntry['type'], mode: number): string {
     rwx((mode >> 3) & 7, (mode & 0o2000) !== 0, 's', 'S') +
     rwx(mode & 7, (mode & 0o1000) !== 0, 't', 'T')
   );
+}
+
+/** One entry of `ls --json`: what -l shows, as fields. */
+function jsonEntry(e: FsEntry, name: string) {
+  return {
+    name,
+    type: e.type,
+    mode: e.mode,
+    nlink: e.nlink,
+    uid: e.uid,
+    gid: e.gid,
+    size: e.size,
+    mtime: isoTime(e.mtimeSec, e.mtimeNsec),
+    ...(e.type === 'symlink' && e.target ? { target: escapePath(e.target.toString('latin1')) } : {}),
+    ...(e.type === 'chr' || e.type === 'blk' ? { major: e.major ?? 0, minor: e.minor ?? 0 } : {}),
+  };
 }
 
 /** The columns of one -l line: mode, links, uid, gid, size (or major, minor), mtime, name [-> target]; `shown`: the name as escaped for display. */
@@ -44,7 +62,8 @@ export function lsCommand(): Command {
     .option('-l, --long', 'long format: mode, links, uid, gid, size, mtime (UTC), name -> target')
     .option('-R, --recursive', 'everything below PATH, as paths relative to it')
     .addOption(inputFormatOption())
-    .action((image: string, path: string, o: { long?: boolean; recursive?: boolean; inputFormat?: string }) => {
+    .addOption(jsonOption())
+    .action((image: string, path: string, o: { long?: boolean; recursive?: boolean; inputFormat?: string; json?: boolean }) => {
       const vol = openVolume(image, { inputFormat: o.inputFormat });
       try {
         warn(vol.warnings);
@@ -60,6 +79,7 @@ export function lsCommand(): Command {
             for (const e of r.readdir(top)) rows.push({ e, name: escapeName(e.name) });
           }
         });
+        if (o.json) return printJson(lsOutput, { entries: rows.map(({ e, name }) => jsonEntry(e, name)) });
         const out = o.long ? align(rows.map(({ e, name }) => longColumns(e, name))) : rows.map(({ name }) => name);
         if (out.length) process.stdout.write(out.join('\n') + '\n');
       } finally {

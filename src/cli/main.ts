@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { errorLine } from './error-line.ts';
-import { ERROR_STATUS, exitStatus } from './status.ts';
+import { errorStatus, EXIT, exitStatus } from './status.ts';
 import { terminalProgressLine, type ProgressLine } from './progress-line.ts';
 import { withProgress, type ProgressContext } from '../util/progress.ts';
 
@@ -21,6 +21,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   diff: async () => (await import('./diff.ts')).diffCommand(),
   initrd: async () => (await import('./initrd.ts')).initrdCommand(),
   container: async () => (await import('./container.ts')).containerCommand(),
+  report: async () => (await import('./report.ts')).reportCommand(),
+  schema: async () => (await import('./schema.ts')).schemaCommand(),
 };
 
 function packageVersion(): string {
@@ -36,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   // The command named first, or all of them for help and unknown names.
   const named = COMMANDS[argv[0]];
   for (const make of named ? [named] : Object.values(COMMANDS)) program.addCommand(await make());
-  // The command that runs, for its error status (diff: 2, as cmp and diff do).
+  // The command that runs, for its error status (status.ts).
   let running = '';
   // Filled in once the command's options are known: the progress line, on a terminal only.
   const progress: ProgressContext = {};
@@ -61,14 +63,14 @@ export async function main(argv: string[]): Promise<number> {
     line?.end();
     return exitStatus();
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     line?.end();
     // The reader of standard output went away (`| head`): stop as a killed
     // writer would, quietly, with the status a shell gives SIGPIPE.
-    if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return 141;
+    if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return EXIT.pipe;
     process.stderr.write(`diskwright: ${errorLine(err)}\n`);
     if (process.env.DISKWRIGHT_DEBUG === '1' && (err as Error)?.stack) process.stderr.write(`${(err as Error).stack}\n`);
-    return ERROR_STATUS[running] ?? 1;
+    return errorStatus(err, running);
   }
 }
 

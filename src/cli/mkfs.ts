@@ -7,6 +7,8 @@ import { DiskwrightError } from '../errors.ts';
 import { parseSize, formatSize } from '../util/sizes.ts';
 import { parseUuid, formatUuid } from '../util/ids.ts';
 import { EXT4_MAX_TIME } from '../fs/ext4/inode.ts';
+import { compressLevelOption, jsonOption, outputOption, printJson, streamOption, uint } from './grammar.ts';
+import { mkfsOutput } from './output-schemas.ts';
 
 function invalid(message: string): never {
   throw new DiskwrightError('OPTION_INVALID', message, {});
@@ -23,24 +25,20 @@ function collect(v: string, acc: string[]): string[] {
   return [...acc, v];
 }
 
-function uint(name: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (!/^\d+$/.test(text) || Number(text) > max) invalid(`${name} ${text}: give a whole number from 0 to ${max}`);
-  return Number(text);
-}
-
 /** The options every bare filesystem takes: sources, output, size, free space, epoch. */
 function bareFsCommand(parent: Command, name: string, description: string, sizeExample: string): Command {
   return parent
     .command(name)
     .description(description)
     .argument('[source...]', 'directories to copy into the image root')
-    .option('-o, --output <file>', "image file to write, or '-' for standard output")
-    .option('--stream', 'write the image to standard output (same as -o -)')
+    .addOption(outputOption("image file to write, or '-' for standard output"))
+    .addOption(streamOption())
     .option('--size <bytes>', `'auto' (smallest that fits) or a size such as ${sizeExample} (IEC: M = MiB)`, 'auto')
     .option('--free <bytes>', 'free space to leave with --size auto (IEC)', '0')
     .addOption(new Option('--format <format>', 'output format').choices(FORMATS).default('raw'))
     .addOption(new Option('--compress <method>', 'compress a raw image as it is written (.zst, .xz)').choices(COMPRESSIONS).default('none'))
-    .option('--compress-level <n>', 'zstd 1-19 (default 3), xz 0-9 (default 6), qcow2-compressed 1-9 (default 6)');
+    .addOption(compressLevelOption('zstd 1-19 (default 3), xz 0-9 (default 6), qcow2-compressed 1-9 (default 6)'))
+    .addOption(jsonOption());
 }
 
 /** `maxEpoch`: the latest time the filesystem stores. */
@@ -52,6 +50,11 @@ function commonValues(o: Record<string, string | boolean | string[] | undefined>
     size, freeBytes, epoch, output: outputOf(o), clampMtime: Boolean(o.clampMtime),
     format: o.format as Format, compress: o.compress as Compression, compressLevel: o.compressLevel === undefined ? undefined : uint('--compress-level', String(o.compressLevel), 19),
   };
+}
+
+/** The written image for --json: null when it went to standard output. */
+function written(output: string, write?: WriteResult) {
+  return write ? { path: output, ...write } : null;
 }
 
 /** The image may be on stdout: the summary always goes to stderr. */
@@ -114,6 +117,11 @@ export function mkfsCommand(): Command {
         nixStoreDir: String(o.nixStoreDir),
         storeReferences: o.referencesFrom as string | undefined,
       });
+      if (o.json) {
+        const { uuid: id, ...figures } = stats;
+        const doc = { filesystem: 'ext4' as const, ...figures, freeBytes: stats.freeBlocks * stats.blockSize, uuid: formatUuid(id), output: written(common.output, write) };
+        return printJson(mkfsOutput, doc, common.output === '-');
+      }
       const lines = [
         `ext4 ${formatSize(stats.bytes)} (${stats.bytes} bytes, ${stats.blocks} blocks of ${stats.blockSize}) uuid ${formatUuid(stats.uuid)}${stats.label ? ` label ${stats.label}` : ''}`,
         `blocks: ${stats.usedBlocks} used, ${stats.freeBlocks} free; inodes: ${stats.usedInodes} used, ${stats.freeInodes} free; journal ${stats.journalBlocks} blocks`,
@@ -149,6 +157,10 @@ export function mkfsCommand(): Command {
         fatType,
       });
       const id = stats.volumeId.toString(16).toUpperCase().padStart(8, '0');
+      if (o.json) {
+        const doc = { filesystem: 'vfat' as const, ...stats, volumeId: `${id.slice(0, 4)}-${id.slice(4)}`, output: written(common.output, write) };
+        return printJson(mkfsOutput, doc, common.output === '-');
+      }
       const lines = [
         `FAT${stats.fatType} ${formatSize(stats.bytes)} (${stats.bytes} bytes, ${stats.clusters} clusters of ${stats.clusterBytes}) volume-id ${id.slice(0, 4)}-${id.slice(4)}${stats.label ? ` label ${stats.label}` : ''}`,
         `clusters: ${stats.usedClusters} used, ${stats.freeClusters} free (${stats.freeBytes} bytes); ${stats.files} files, ${stats.dirs} directories`,

@@ -22,8 +22,19 @@ export interface LoadedConfig {
   baseDir: string;
 }
 
-/** The object a config file holds, by its extension; not yet validated (build, initrd and container configs). */
+/**
+ * The object a config file holds, by its extension; not yet validated (build,
+ * initrd and container configs). A top-level `$schema` string, which points
+ * editors at the JSON Schema (`diskwright schema`), is dropped.
+ */
 export async function readRaw(file: string): Promise<unknown> {
+  const raw = await readObject(file);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || typeof (raw as { $schema?: unknown }).$schema !== 'string') return raw;
+  const { $schema: _, ...rest } = raw as Record<string, unknown>;
+  return rest;
+}
+
+async function readObject(file: string): Promise<unknown> {
   const ext = path.extname(file).toLowerCase();
   if (['.ts', '.mts', '.js', '.mjs'].includes(ext)) {
     let mod: { default?: unknown; config?: unknown };

@@ -58,6 +58,11 @@ export const containerConfigSchema = z.strictObject({
   uname: z.string().default('root'),
   gname: z.string().default('root'),
   maxLayers: z.number().int().min(2).max(MAX_LAYERS_LIMIT).default(100),
+  /** A docker-archive, oci-archive or OCI layout directory (relative to the config) whose layers go first. */
+  fromImage: z.string().min(1).optional(),
+  /** Which image of a fromImage holding several (nixpkgs' fromImageName/fromImageTag). */
+  fromImageName: z.string().min(1).optional(),
+  fromImageTag: z.string().min(1).optional(),
   layering: z.enum(['popularity', 'size']).default('popularity'),
   layerCompression: z.enum(['none', 'gzip', 'zstd']).default('none'),
   includeStorePaths: z.boolean().default(true),

@@ -25,7 +25,7 @@ export interface Descriptor {
   annotations?: Record<string, string>;
 }
 
-type Json = string | number | boolean | null | Json[] | { [k: string]: Json | undefined };
+export type Json = string | number | boolean | null | Json[] | { [k: string]: Json | undefined };
 
 /** JSON with object keys sorted by their UTF-8 bytes and no whitespace; undefined members left out. */
 export function canonicalJson(v: Json | undefined): string {
@@ -54,8 +54,10 @@ export interface ImageConfigInput {
   config: Record<string, Json | undefined>;
   /** sha256 of each uncompressed layer, bottom first. */
   diffIds: string[];
-  /** One comment per layer (what it holds). */
+  /** One comment per layer we made (what it holds). */
   comments: string[];
+  /** History entries before ours: a base image's (fromImage). */
+  baseHistory?: Json[];
 }
 
 export function imageConfigBlob(i: ImageConfigInput): Buffer {
@@ -67,7 +69,7 @@ export function imageConfigBlob(i: ImageConfigInput): Buffer {
       created: i.created,
       config: i.config,
       rootfs: { type: 'layers', diff_ids: i.diffIds },
-      history: i.comments.map((c) => ({ created: i.created, created_by: 'diskwright', comment: c })),
+      history: [...(i.baseHistory ?? []), ...i.comments.map((c) => ({ created: i.created, created_by: 'diskwright', comment: c }))],
     }),
   );
 }

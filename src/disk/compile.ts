@@ -4,6 +4,7 @@
 // disk, checks that nothing collides (partitions, the MBR, both GPTs, raw
 // blobs), plans each filesystem at its partition's size, encodes the table and
 // composes the disk. Every preset goes through here, so a layout fix is made once.
+import * as fs from 'node:fs';
 import { DiskwrightError } from '../errors.ts';
 import { driverNamed } from '../fs/drivers.ts';
 import { composeDisk } from '../image/compose.ts';
@@ -12,6 +13,7 @@ import { GPT_ATTR } from '../partition/gpt.ts';
 import { encodeTable, GPT_FOOTER_BYTES, GPT_HEADER_BYTES, type PartitionSpec } from '../partition/table.ts';
 import { MBR_TYPE, mbrTypeForGpt } from '../partition/types.ts';
 import { formatSize } from '../util/sizes.ts';
+import { dataSegments } from '../util/sparse.ts';
 import type { DiskPartition, DiskSpec, TableKind } from './spec.ts';
 
 const MiB = 2 ** 20;
@@ -103,6 +105,26 @@ function tableRegions(table: TableKind, size: number): { what: string; start: nu
     { what: 'the primary GPT', start: SECTOR, end: GPT_HEADER_BYTES },
     { what: 'the backup GPT', start: size - GPT_FOOTER_BYTES, end: size },
   ];
+}
+
+/**
+ * A blob file's data runs at `offset` (SEEK_DATA / SEEK_HOLE): its holes are
+ * never read. A file that cannot be opened now is one extent, and the
+ * emitter says why when it reads it.
+ */
+function blobExtents(source: string, size: number, offset: number): ImageExtent[] {
+  const path = Buffer.from(source);
+  let fd: number;
+  try {
+    fd = fs.openSync(source, 'r');
+  } catch {
+    return [{ offset, length: size, path, fileOffset: 0, expectSize: size }];
+  }
+  try {
+    return dataSegments(fd, size).map(([s, t]) => ({ offset: offset + s, length: t - s, path, fileOffset: s, expectSize: size }));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export function compileDisk(spec: DiskSpec): CompiledDisk {
@@ -266,7 +288,7 @@ export function compileDisk(spec: DiskSpec): CompiledDisk {
   const extra: ImageExtent[] = [];
   for (const b of spec.rawBlobs) {
     if (b.content) extra.push({ offset: b.offset, length: b.size, buffer: b.content.subarray(0, b.size) });
-    else if (b.size > 0) extra.push({ offset: b.offset, length: b.size, path: Buffer.from(b.source), fileOffset: 0, expectSize: b.size });
+    else if (b.size > 0) extra.push(...blobExtents(b.source, b.size, b.offset));
     blobs.push({ key: b.key, source: b.name, offset: b.offset, size: b.size });
   }
   if (table !== 'none') {

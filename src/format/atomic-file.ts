@@ -12,13 +12,25 @@ import { DiskwrightError } from '../errors.ts';
 import { addon } from '../native/addon.ts';
 import { describeSystemError, errnoOf } from '../util/sys-error.ts';
 
-const native = addon as unknown as {
+interface Native {
   openTmpfile(dir: string, mode: number): number;
   linkFd(path: string, fd: number): void;
   lockFd(path: string, fd: number, wait: boolean): boolean;
   guardPath(path: string): number;
   unguardPath(slot: number): void;
+}
+
+const unsupported = (): never => {
+  throw Object.assign(new Error('no native addon'), { code: 'EOPNOTSUPP' });
 };
+/**
+ * Without the addon: named temporaries, no locks and no signal guard; a
+ * temporary left by a killed build goes at the next build's sweep (its PID
+ * no longer runs).
+ */
+const WITHOUT_ADDON: Native = { openTmpfile: unsupported, linkFd: unsupported, lockFd: unsupported, guardPath: () => -1, unguardPath: () => {} };
+
+const native = (addon as unknown as Native | undefined) ?? WITHOUT_ADDON;
 
 /**
  * Set to 1, output always goes through a named temporary file, as on a file

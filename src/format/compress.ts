@@ -17,7 +17,9 @@
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
 import { Worker } from 'node:worker_threads';
-import lzma from 'lzma-native';
+import { siblingModule } from '../util/sibling-module.ts';
+import { createRequire } from 'node:module';
+import type lzmaNative from 'lzma-native';
 import type { Sink } from './raw.ts';
 
 const FRAME = 32 << 20;
@@ -109,7 +111,7 @@ export function deferredZstdSink(out: Sink, opts: ZstdOptions = {}): DeferredSin
   const sink = orderedSink(FRAME, (frame) => frames.push(frame), () => { ended = true; }, fresh);
   const compress = (frame: Buffer) => new Promise<Buffer>((resolve, reject) => {
     if (!worker) {
-      worker = new Worker(new URL('./zstd-compress-worker.ts', import.meta.url), { workerData: { zstdParams: zstdParams(opts) } });
+      worker = new Worker(siblingModule(import.meta.url, 'zstd-compress-worker'), { workerData: { zstdParams: zstdParams(opts) } });
       worker.unref();
     }
     const w = worker;
@@ -153,10 +155,18 @@ export interface XzOptions {
   check?: 'crc32' | 'crc64';
 }
 
+/**
+ * lzma-native (and the stream library it pulls in) is loaded by the first xz
+ * output: every other run would pay for loading it at start-up.
+ */
+let lzmaLoaded: typeof lzmaNative | undefined;
+const loadLzma = (): typeof lzmaNative => (lzmaLoaded ??= createRequire(import.meta.url)('lzma-native') as typeof lzmaNative);
+
 /** Input handed to liblzma per call; its output arrives synchronously. */
 const XZ_CHUNK = 4 << 20;
 
 export function xzSink(out: Sink, opts: XzOptions = {}): Sink {
+  const lzma = loadLzma();
   const stream = new lzma.Stream();
   // Always the multi-threaded encoder, even on one core: it splits blocks by
   // size alone, so one thread and many write the same bytes.

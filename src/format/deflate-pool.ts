@@ -13,6 +13,7 @@
 // words: jobs submitted and taken (a queue of slot numbers), a wake counter
 // the idle workers sleep on, and a closed flag.
 import { Worker } from 'node:worker_threads';
+import { siblingModule } from '../util/sibling-module.ts';
 
 export interface DeflatePoolOptions {
   /** Bytes per chunk; every chunk is compressed as one independent raw deflate stream. */
@@ -161,7 +162,7 @@ export class DeflatePool {
 
   private start(): void {
     for (let i = 0; i < this.options.threads; i++) {
-      const w = new Worker(new URL('./deflate-worker.ts', import.meta.url), { workerData: this.data });
+      const w = new Worker(siblingModule(import.meta.url, 'deflate-worker'), { workerData: this.data });
       // The main thread may be blocked in Atomics.wait; an error event could
       // not be handled there anyway: the worker reports failures through the
       // slot state instead.

@@ -8,9 +8,12 @@ import { DiskwrightError } from '../errors.ts';
 import { type Image, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 import { writeFileAtomically } from './atomic-file.ts';
 import { describeSystemError } from '../util/sys-error.ts';
-import { progressContext, startPhase, throwIfAborted, type ProgressContext, type ProgressPhase } from '../util/progress.ts';
+import { progressContext, startPhase, throwIfAborted, type PhaseCounter, type ProgressContext, type ProgressPhase } from '../util/progress.ts';
+import { copyFileRange } from '../util/copy-range.ts';
 
 const STAGE = 8 << 20;
+/** One copy_file_range call at most: bounded time between checks. */
+const COPY_CHUNK = 64 << 20;
 /**
  * Gaps up to this are written as zeros rather than splitting a write: a
  * file's tail short of its block. Whole free blocks stay holes, or a big
@@ -18,12 +21,20 @@ const STAGE = 8 << 20;
  * allocate 60 KiB each (512 MiB at 16 TiB).
  */
 const SMALL_GAP = 4095;
+/** File extents this long go through sink.copy (in the kernel) when the sink has it. */
+const COPY_MIN = 1 << 20;
 
 export interface Sink {
   /** Writes `buf[0, len)` at image offset `at` (always increasing). */
   write(buf: Buffer, len: number, at: number): void;
   /** Called once at the end with the image size. */
   finish(size: number): void;
+  /**
+   * Copies up to `length` bytes of the file `fd` from `fileOffset` to image
+   * offset `at` without passing them through memory; returns the bytes
+   * copied, 0 when it cannot (the emitter then reads and writes them).
+   */
+  copy?(fd: number, fileOffset: number, length: number, at: number): number;
 }
 
 /** The data bytes of an image: what the emitter copies, and what its progress counts. */
@@ -33,10 +44,19 @@ export function dataBytes(image: Image): number {
   return n;
 }
 
-export function emit(image: Image, sink: Sink, phase: ProgressPhase = 'writing'): void {
-  const stage = Buffer.alloc(STAGE);
-  for (const w of staged(image, stage, phase)) sink.write(stage, w.len, w.at);
-  sink.finish(image.size);
+/** One stage kept between calls: a closure hashes thousands of small NARs, each an emit. */
+let spareStage: Buffer | null = null;
+
+/** `phase` names the work for progress; null: a part of other work that counts it itself (NAR hashing). */
+export function emit(image: Image, sink: Sink, phase: ProgressPhase | null = 'writing'): void {
+  const stage = spareStage ?? Buffer.alloc(STAGE);
+  spareStage = null;
+  try {
+    for (const w of staged(image, stage, phase, progressContext(), sink.copy?.bind(sink))) sink.write(stage, w.len, w.at);
+    sink.finish(image.size);
+  } finally {
+    spareStage = stage;
+  }
 }
 
 /** Stage of the async emitter: about a millisecond of copying between turns of the event loop. */
@@ -75,9 +95,9 @@ export async function* emitSteps(image: Image, sink: Sink, phase: ProgressPhase,
  * and yields each run to be written (at image offset `at`, `len` bytes of
  * stage) before the stage is reused.
  */
-function* staged(image: Image, stage: Buffer, phase: ProgressPhase, ctx = progressContext()): Generator<{ len: number; at: number }> {
+function* staged(image: Image, stage: Buffer, phase: ProgressPhase | null, ctx: ProgressContext | undefined, copy?: Sink['copy']): Generator<{ len: number; at: number }> {
   const size = stage.length;
-  const progress = startPhase(phase, dataBytes(image), undefined, ctx);
+  const progress: PhaseCounter = phase ? startPhase(phase, dataBytes(image), undefined, ctx) : { add() {}, end() {} };
   const signal = ctx?.signal;
   let base = 0; // image offset of stage[0]
   let fill = 0;
@@ -112,6 +132,18 @@ function* staged(image: Image, stage: Buffer, phase: ProgressPhase, ctx = progre
           unreadable(e.path, err);
         }
         if (fs.fstatSync(fd).size !== e.expectSize) changed(e.path);
+      }
+      if (copy && isFileExtent(e) && e.length >= COPY_MIN) {
+        if (fill) {
+          throwIfAborted(signal);
+          yield { len: fill, at: base };
+        }
+        fill = 0;
+        for (let k = 1; done < e.length && k > 0; done += k) {
+          k = copy(fd, e.fileOffset + done, e.length - done, e.offset + done);
+          progress.add(k);
+        }
+        base = e.offset + done;
       }
       while (done < e.length) {
         if (fill === size) {
@@ -152,8 +184,12 @@ function changed(p: Buffer): never {
   throw new DiskwrightError('SOURCE_CHANGED', `${p.toString()} changed size while being copied; build from a tree nobody is writing to`, { path: p.toString() });
 }
 
-/** Positional writes; gaps are never written, so they stay holes. */
+/**
+ * Positional writes; gaps are never written, so they stay holes. Long file
+ * runs are copied by the kernel (copy_file_range) until it says it cannot.
+ */
 export function fileSink(fd: number): Sink {
+  let canCopy = true;
   return {
     write(buf, len, at) {
       let done = 0;
@@ -161,6 +197,12 @@ export function fileSink(fd: number): Sink {
     },
     finish(size) {
       fs.ftruncateSync(fd, size);
+    },
+    copy(from, fileOffset, length, at) {
+      if (!canCopy) return 0;
+      const n = copyFileRange(from, fileOffset, fd, at, Math.min(length, COPY_CHUNK));
+      if (n < 0) canCopy = false;
+      return Math.max(n, 0);
     },
   };
 }

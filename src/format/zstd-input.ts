@@ -40,6 +40,7 @@ import { type Image, type LazyExtent } from '../image/extent-map.ts';
 import { preadFully } from '../image/random-access.ts';
 import { RunFinder } from '../image/runs.ts';
 import { Worker } from 'node:worker_threads';
+import { siblingModule } from '../util/sibling-module.ts';
 import {
   ZSTD_CTRL, ZSTD_CTRL_WORDS, ZSTD_ERROR_BYTES, ZSTD_FLAG_END, ZSTD_FLAG_ERROR, ZSTD_WORKER_CHUNK, ZSTD_WORKER_GROUP, type ZstdWorkerData,
 } from './zstd-worker.ts';
@@ -406,7 +407,7 @@ class ZstdWorker {
     this.ctrl = new Int32Array(wd.ctrl);
     this.data = Buffer.from(wd.data);
     this.error = Buffer.from(wd.error);
-    this.worker = new Worker(new URL('./zstd-worker.ts', import.meta.url), { workerData: wd });
+    this.worker = new Worker(siblingModule(import.meta.url, 'zstd-worker'), { workerData: wd });
     // A source someone forgot to close must not keep the process alive.
     this.worker.unref();
     // The worker reports its own errors through shared memory; this only

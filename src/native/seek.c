@@ -14,15 +14,11 @@
 // platform or file system cannot tell (no SEEK_DATA, EINVAL): the caller then
 // treats the whole file as data.
 static napi_value do_seek(napi_env env, napi_callback_info info, int whence) {
-  size_t argc = 2;
-  napi_value argv[2], out;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) {
-    napi_throw_type_error(env, NULL, "seek(fd, offset)");
-    return NULL;
-  }
-  int fd = (int)get_number(env, argv[0]);
-  off_t at = (off_t)get_number(env, argv[1]);
+  napi_value out;
+  double a[2];
+  if (!number_args(env, info, 2, a, "seek(fd, offset)")) return NULL;
+  int fd = (int)a[0];
+  off_t at = (off_t)a[1];
   double r = -2;
   if (whence >= 0) {
     off_t got = lseek(fd, at, whence);

@@ -117,6 +117,18 @@ double get_number(napi_env env, napi_value v) {
   return d;
 }
 
+bool number_args(napi_env env, napi_callback_info info, size_t n, double *out, const char *usage) {
+  napi_value argv[8];
+  size_t argc = 8;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (n > 8 || argc < n) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  for (size_t i = 0; i < n; i++) out[i] = get_number(env, argv[i]);
+  return true;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
     { "readXattrs", NULL, read_xattrs, NULL, NULL, NULL, napi_default, NULL },
@@ -125,6 +137,7 @@ static napi_value init(napi_env env, napi_value exports) {
   register_dirfd(env, exports);
   register_tmpfile(env, exports);
   register_seek(env, exports);
+  register_copy(env, exports);
   return exports;
 }
 

@@ -14,13 +14,15 @@
 // distinctions beyond the node itself. See Eelco Dolstra's thesis, figure 5.2,
 // and nix's src/libutil/archive.cc.
 //
-// The writer stages output in one reusable buffer and hands it out in chunks;
-// file contents are read straight into that buffer, so memory stays constant
-// whatever the file sizes.
+// The writer plans the NAR as an Image (framing as buffers, file bytes as
+// file extents) and the one emitter writes it, so memory grows with the
+// number of entries, not with the file sizes.
 import { tally } from '../util/progress.ts';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../errors.ts';
+import type { Image, ImageExtent } from '../image/extent-map.ts';
+import { emit, type Sink } from '../format/raw.ts';
 import type { Entry } from '../tree/model.ts';
 
 export type NarNode =
@@ -35,16 +37,11 @@ export type NarNode =
  */
 export type NarChunkSink = (chunk: Buffer) => void;
 
-const STAGE = 1 << 20;
 const S_IFMT = 0o170000;
 
 function unreadable(path: Buffer, err: unknown): never {
   const reason = (err as NodeJS.ErrnoException).code ?? String(err);
   throw new DiskwrightError('SOURCE_UNREADABLE', `cannot read ${path.toString()}: ${reason}; fix its permissions or leave it out`, { path: path.toString(), reason });
-}
-
-function changed(path: Buffer): never {
-  throw new DiskwrightError('SOURCE_CHANGED', `${path.toString()} changed size while being read; hash a tree nobody is writing to`, { path: path.toString() });
 }
 
 /** A node for what is at `path` on this machine (lstat: a symlink stays a symlink). Directories are read when the writer reaches them. */
@@ -124,7 +121,6 @@ export function narNodeOfEntry(entry: Entry, at: Buffer = Buffer.from('.')): Nar
   }
 }
 
-const ZERO8 = Buffer.alloc(8);
 const tok = (s: string) => Buffer.from(s, 'latin1');
 const T = {
   magic: tok('nix-archive-1'),
@@ -143,85 +139,63 @@ const T = {
   node: tok('node'),
 };
 
-class NarWriter {
-  private stage = Buffer.allocUnsafe(STAGE);
-  private fill = 0;
-  size = 0;
-  private sink: NarChunkSink;
-  constructor(sink: NarChunkSink) {
-    this.sink = sink;
-  }
+const RUN = 64 << 10;
+const pad8 = (n: number) => (8 - (n % 8)) % 8;
 
-  flush(): void {
-    if (this.fill === 0) return;
-    this.sink(this.stage.subarray(0, this.fill));
-    this.size += this.fill;
-    this.fill = 0;
-  }
+/**
+ * Lays a NAR out as an Image: the framing strings go into shared runs of
+ * buffer, each file's bytes are a file extent, and the zero padding after
+ * them is a gap (gaps read as zero), so the one emitter reads the files.
+ */
+class NarPlanner {
+  extents: ImageExtent[] = [];
+  size = 0;
+  private run = Buffer.allocUnsafe(RUN);
+  private used = 0; // bytes of `run` already handed to extents
+  private fill = 0;
+  private runAt = 0; // image offset of run[used]
 
   private room(n: number): void {
-    if (this.fill + n > STAGE) this.flush();
+    if (this.fill + n <= this.run.length) return;
+    this.close();
+    this.run = Buffer.allocUnsafe(Math.max(RUN, n));
+    this.used = this.fill = 0;
+    this.runAt = this.size;
   }
 
-  u64(n: number): void {
+  /** Ends the current run of framing bytes as a buffer extent. */
+  private close(): void {
+    if (this.fill > this.used) this.extents.push({ offset: this.runAt, length: this.fill - this.used, buffer: this.run.subarray(this.used, this.fill) });
+    this.used = this.fill;
+    this.runAt = this.size;
+  }
+
+  private u64(n: number): void {
     this.room(8);
-    this.stage.writeUInt32LE(n >>> 0, this.fill);
-    this.stage.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.fill + 4);
+    this.run.writeUInt32LE(n >>> 0, this.fill);
+    this.run.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.fill + 4);
     this.fill += 8;
+    this.size += 8;
   }
 
-  private pad(len: number): void {
-    const p = (8 - (len % 8)) % 8;
-    if (p === 0) return;
-    this.room(p);
-    ZERO8.copy(this.stage, this.fill, 0, p);
-    this.fill += p;
-  }
-
-  /** A byte string: length, bytes, padding. */
+  /** A byte string: length, bytes, zero padding to 8. */
   str(b: Buffer): void {
     this.u64(b.length);
-    let done = 0;
-    while (done < b.length) {
-      if (this.fill === STAGE) this.flush();
-      const k = Math.min(b.length - done, STAGE - this.fill);
-      b.copy(this.stage, this.fill, done, done + k);
-      this.fill += k;
-      done += k;
-    }
-    this.pad(b.length);
+    const p = pad8(b.length);
+    this.room(b.length + p);
+    b.copy(this.run, this.fill);
+    this.run.fill(0, this.fill + b.length, this.fill + b.length + p);
+    this.fill += b.length + p;
+    this.size += b.length + p;
   }
 
-  /** A file's bytes as one string, read straight into the stage. */
+  /** A file's bytes as one string: read by the emitter, never here. */
   contents(path: Buffer, size: number): void {
     this.u64(size);
-    let fd: number;
-    try {
-      fd = fs.openSync(path, 'r');
-    } catch (err) {
-      unreadable(path, err);
-    }
-    try {
-      if (fs.fstatSync(fd).size !== size) changed(path);
-      let pos = 0;
-      while (pos < size) {
-        if (this.fill === STAGE) this.flush();
-        let n: number;
-        try {
-          n = fs.readSync(fd, this.stage, this.fill, Math.min(size - pos, STAGE - this.fill), pos);
-        } catch (err) {
-          unreadable(path, err);
-        }
-        if (n <= 0) changed(path);
-        this.fill += n;
-        pos += n;
-      }
-      // One more byte would mean the file grew after the fstat.
-      if (fs.readSync(fd, ZERO_PROBE, 0, 1, size) !== 0) changed(path);
-    } finally {
-      fs.closeSync(fd);
-    }
-    this.pad(size);
+    this.close();
+    if (size > 0) this.extents.push({ offset: this.size, length: size, path, fileOffset: 0, expectSize: size });
+    this.size += size + pad8(size);
+    this.runAt = this.size;
   }
 
   node(n: NarNode): void {
@@ -264,17 +238,46 @@ class NarWriter {
     }
     this.str(T.close);
   }
+
+  finish(): Image {
+    this.close();
+    return { size: this.size, extents: this.extents };
+  }
 }
 
-const ZERO_PROBE = Buffer.alloc(1);
+/** The NAR of `node` as an Image (framing in buffers, file bytes as file extents read when emitted). */
+export function narImage(node: NarNode): Image {
+  const p = new NarPlanner();
+  p.str(T.magic);
+  p.node(node);
+  return p.finish();
+}
 
-/** Writes the NAR of `node` to `sink` in chunks of at most 1 MiB; returns its size in bytes. */
+/** A sink that hands the bytes on in order as chunks, gaps as zeros. */
+function chunkSink(take: NarChunkSink): Sink {
+  const zeros = Buffer.alloc(4096);
+  let pos = 0;
+  const gap = (to: number) => {
+    for (; pos < to; pos += Math.min(zeros.length, to - pos)) take(zeros.subarray(0, Math.min(zeros.length, to - pos)));
+  };
+  return {
+    write(buf, len, at) {
+      gap(at);
+      take(buf.subarray(0, len));
+      pos = at + len;
+    },
+    finish(size) {
+      gap(size);
+    },
+  };
+}
+
+/** Writes the NAR of `node` to `sink` in chunks; returns its size in bytes. */
 export function writeNar(node: NarNode, sink: NarChunkSink): number {
-  const w = new NarWriter(sink);
-  w.str(T.magic);
-  w.node(node);
-  w.flush();
-  return w.size;
+  const image = narImage(node);
+  // Progress: narDigest counts these bytes as hashing, across the closure.
+  emit(image, chunkSink(sink), null);
+  return image.size;
 }
 
 export interface NarDigest {

@@ -2,11 +2,12 @@
 // SEEK_HOLE through the addon) instead of found by reading: a 10 GB hole
 // costs two system calls, not 10 GB of reads. File systems that cannot tell
 // report the whole file as data, so callers still scan what they get for
-// zeros where that matters.
+// zeros where that matters. Without the addon, every file is one data range.
 import { addon } from '../native/addon.ts';
 
-const seekData = addon.seekData as (fd: number, offset: number) => number;
-const seekHole = addon.seekHole as (fd: number, offset: number) => number;
+// Without the addon every file counts as all data (-2: "cannot tell").
+const seekData = (addon?.seekData ?? (() => -2)) as (fd: number, offset: number) => number;
+const seekHole = (addon?.seekHole ?? (() => -2)) as (fd: number, offset: number) => number;
 
 /**
  * The [start, end) byte ranges of the open file `fd` (of `size` bytes) that

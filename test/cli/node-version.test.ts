@@ -15,7 +15,7 @@ test('an old Node gets one line naming the version needed, and exit 1', () => {
   assert.equal(r.stdout, '');
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0], /^diskwright: needs Node\.js 22\.18 or newer .*this is v\d+/);
+  assert.match(lines[0], /^diskwright: needs Node\.js 22\.15 or newer .*this is v\d+/);
 });
 
 test('--version prints the package version', () => {

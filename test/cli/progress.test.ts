@@ -49,13 +49,16 @@ test('on a terminal a build redraws one progress line; with stderr to a file the
   assert.equal(fs.readFileSync(path.join(work, 'tty/layout.json'), 'utf8'), fs.readFileSync(path.join(work, 'file/layout.json'), 'utf8'));
 });
 
-test('--quiet (-q) turns the line off on a terminal', () => {
+test('--quiet (-q) and --json turn the line off on a terminal', () => {
   const tty = onTerminal(['build', path.join(work, 'c.json'), '-o', path.join(work, 'quiet'), '--quiet']);
   assert.deepEqual(redraws(tty), []);
   assert.doesNotMatch(tty, /\x1b\[K/);
   assert.match(tty, /nixos\.img: /);
   const short = onTerminal(['mkfs', 'vfat', path.join(work, 'root'), '-o', path.join(work, 'quiet.vfat'), '-q']);
   assert.doesNotMatch(short, /\x1b\[K/);
+  const json = onTerminal(['build', path.join(work, 'c.json'), '-o', path.join(work, 'json'), '--json']);
+  assert.doesNotMatch(json, /\x1b\[K/);
+  assert.ok(JSON.parse(json.slice(json.indexOf('{'))), 'one JSON document');
 });
 
 test('compressing and converting are phases of their own, and compressed bytes do not change', () => {

@@ -28,7 +28,7 @@ test('--stream equals -o - for mkfs, build and convert', () => {
   const img = path.join(work, 'in.img');
   assert.equal(diskwright(['mkfs', 'ext4', src, '-o', img]).status, 0);
   const a = diskwright(['convert', img, '--stream', '--format', 'vpc']);
-  const b = diskwright(['convert', img, '-', '--format', 'vpc']);
+  const b = diskwright(['convert', img, '-o', '-', '--format', 'vpc']);
   assert.equal(a.status, 0, a.stderr);
   assert.ok(a.stdout.equals(b.stdout));
 });

@@ -50,6 +50,22 @@ test('a blob is written where it says, and counts for the disk size', () => {
   assert.deepEqual(c.blobs, [{ key: 'rawBlobs[0]', source: 'blob', offset: 8 * K, size: 3000 }]);
 });
 
+test('a sparse blob: only its data runs become extents (its holes are not read), and the disk holds its bytes', () => {
+  const sparse = path.join(dir, 'sparse-blob');
+  const fd = fs.openSync(sparse, 'w');
+  fs.ftruncateSync(fd, 64 * M);
+  fs.writeSync(fd, Buffer.alloc(5000, 3), 0, 5000, 0);
+  fs.writeSync(fd, Buffer.alloc(100, 4), 0, 100, 64 * M - 100);
+  fs.closeSync(fd);
+  const c = compileDisk(spec({ table: 'mbr', diskSignature: 1, partitions: [part('a', { start: 80 * M, size: M })], rawBlobs: [{ key: 'rawBlobs[0]', source: sparse, name: 'sparse', size: 64 * M, offset: M }] }));
+  const fromBlob = c.disk.extents.filter((e) => 'path' in e && e.path.toString() === sparse);
+  assert.ok(fromBlob.length >= 2 && fromBlob.reduce((n, e) => n + e.length, 0) < 2 * M, JSON.stringify(fromBlob.map((e) => [e.offset, e.length])));
+  const file = path.join(dir, 'sparse.img');
+  writeImageFile(c.disk, file);
+  const img = fs.readFileSync(file);
+  assert.ok(img.subarray(M, 65 * M).equals(fs.readFileSync(sparse)));
+});
+
 test('boot code fills LBA 0 bytes 0-439 only; a blob made in memory is written like a file blob', () => {
   const code = Buffer.alloc(512, 0xcc);
   const c = compileDisk(spec({ table: 'mbr', diskSignature: 0x12345678, bootCode: code, partitions: [part('a', { start: M, size: M })], rawBlobs: [{ key: 'bootLoader', source: '', name: 'core', content: Buffer.alloc(1024, 9), size: 1024, offset: 512 }] }));

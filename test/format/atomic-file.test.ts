@@ -25,8 +25,11 @@ let work: string;
 
 /**
  * Each format with a tree whose writing takes long enough for kills to land
- * in it (mkfs: the same output path as build, with less to start up).
+ * in it (mkfs: the same output path as build, with less to start up). Files
+ * of PIECE bytes, under the size the emitter hands to the kernel to copy
+ * (copy_file_range), so the write passes through the process as a long one.
  */
+const PIECE = 512 << 10;
 const CASES = [
   { name: 'raw', image: 'x.img', args: ['--format', 'raw'], kib: 24 << 10 },
   { name: 'qcow2', image: 'x.qcow2', args: ['--format', 'qcow2'], kib: 24 << 10 },
@@ -40,7 +43,8 @@ before(() => {
   for (const c of CASES) {
     const root = path.join(work, `root-${c.name}`);
     fs.mkdirSync(root);
-    fs.writeFileSync(path.join(root, 'data'), pseudoRandom(c.kib << 10, 11));
+    const data = pseudoRandom(c.kib << 10, 11);
+    for (let at = 0, i = 0; at < data.length; at += PIECE, i++) fs.writeFileSync(path.join(root, `data-${String(i).padStart(3, '0')}`), data.subarray(at, at + PIECE));
   }
   fs.writeFileSync(path.join(work, 'raw.json'), JSON.stringify({ root: 'root-raw', partitionTableType: 'none', additionalSpace: '1M' }));
 });

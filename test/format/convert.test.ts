@@ -257,7 +257,7 @@ async function inPairs<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
   return results;
 }
 
-test('CLI: the format follows the extension; a stream (OUT -) equals the file; the summary says apparent and allocated size', async () => {
+test('CLI: the format follows the extension; a stream (-o -) equals the file; the summary says apparent and allocated size', async () => {
   const streams: [string, string[], string][] = [
     ['qcow2', ['--format', 'qcow2'], 'cli.qcow2'],
     ['vpc', ['--format', 'vpc'], 'cli.vhd'],
@@ -266,8 +266,8 @@ test('CLI: the format follows the extension; a stream (OUT -) equals the file; t
   ];
   const input = (name: string) => (name === 'raw from qcow2' ? bases.get('qcow2') as string : master);
   const results = await inPairs(streams.flatMap(([name, args, file]) => [
-    () => cli(['convert', input(name), file]),
-    () => cli(['convert', input(name), '-', ...args]),
+    () => cli(['convert', input(name), '-o', file]),
+    () => cli(['convert', input(name), '-o', '-', ...args]),
   ]));
   streams.forEach(([name, , file], i) => {
     const toFile = results[2 * i];
@@ -297,19 +297,19 @@ test('CLI: bad inputs and options fail with one line, exit non-zero, and leave n
   fs.writeFileSync(p('small.bin'), pseudoRandom('junk', 70_000));
   run('sh', ['-c', 'head -c 100000 "$1" | gzip -c > "$2"', 'sh', master, p('disk.img.gz')]);
   const cases: [string, string[], RegExp][] = [
-    ['unknown --format', ['convert', 'master.img', 'out.img', '--format', 'vmdk'], /vmdk/],
-    ['unknown extension', ['convert', 'master.img', 'out.bin'], /cannot tell the output format from the name out\.bin/],
-    ['stream without --format', ['convert', 'master.img', '-'], /give --format/],
-    ['text file', ['convert', 'notes.txt', 'out.img'], /notes\.txt is a text file, not a disk image/],
-    ['random bytes', ['convert', 'small.bin', 'out.img'], /small\.bin does not look like a disk image .*--input-format raw/],
-    ['gzip', ['convert', 'disk.img.gz', 'out.img'], /disk\.img\.gz is a gzip-compressed file/],
-    ['nonexistent', ['convert', 'missing.qcow2', 'out.img'], /missing\.qcow2 does not exist/],
-    ['truncated qcow2', ['convert', cut(bases.get('qcow2') as string, 'cut.qcow2', (n) => n >> 1), 'out.img'], /cut\.qcow2 is truncated/],
-    ['truncated VHD', ['convert', cut(bases.get('vpc') as string, 'cut.vhd', (n) => n - 4096), 'out.img'], /cut\.vhd is truncated/],
-    ['truncated VDI', ['convert', cut(bases.get('vdi') as string, 'cut.vdi', (n) => n - 3 * MiB), 'out.img'], /cut\.vdi is truncated/],
-    ['truncated zstd', ['convert', cut(bases.get('zstd') as string, 'cut.img.zst', (n) => n - 1000), 'out.img'], /cut\.img\.zst is truncated/],
-    ['compress on qcow2', ['convert', 'master.img', 'out.qcow2', '--compress', 'zstd'], /applies to raw output only/],
-    ...(has(FORMATS, 'qcow2-compressed') ? [['qcow2-compressed to a stream', ['convert', 'master.img', '-', '--format', 'qcow2-compressed'], /cannot be streamed/] as [string, string[], RegExp]] : []),
+    ['unknown --format', ['convert', 'master.img', '-o', 'out.img', '--format', 'vmdk'], /vmdk/],
+    ['unknown extension', ['convert', 'master.img', '-o', 'out.bin'], /cannot tell the output format from the name out\.bin/],
+    ['stream without --format', ['convert', 'master.img', '-o', '-'], /give --format/],
+    ['text file', ['convert', 'notes.txt', '-o', 'out.img'], /notes\.txt is a text file, not a disk image/],
+    ['random bytes', ['convert', 'small.bin', '-o', 'out.img'], /small\.bin does not look like a disk image .*--input-format raw/],
+    ['gzip', ['convert', 'disk.img.gz', '-o', 'out.img'], /disk\.img\.gz is a gzip-compressed file/],
+    ['nonexistent', ['convert', 'missing.qcow2', '-o', 'out.img'], /missing\.qcow2 does not exist/],
+    ['truncated qcow2', ['convert', cut(bases.get('qcow2') as string, 'cut.qcow2', (n) => n >> 1), '-o', 'out.img'], /cut\.qcow2 is truncated/],
+    ['truncated VHD', ['convert', cut(bases.get('vpc') as string, 'cut.vhd', (n) => n - 4096), '-o', 'out.img'], /cut\.vhd is truncated/],
+    ['truncated VDI', ['convert', cut(bases.get('vdi') as string, 'cut.vdi', (n) => n - 3 * MiB), '-o', 'out.img'], /cut\.vdi is truncated/],
+    ['truncated zstd', ['convert', cut(bases.get('zstd') as string, 'cut.img.zst', (n) => n - 1000), '-o', 'out.img'], /cut\.img\.zst is truncated/],
+    ['compress on qcow2', ['convert', 'master.img', '-o', 'out.qcow2', '--compress', 'zstd'], /applies to raw output only/],
+    ...(has(FORMATS, 'qcow2-compressed') ? [['qcow2-compressed to a stream', ['convert', 'master.img', '-o', '-', '--format', 'qcow2-compressed'], /cannot be streamed/] as [string, string[], RegExp]] : []),
   ];
   const before = new Set(fs.readdirSync(work));
   const results = await inPairs(cases.map(([, args]) => () => cli(args)));

@@ -4,7 +4,7 @@ import type { FsDriver } from '../drivers.ts';
 import { Ext4Reader } from '../../read/ext4.ts';
 import { hasExtMagic } from './superblock.ts';
 import type { FsReader } from '../../read/entry.ts';
-import { planExt4 } from './planner.ts';
+import { ext4AutoBytes, planExt4, prepareExt4, type Ext4Tree } from './planner.ts';
 import { formatUuid } from '../../util/ids.ts';
 import type { Ext4Content } from '../../disk/spec.ts';
 
@@ -35,6 +35,17 @@ const iso = (sec: number) => (sec === 0 ? null : new Date(sec * 1000).toISOStrin
 /** The smallest ext4 diskwright makes (mke2fs refuses less too). */
 const EXT4_MIN = 64 * 1024;
 
+/**
+ * Each partition's tree prepared once: need() sizes the filesystem from it
+ * and plan() places it at the partition's size, which is the last use.
+ */
+const preparedTrees = new WeakMap<Ext4Content, Ext4Tree>();
+function prepared(c: Ext4Content): Ext4Tree {
+  let t = preparedTrees.get(c);
+  if (!t) preparedTrees.set(c, (t = prepareExt4(c.tree, c.options)));
+  return t;
+}
+
 export const ext4Driver: FsDriver<Ext4Content, { ext4: InspectExt4 }> = {
   name: 'ext4',
   title: 'ext2/3/4',
@@ -43,11 +54,13 @@ export const ext4Driver: FsDriver<Ext4Content, { ext4: InspectExt4 }> = {
   magic: hasExtMagic,
   open: (src) => new Ext4Reader(src),
   owns: (reader: FsReader) => reader instanceof Ext4Reader,
-  need: (c) => Math.max(EXT4_MIN, planExt4(c.tree, { ...c.options, size: 'auto', freeBytes: c.freeBytes ?? 0 }).stats.bytes),
+  need: (c) => Math.max(EXT4_MIN, ext4AutoBytes(prepared(c), { ...c.options, freeBytes: c.freeBytes ?? 0 })),
   // ext4 counts in 4 KiB blocks: it fills the partition to the last whole block.
   fits: (size) => Math.floor(size / 4096) * 4096 >= EXT4_MIN,
   plan(c, size) {
-    const { image, stats: s } = planExt4(c.tree, { ...c.options, size: Math.floor(size / 4096) * 4096, freeBytes: c.freeBytes ?? 0, inodeRatio: c.inodeRatio });
+    const tree = prepared(c);
+    preparedTrees.delete(c);
+    const { image, stats: s } = planExt4(tree, { ...c.options, size: Math.floor(size / 4096) * 4096, freeBytes: c.freeBytes ?? 0, inodeRatio: c.inodeRatio });
     return { image, report: { type: 'ext4', label: s.label, uuid: formatUuid(s.uuid), bytes: s.bytes, freeBytes: s.freeBlocks * s.blockSize, freeInodes: s.freeInodes, usedInodes: s.usedInodes } };
   },
   describe(reader) {

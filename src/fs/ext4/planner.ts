@@ -73,34 +73,76 @@ const MAX_INODES = 0xffffffff;
  */
 export const MAX_BLOCKS = (BLOCKS_PER_GROUP - 1) * (BLOCK_SIZE / DESC_SIZE) * BLOCKS_PER_GROUP;
 
-export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
+/**
+ * A tree's size-independent plan (prepare.ts) with the options it depends
+ * on: a build sizes a filesystem for its content and then plans it at its
+ * partition's size, preparing the tree once for both.
+ */
+export interface Ext4Tree {
+  root: DirEntry;
+  prep: Prepared;
+  /** The options prepare() saw, to refuse reuse with others. */
+  key: string;
+}
+
+interface Prepping extends Ext4Tree {
+  inodeSize: number;
+  hashSeedBytes: Buffer;
+  epoch: number;
+}
+
+function prepareFor(root: DirEntry | Ext4Tree, opts: Ext4Options): Prepping {
   const inodeSize = opts.inodeSize ?? 256;
   if (![256, 512, 1024].includes(inodeSize)) {
     throw new DiskwrightError('OPTION_INVALID', `--inode-size ${inodeSize}: use 256, 512 or 1024 (ext4 with nanosecond times needs at least 256)`, {});
   }
-  const label = Buffer.from(opts.label ?? '', 'utf8');
-  if (label.length > 16) throw new DiskwrightError('LABEL_TOO_LONG', `label "${opts.label}" is ${label.length} bytes; ext4 labels hold at most 16`, {});
   const seed = opts.seed ?? 'diskwright';
   const role = opts.role ?? 'ext4';
-  const uuid = opts.uuid ?? seededUuid(seed, `${role}:uuid`);
   const hashSeedBytes = opts.hashSeed ?? seededUuid(seed, `${role}:hash_seed`);
-  const hashSeed = new Uint32Array(4);
-  for (let i = 0; i < 4; i++) hashSeed[i] = hashSeedBytes.readUInt32LE(i * 4);
   const epoch = opts.epoch ?? 1;
   if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > EXT4_MAX_TIME) {
     throw new DiskwrightError('OPTION_INVALID', `epoch ${epoch}: ext4 stores whole seconds from 0 to ${EXT4_MAX_TIME} (2446-05-10); give one in that range`, { epoch });
   }
+  const key = `${inodeSize}:${hashSeedBytes.toString('hex')}:${epoch}`;
+  if ('prep' in root) {
+    if (root.key !== key) throw new Error(`internal: ext4 tree prepared with ${root.key}, planned with ${key}`);
+    return { root: root.root, prep: root.prep, key, inodeSize, hashSeedBytes, epoch };
+  }
+  const hashSeed = new Uint32Array(4);
+  for (let i = 0; i < 4; i++) hashSeed[i] = hashSeedBytes.readUInt32LE(i * 4);
+  return { root, prep: prepare(root, { inodeSize, hashSeed, epoch }), key, inodeSize, hashSeedBytes, epoch };
+}
+
+/** Prepares `root` for planExt4 and ext4AutoBytes calls with these options (all but the size ones may differ). */
+export function prepareExt4(root: DirEntry, opts: Omit<Ext4Options, 'size'>): Ext4Tree {
+  const { prep, key } = prepareFor(root, { ...opts, size: 'auto' });
+  return { root, prep, key };
+}
+
+export function planExt4(root: DirEntry | Ext4Tree, opts: Ext4Options): Ext4Plan {
+  const label = Buffer.from(opts.label ?? '', 'utf8');
+  if (label.length > 16) throw new DiskwrightError('LABEL_TOO_LONG', `label "${opts.label}" is ${label.length} bytes; ext4 labels hold at most 16`, {});
+  const p = prepareFor(root, opts);
+  const uuid = opts.uuid ?? seededUuid(opts.seed ?? 'diskwright', `${opts.role ?? 'ext4'}:uuid`);
+  const lay = chooseLayout(p, opts);
+  return materialize(p.prep, lay, { uuid, hashSeedBytes: p.hashSeedBytes, label, epoch: p.epoch, reservedPct: opts.reservedPercent ?? 0, fsSeed: crc32c(0xffffffff, uuid) });
+}
+
+/** The bytes planExt4 with size 'auto' makes, without making the image. */
+export function ext4AutoBytes(root: DirEntry | Ext4Tree, opts: Omit<Ext4Options, 'size'>): number {
+  return chooseLayout(prepareFor(root, { ...opts, size: 'auto' }), { ...opts, size: 'auto' }).geo.blocks * BLOCK_SIZE;
+}
+
+function chooseLayout(p: Prepping, opts: Ext4Options): Layout {
+  const { prep, inodeSize } = p;
   const journal = opts.journal ?? true;
   const reservedPct = opts.reservedPercent ?? 0;
   const freeBlocksWanted = Math.ceil((opts.freeBytes ?? 0) / BLOCK_SIZE);
   const freeInodesWanted = opts.freeInodes ?? 0;
-
-  const prep = prepare(root, { inodeSize, hashSeed, epoch });
   const inodesWanted = prep.maxIno + freeInodesWanted;
   if (inodesWanted > MAX_INODES) {
     throw new DiskwrightError('TOO_MANY_INODES', `the tree needs ${inodesWanted} inodes; ext4 addresses at most ${MAX_INODES}`, {});
   }
-
   const tryBlocks = (blocks: number, inodes: number): Layout | null => {
     const groups = Math.ceil(blocks / BLOCKS_PER_GROUP);
     const ipg = inodesPerGroupFor(inodes, groups, inodeSize);
@@ -144,11 +186,11 @@ export function planExt4(root: DirEntry, opts: Ext4Options): Ext4Plan {
       throw new DiskwrightError('TOO_MANY_INODES', `the tree needs ${inodesWanted} inodes; a ${opts.size}-byte ext4 holds at most ${lay.geo.inodesPerGroup * lay.geo.groups}`, {});
     }
     if (!lay || !fits(lay)) {
-      const min = planExt4(root, { ...opts, size: 'auto' }).stats.bytes;
+      const min = ext4AutoBytes({ root: p.root, prep, key: p.key }, opts);
       throw new DiskwrightError('SIZE_TOO_SMALL', `--size ${opts.size} bytes is too small for this tree; it needs at least ${min} bytes (${Math.ceil(min / 2 ** 20)} MiB)`, { minimum: min });
     }
   }
-  return materialize(prep, lay, { uuid, hashSeedBytes, label, epoch, reservedPct, fsSeed: crc32c(0xffffffff, uuid) });
+  return lay;
 }
 
 interface Ids {
