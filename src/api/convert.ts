@@ -93,7 +93,7 @@ export function outputChoice(output: string, format?: string, compress?: string)
 /** Converts `input` to `output`; the output appears only when complete. */
 export function convertImage(o: ConvertOptions): ConvertResult {
   const { format, compress } = outputChoice(o.output, o.format, o.compress);
-  const out = { format, compress, level: o.compressLevel, seed: o.seed ?? 'diskwright', epoch: o.epoch ?? defaultEpoch(process.env, MAX_EPOCH) };
+  const out = { format, compress, level: o.compressLevel, seed: o.seed ?? 'diskwright', epoch: o.epoch ?? defaultEpoch(process.env, MAX_EPOCH), phase: 'converting' as const };
   // Option mistakes before reading anything.
   checkTarget(out, o.output);
   checkOutput(out);

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { errorLine } from './error-line.ts';
 import { errorStatus, EXIT, exitStatus } from './status.ts';
+import { terminalProgressLine, type ProgressLine } from './progress-line.ts';
+import { withProgress, type ProgressContext } from '../util/progress.ts';
 
 // Each command's module, loaded only when that command runs: loading (and
 // type-stripping) every command's code would cost each run about half a second.
@@ -38,18 +40,31 @@ export async function main(argv: string[]): Promise<number> {
   for (const make of named ? [named] : Object.values(COMMANDS)) program.addCommand(await make());
   // The command that runs, for its error status (status.ts).
   let running = '';
+  // Filled in once the command's options are known: the progress line, on a terminal only.
+  const progress: ProgressContext = {};
+  let line: ProgressLine | undefined;
   program.hook('preAction', (_program, action) => {
     running = action.name();
+    const o = action.opts();
+    if (process.stderr.isTTY && !o.quiet && !o.json) {
+      line = terminalProgressLine();
+      progress.onProgress = line.listener;
+    }
   });
   for (const c of program.commands) {
     c.exitOverride();
     for (const s of c.commands) s.exitOverride();
+    for (const leaf of c.commands.length ? c.commands : [c]) {
+      if (!leaf.options.some((o) => o.long === '--quiet')) leaf.option('-q, --quiet', 'no progress line on stderr');
+    }
   }
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await withProgress(progress, () => program.parseAsync(argv, { from: 'user' }));
+    line?.end();
     return exitStatus();
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    line?.end();
     // The reader of standard output went away (`| head`): stop as a killed
     // writer would, quietly, with the status a shell gives SIGPIPE.
     if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return EXIT.pipe;

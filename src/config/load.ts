@@ -110,8 +110,15 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
   if (!fs.existsSync(abs)) {
     throw new DiskwrightError('CONFIG_UNREADABLE', `config ${file}: no such file; give the path of a .json, .yaml, .toml or .ts config`, { file });
   }
-  const raw = await readRaw(abs);
-  const config = validateConfig(raw, file);
-  const given = new Set(Object.keys(raw !== null && typeof raw === 'object' ? translate(raw, file) : {}));
-  return { config, given, file: abs, baseDir: path.dirname(abs) };
+  return configOf(await readRaw(abs), abs, path.dirname(abs), file);
+}
+
+/**
+ * A config given as an object (the library's build from data): validated as
+ * a file's would be, named `name` in messages, relative paths against `baseDir`.
+ */
+export function configOf(raw: unknown, file: string, baseDir: string, name = file): LoadedConfig {
+  const config = validateConfig(raw, name);
+  const given = new Set(Object.keys(raw !== null && typeof raw === 'object' ? translate(raw, name) : {}));
+  return { config, given, file, baseDir };
 }

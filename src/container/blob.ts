@@ -37,7 +37,7 @@ export interface LayerBlob {
 /** The blob of `layer`; compressed blobs are written to `scratch()`, a directory the caller removes. */
 export function layerBlob(layer: Image, compression: LayerCompression, scratch: () => string, n: number): LayerBlob {
   if (compression === 'none') {
-    const d = digestImage(layer);
+    const d = digestImage(layer, 'layers');
     return { diffId: `sha256:${d.digest}`, digest: `sha256:${d.digest}`, size: d.size, mediaType: layerMediaType('none'), blob: layer };
   }
   const file = path.join(scratch(), `layer-${n}.${compression}`);
@@ -54,7 +54,7 @@ export function layerBlob(layer: Image, compression: LayerCompression, scratch: 
       finish: (n) => file.finish(n),
     });
     raw = hashingSink(compression === 'gzip' ? gzipBlocksSink(packed, { level: LAYER_LEVEL.gzip }) : zstdStreamSink(packed, { level: LAYER_LEVEL.zstd }));
-    emit(layer, raw);
+    emit(layer, raw, 'layers');
   } finally {
     fs.closeSync(fd);
   }

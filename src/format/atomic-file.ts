@@ -57,6 +57,35 @@ function outputError(doing: string, p: string, err: unknown): DiskwrightError {
  * disk, read-only file system) becomes OUTPUT_WRITE naming the path.
  */
 export function writeFileAtomically(out: string, what: string, fill: (fd: number) => void): fs.Stats {
+  const f = beginOutput(out, what);
+  try {
+    try {
+      fill(f.fd);
+    } catch (err) {
+      throw asOutputError(err, what, out);
+    }
+    return completeOutput(f, out, what);
+  } finally {
+    endOutput(f);
+  }
+}
+
+/** writeFileAtomically for a `fill` that takes turns with the event loop; an abort leaves no file either. */
+export async function writeFileAtomicallyAsync(out: string, what: string, fill: (fd: number) => Promise<void>): Promise<fs.Stats> {
+  const f = beginOutput(out, what);
+  try {
+    try {
+      await fill(f.fd);
+    } catch (err) {
+      throw asOutputError(err, what, out);
+    }
+    return completeOutput(f, out, what);
+  } finally {
+    endOutput(f);
+  }
+}
+
+function beginOutput(out: string, what: string): OpenOutput {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(out);
@@ -67,28 +96,33 @@ export function writeFileAtomically(out: string, what: string, fill: (fd: number
   const dir = path.dirname(out);
   makeDirs(dir);
   sweepStale(dir);
-  const f = openOutput(out, dir);
+  return openOutput(out, dir);
+}
+
+/** A system error while filling is the output's; ours and aborts pass through. */
+function asOutputError(err: unknown, what: string, out: string): unknown {
+  if (err instanceof DiskwrightError || !errnoOf(err)) return err;
+  return outputError(`cannot write the ${what}`, out, err);
+}
+
+/** Gives the complete file its name; returns its stats. */
+function completeOutput(f: OpenOutput, out: string, what: string): fs.Stats {
+  const done = fs.fstatSync(f.fd);
   try {
-    try {
-      fill(f.fd);
-    } catch (err) {
-      if (err instanceof DiskwrightError || !errnoOf(err)) throw err;
-      throw outputError(`cannot write the ${what}`, out, err);
-    }
-    const done = fs.fstatSync(f.fd);
-    try {
-      if (f.named) fs.renameSync(f.named, out);
-      else publish(f.fd, out);
-    } catch (err) {
-      throw outputError(`cannot create the ${what}`, out, err);
-    }
-    f.named = undefined;
-    return done;
-  } finally {
-    fs.closeSync(f.fd);
-    if (f.named) fs.rmSync(f.named, { force: true });
-    if (f.slot !== undefined) native.unguardPath(f.slot);
+    if (f.named) fs.renameSync(f.named, out);
+    else publish(f.fd, out);
+  } catch (err) {
+    throw outputError(`cannot create the ${what}`, out, err);
   }
+  f.named = undefined;
+  return done;
+}
+
+/** Closes the file; a temporary name still there (a failure) goes with it. */
+function endOutput(f: OpenOutput): void {
+  fs.closeSync(f.fd);
+  if (f.named) fs.rmSync(f.named, { force: true });
+  if (f.slot !== undefined) native.unguardPath(f.slot);
 }
 
 /**

@@ -16,6 +16,8 @@
 // OS 3) so zlib's build and the host's OS never reach the bytes.
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
+import { Worker } from 'node:worker_threads';
+import { siblingModule } from '../util/sibling-module.ts';
 import { createRequire } from 'node:module';
 import type lzmaNative from 'lzma-native';
 import type { Sink } from './raw.ts';
@@ -29,9 +31,13 @@ export interface ZstdOptions {
   threads?: number;
 }
 
-/** A compressing sink: takes the image's bytes in order, holes as zeros. */
-export function orderedSink(chunk: number, take: (data: Buffer) => void, end: () => void): Sink {
-  const buf = Buffer.alloc(chunk);
+/**
+ * A compressing sink: takes the image's bytes in order, holes as zeros.
+ * `take` gets each full chunk in a buffer reused after it returns, or, with
+ * `fresh` (which supplies the buffers), a buffer that is take's to keep.
+ */
+export function orderedSink(chunk: number, take: (data: Buffer) => void, end: () => void, fresh?: () => Buffer): Sink {
+  let buf = fresh ? fresh() : Buffer.alloc(chunk);
   let fill = 0;
   let pos = 0;
   const put = (src: Buffer | null, len: number) => {
@@ -44,6 +50,7 @@ export function orderedSink(chunk: number, take: (data: Buffer) => void, end: ()
       done += k;
       if (fill === chunk) {
         take(buf);
+        if (fresh) buf = fresh();
         fill = 0;
       }
     }
@@ -63,12 +70,16 @@ export function orderedSink(chunk: number, take: (data: Buffer) => void, end: ()
   };
 }
 
-export function zstdSink(out: Sink, opts: ZstdOptions = {}): Sink {
-  const params = {
+function zstdParams(opts: ZstdOptions) {
+  return {
     [zlib.constants.ZSTD_c_compressionLevel]: opts.level ?? 3,
     [zlib.constants.ZSTD_c_nbWorkers]: opts.threads ?? os.availableParallelism(),
     [zlib.constants.ZSTD_c_checksumFlag]: 1,
   };
+}
+
+export function zstdSink(out: Sink, opts: ZstdOptions = {}): Sink {
+  const params = zstdParams(opts);
   let outPos = 0;
   return orderedSink(FRAME, (frame) => {
     const c = zlib.zstdCompressSync(frame, { params });
@@ -146,6 +157,65 @@ export function zstdStreamSink(out: Sink, opts: ZstdOptions = {}): Sink {
       step(C.ZSTD_e_end, ZSTD_ZEROS, 0);
       stream.close();
       out.finish(outPos);
+    },
+  };
+}
+
+/** A sink whose work is finished by `drain`, which the async emitter awaits between stages. */
+export interface DeferredSink {
+  sink: Sink;
+  drain(): Promise<void>;
+  /** Releases what the sink holds (a worker thread); also after a failure. */
+  close(): void;
+}
+
+/**
+ * zstdSink for the async emitter: the same frames and bytes, each frame
+ * compressed by zstdSink's call in a worker thread (zstd-compress-worker.ts)
+ * while the event loop runs.
+ */
+export function deferredZstdSink(out: Sink, opts: ZstdOptions = {}): DeferredSink {
+  const frames: Buffer[] = [];
+  let ended = false;
+  let outPos = 0;
+  let worker: Worker | undefined;
+  // Frames travel to the worker and back (transferred, not copied) and are reused.
+  const spare: ArrayBuffer[] = [];
+  const fresh = () => Buffer.from(spare.pop() ?? new ArrayBuffer(FRAME));
+  const sink = orderedSink(FRAME, (frame) => frames.push(frame), () => { ended = true; }, fresh);
+  const compress = (frame: Buffer) => new Promise<Buffer>((resolve, reject) => {
+    if (!worker) {
+      worker = new Worker(siblingModule(import.meta.url, 'zstd-compress-worker'), { workerData: { zstdParams: zstdParams(opts) } });
+      worker.unref();
+    }
+    const w = worker;
+    const done = (m: { out?: Uint8Array; frame: ArrayBuffer; error?: string }) => {
+      w.off('error', reject);
+      spare.push(m.frame);
+      if (m.out) resolve(Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength));
+      else reject(new Error(`zstd compression failed: ${m.error}`));
+    };
+    w.once('message', done);
+    w.once('error', reject);
+    // Frames are whole ArrayBuffers of their own (fresh): sent, not copied.
+    w.postMessage({ id: 0, frame: frame.buffer, length: frame.length }, [frame.buffer as ArrayBuffer]);
+  });
+  return {
+    sink,
+    async drain() {
+      while (frames.length) {
+        const c = await compress(frames.shift()!);
+        out.write(c, c.length, outPos);
+        outPos += c.length;
+      }
+      if (ended) {
+        ended = false;
+        out.finish(outPos);
+      }
+    },
+    close() {
+      void worker?.terminate();
+      worker = undefined;
     },
   };
 }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Image } from '../image/extent-map.ts';
 import { emit, type Sink } from './raw.ts';
+import type { ProgressPhase } from '../util/progress.ts';
 
 export interface HashingSink extends Sink {
   /** sha256 of every byte so far, lower-case hex; valid after finish. */
@@ -42,8 +43,8 @@ export function hashingSink(next?: Sink): HashingSink {
 }
 
 /** sha256 (hex) and size of an image's bytes, reading its files once and writing nothing. */
-export function digestImage(image: Image): { digest: string; size: number } {
+export function digestImage(image: Image, phase: ProgressPhase = 'writing'): { digest: string; size: number } {
   const sink = hashingSink();
-  emit(image, sink);
+  emit(image, sink, phase);
   return { digest: sink.digest(), size: sink.size() };
 }

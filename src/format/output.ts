@@ -3,8 +3,12 @@
 // output file) and then the raw emitter, to a file or a stream, in one pass.
 import { DiskwrightError } from '../errors.ts';
 import type { Image } from '../image/extent-map.ts';
-import { emit, fileSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
-import { compressSink } from './compress.ts';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { deferredFileSink, emit, emitSteps, fileSink, sequentialSink, streamSink, writeImageFile, type Sink, type WriteResult } from './raw.ts';
+import { writeFileAtomicallyAsync } from './atomic-file.ts';
+import { throwIfAborted, withProgress, type ProgressContext, type ProgressPhase } from '../util/progress.ts';
+import { compressSink, deferredZstdSink, type DeferredSink } from './compress.ts';
 import { toQcow2 } from './qcow2.ts';
 import { notStreamable, writeQcow2Compressed } from './qcow2-compressed.ts';
 import { toVdi } from './vdi.ts';
@@ -22,6 +26,8 @@ export interface OutputOptions {
   level?: number;
   seed: string;
   epoch: number;
+  /** What progress calls the work: writing by default, converting for convert; compressing when compressed. */
+  phase?: 'writing' | 'converting';
 }
 
 /** make-disk-image's file extension for a format, plus the compressor's. */
@@ -86,6 +92,16 @@ function sinkFor(o: OutputOptions, base: Sink): Sink {
   return compressSink(o.compress, base, { level: o.level });
 }
 
+/** sinkFor for the async emitter: zstd frames are compressed off the event loop's thread. */
+function deferredSinkFor(o: OutputOptions, base: Sink): DeferredSink {
+  if (o.compress === 'zstd') return deferredZstdSink(base, { level: o.level });
+  return { sink: sinkFor(o, base), drain: async () => {}, close() {} };
+}
+
+function phaseOf(o: OutputOptions): ProgressPhase {
+  return o.compress && o.compress !== 'none' ? 'compressing' : o.phase ?? 'writing';
+}
+
 /** Writes the disk in the chosen format to `out`, or to standard output for '-'. */
 export function writeOutput(disk: Image, o: OutputOptions, out: string): WriteResult | undefined {
   checkTarget(o, out);
@@ -95,8 +111,57 @@ export function writeOutput(disk: Image, o: OutputOptions, out: string): WriteRe
   }
   const file = encodeOutput(disk, o);
   if (out === '-') {
-    emit(file, sinkFor(o, streamSink(1)));
+    emit(file, sinkFor(o, streamSink(1)), phaseOf(o));
     return undefined;
   }
-  return writeImageFile(file, out, (fd) => sinkFor(o, fileSink(fd)));
+  return writeImageFile(file, out, (fd) => sinkFor(o, fileSink(fd)), phaseOf(o));
+}
+
+/**
+ * writeOutput taking turns with the event loop (emitAsync), to a file
+ * (holes kept) or a Node Writable. qcow2-compressed deflates on its worker
+ * pool while this thread waits, so it goes to a file only, in one piece.
+ */
+export async function writeOutputAsync(disk: Image, o: OutputOptions, out: string | Writable, ctx?: ProgressContext): Promise<WriteResult | undefined> {
+  throwIfAborted(ctx?.signal);
+  if (typeof out !== 'string') {
+    await pipeline(Readable.from(outputChunks(disk, o, ctx)), out, ctx?.signal ? { signal: ctx.signal } : {});
+    return undefined;
+  }
+  checkTarget(o, out);
+  if (o.format === 'qcow2-compressed') return withProgress(ctx ?? {}, () => writeOutput(disk, o, out));
+  const file = encodeOutput(disk, o);
+  const done = await writeFileAtomicallyAsync(out, 'image', async (fd) => {
+    const target = deferredFileSink(fd);
+    const chain = deferredSinkFor(o, target.sink);
+    try {
+      for await (const _ of emitSteps(file, chain.sink, phaseOf(o), ctx)) {
+        await chain.drain();
+        await target.drain();
+      }
+    } finally {
+      chain.close();
+    }
+  });
+  return { apparentBytes: done.size, allocatedBytes: done.blocks * 512 };
+}
+
+/**
+ * The output file's bytes in order (holes as zeros), as chunks of about a
+ * MiB made as they are asked for: the emitter runs only as fast as they are taken.
+ */
+export async function* outputChunks(disk: Image, o: OutputOptions, ctx?: ProgressContext): AsyncGenerator<Buffer> {
+  checkTarget(o, '-');
+  const file = encodeOutput(disk, o);
+  const made: Buffer[] = [];
+  // Copies: the emitter and compressors reuse their buffers.
+  const chain = deferredSinkFor(o, sequentialSink((buf, len) => made.push(Buffer.from(buf.subarray(0, len)))));
+  try {
+    for await (const _ of emitSteps(file, chain.sink, phaseOf(o), ctx)) {
+      await chain.drain();
+      yield* made.splice(0);
+    }
+  } finally {
+    chain.close();
+  }
 }

@@ -3,10 +3,12 @@
 // pipe, gaps are written as zeros. File bytes are read (and lazy extents'
 // bytes produced) here and only here.
 import * as fs from 'node:fs';
+import { promisify } from 'node:util';
 import { DiskwrightError } from '../errors.ts';
 import { type Image, isFileExtent, isLazyExtent } from '../image/extent-map.ts';
 import { writeFileAtomically } from './atomic-file.ts';
 import { describeSystemError } from '../util/sys-error.ts';
+import { progressContext, startPhase, throwIfAborted, type PhaseCounter, type ProgressContext, type ProgressPhase } from '../util/progress.ts';
 import { copyFileRange } from '../util/copy-range.ts';
 
 const STAGE = 8 << 20;
@@ -35,58 +37,92 @@ export interface Sink {
   copy?(fd: number, fileOffset: number, length: number, at: number): number;
 }
 
+/** The data bytes of an image: what the emitter copies, and what its progress counts. */
+export function dataBytes(image: Image): number {
+  let n = 0;
+  for (const e of image.extents) n += e.length;
+  return n;
+}
+
 /** One stage kept between calls: a closure hashes thousands of small NARs, each an emit. */
 let spareStage: Buffer | null = null;
 
-export function emit(image: Image, sink: Sink): void {
+/** `phase` names the work for progress; null: a part of other work that counts it itself (NAR hashing). */
+export function emit(image: Image, sink: Sink, phase: ProgressPhase | null = 'writing'): void {
   const stage = spareStage ?? Buffer.alloc(STAGE);
   spareStage = null;
+  try {
+    for (const w of staged(image, stage, phase, progressContext(), sink.copy?.bind(sink))) sink.write(stage, w.len, w.at);
+    sink.finish(image.size);
+  } finally {
+    spareStage = stage;
+  }
+}
+
+/** Stage of the async emitter: about a millisecond of copying between turns of the event loop. */
+const ASYNC_STAGE = 1 << 20;
+
+/**
+ * The emitter for a process that must stay responsive (a server): the same
+ * walk and bytes, in 1 MiB stages, yielding to the event loop after each and
+ * stopping with an AbortError when `ctx.signal` fires.
+ */
+export async function emitAsync(image: Image, sink: Sink, phase: ProgressPhase = 'writing', ctx = progressContext()): Promise<void> {
+  for await (const _ of emitSteps(image, sink, phase, ctx)) {
+    // Each step is one stage written.
+  }
+}
+
+/**
+ * The async emitter as steps: after each stage has gone to `sink`, yields
+ * (on a later turn of the event loop) so the caller can pass on what the sink
+ * made; the sink's finish is the last step.
+ */
+export async function* emitSteps(image: Image, sink: Sink, phase: ProgressPhase, ctx: ProgressContext | undefined): AsyncGenerator<void> {
+  const stage = Buffer.alloc(ASYNC_STAGE);
+  for (const w of staged(image, stage, phase, ctx)) {
+    sink.write(stage, w.len, w.at);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    throwIfAborted(ctx?.signal);
+    yield;
+  }
+  sink.finish(image.size);
+  yield;
+}
+
+/**
+ * The walk: fills `stage` with the extents' bytes, gathering adjacent ranges,
+ * and yields each run to be written (at image offset `at`, `len` bytes of
+ * stage) before the stage is reused.
+ */
+function* staged(image: Image, stage: Buffer, phase: ProgressPhase | null, ctx: ProgressContext | undefined, copy?: Sink['copy']): Generator<{ len: number; at: number }> {
+  const size = stage.length;
+  const progress: PhaseCounter = phase ? startPhase(phase, dataBytes(image), undefined, ctx) : { add() {}, end() {} };
+  const signal = ctx?.signal;
   let base = 0; // image offset of stage[0]
   let fill = 0;
-  const flush = () => {
-    if (fill) sink.write(stage, fill, base);
-    base += fill;
-    fill = 0;
-  };
-  const moveTo = (offset: number) => {
-    const end = base + fill;
-    if (offset === end) return;
-    if (fill && offset > end && offset - end <= SMALL_GAP && fill + (offset - end) <= STAGE) {
-      stage.fill(0, fill, fill + (offset - end));
-      fill += offset - end;
-      return;
-    }
-    flush();
-    base = offset;
-  };
+  // Inline rather than helper generators: an image can have millions of extents.
   let fd = -1;
   let fdPath: Buffer | null = null;
   try {
     for (const e of image.extents) {
-      moveTo(e.offset);
-      if (isLazyExtent(e)) {
-        let done = 0;
-        while (done < e.length) {
-          if (fill === STAGE) flush();
-          const k = Math.min(e.length - done, STAGE - fill);
-          e.fill(stage, fill, e.from + done, k);
-          fill += k;
-          done += k;
+      const end = base + fill;
+      if (e.offset !== end) {
+        const gap = e.offset - end;
+        if (fill && gap > 0 && gap <= SMALL_GAP && fill + gap <= size) {
+          stage.fill(0, fill, fill + gap);
+          fill += gap;
+        } else {
+          if (fill) {
+            throwIfAborted(signal);
+            yield { len: fill, at: base };
+          }
+          base = e.offset;
+          fill = 0;
         }
-        continue;
       }
-      if (!isFileExtent(e)) {
-        let done = 0;
-        while (done < e.length) {
-          if (fill === STAGE) flush();
-          const k = Math.min(e.length - done, STAGE - fill);
-          e.buffer.copy(stage, fill, done, done + k);
-          fill += k;
-          done += k;
-        }
-        continue;
-      }
-      if (fdPath !== e.path) {
+      let done = 0;
+      if (isFileExtent(e) && fdPath !== e.path) {
         if (fd >= 0) fs.closeSync(fd);
         fd = -1;
         fdPath = e.path;
@@ -97,32 +133,46 @@ export function emit(image: Image, sink: Sink): void {
         }
         if (fs.fstatSync(fd).size !== e.expectSize) changed(e.path);
       }
-      let done = 0;
-      if (sink.copy && e.length >= COPY_MIN) {
-        flush();
-        for (let k = 1; done < e.length && k > 0; done += k) k = sink.copy(fd, e.fileOffset + done, e.length - done, e.offset + done);
+      if (copy && isFileExtent(e) && e.length >= COPY_MIN) {
+        if (fill) {
+          throwIfAborted(signal);
+          yield { len: fill, at: base };
+        }
+        fill = 0;
+        for (let k = 1; done < e.length && k > 0; done += k) {
+          k = copy(fd, e.fileOffset + done, e.length - done, e.offset + done);
+          progress.add(k);
+        }
         base = e.offset + done;
       }
       while (done < e.length) {
-        if (fill === STAGE) flush();
-        const want = Math.min(e.length - done, STAGE - fill);
-        let n: number;
-        try {
-          n = fs.readSync(fd, stage, fill, want, e.fileOffset + done);
-        } catch (err) {
-          // Told apart here: every other system error while writing is the output's.
-          unreadable(e.path, err);
+        if (fill === size) {
+          throwIfAborted(signal);
+          yield { len: fill, at: base };
+          base += fill;
+          fill = 0;
         }
-        if (n <= 0) changed(e.path);
-        fill += n;
-        done += n;
+        let k = Math.min(e.length - done, size - fill);
+        if (isLazyExtent(e)) e.fill(stage, fill, e.from + done, k);
+        else if (!isFileExtent(e)) e.buffer.copy(stage, fill, done, done + k);
+        else {
+          try {
+            k = fs.readSync(fd, stage, fill, k, e.fileOffset + done);
+          } catch (err) {
+            // Told apart here: every other system error while writing is the output's.
+            unreadable(e.path, err);
+          }
+          if (k <= 0) changed(e.path);
+        }
+        fill += k;
+        done += k;
+        progress.add(k);
       }
     }
-    flush();
-    sink.finish(image.size);
+    if (fill) yield { len: fill, at: base };
+    progress.end();
   } finally {
     if (fd >= 0) fs.closeSync(fd);
-    spareStage = stage;
   }
 }
 
@@ -157,12 +207,39 @@ export function fileSink(fd: number): Sink {
   };
 }
 
+/**
+ * Positional writes on libuv's thread pool, for the async emitter: a write
+ * the kernel holds up (dirty-page throttling) must not hold up the event
+ * loop. The sink keeps copies of what it is given; `drain` writes them.
+ */
+export function deferredFileSink(fd: number): { sink: Sink; drain(): Promise<void> } {
+  const pending: { buf: Buffer; at: number }[] = [];
+  let size = -1;
+  const write = promisify(fs.write);
+  return {
+    sink: {
+      write(buf, len, at) {
+        pending.push({ buf: Buffer.from(buf.subarray(0, len)), at });
+      },
+      finish(n) {
+        size = n;
+      },
+    },
+    async drain() {
+      for (const { buf, at } of pending.splice(0)) {
+        let done = 0;
+        while (done < buf.length) done += (await write(fd, buf, done, buf.length - done, at + done)).bytesWritten;
+      }
+      if (size >= 0) await promisify(fs.ftruncate)(fd, size);
+    },
+  };
+}
+
 const ZEROS = Buffer.alloc(1 << 20);
 
 /** Sequential writes to a pipe or terminal; gaps become zeros. */
 export function streamSink(fd: number): Sink {
-  let pos = 0;
-  const put = (buf: Buffer, len: number) => {
+  return sequentialSink((buf, len) => {
     let done = 0;
     while (done < len) {
       try {
@@ -173,7 +250,12 @@ export function streamSink(fd: number): Sink {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
       }
     }
-  };
+  });
+}
+
+/** The bytes in order, gaps as zeros, handed to `put` (which must not keep `buf`: it is reused). */
+export function sequentialSink(put: (buf: Buffer, len: number) => void): Sink {
+  let pos = 0;
   const zeros = (n: number) => {
     while (n > 0) {
       const k = Math.min(n, ZEROS.length);
@@ -204,7 +286,7 @@ export interface WriteResult {
  * build leaves no file at `out` (format/atomic-file.ts). `sinkFor` turns the
  * file into a sink: positional writes with holes by default, or a compressing stream.
  */
-export function writeImageFile(image: Image, out: string, sinkFor: (fd: number) => Sink = fileSink): WriteResult {
-  const done = writeFileAtomically(out, 'image', (fd) => emit(image, sinkFor(fd)));
+export function writeImageFile(image: Image, out: string, sinkFor: (fd: number) => Sink = fileSink, phase: ProgressPhase = 'writing'): WriteResult {
+  const done = writeFileAtomically(out, 'image', (fd) => emit(image, sinkFor(fd), phase));
   return { apparentBytes: done.size, allocatedBytes: done.blocks * 512 };
 }

@@ -17,6 +17,7 @@
 // The writer plans the NAR as an Image (framing as buffers, file bytes as
 // file extents) and the one emitter writes it, so memory grows with the
 // number of entries, not with the file sizes.
+import { tally } from '../util/progress.ts';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../errors.ts';
@@ -274,7 +275,8 @@ function chunkSink(take: NarChunkSink): Sink {
 /** Writes the NAR of `node` to `sink` in chunks; returns its size in bytes. */
 export function writeNar(node: NarNode, sink: NarChunkSink): number {
   const image = narImage(node);
-  emit(image, chunkSink(sink));
+  // Progress: narDigest counts these bytes as hashing, across the closure.
+  emit(image, chunkSink(sink), null);
   return image.size;
 }
 
@@ -291,6 +293,8 @@ export interface NarDigest {
  */
 export function narDigest(node: NarNode, also?: NarChunkSink): NarDigest {
   const h = createHash('sha256');
-  const narSize = writeNar(node, also ? (c) => { h.update(c); also(c); } : (c) => { h.update(c); });
+  // A closure's size is known only once hashed: progress counts bytes without a total.
+  const hashed = tally('hashing', 1 << 20);
+  const narSize = writeNar(node, also ? (c) => { h.update(c); hashed.add(c.length); also(c); } : (c) => { h.update(c); hashed.add(c.length); });
   return { narHash: h.digest(), narSize };
 }

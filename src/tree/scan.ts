@@ -7,6 +7,7 @@ import { DiskwrightError } from '../errors.ts';
 import { placeholderDirs, type DataRun, type DirEntry, type Entry, type FileEntry, type Xattr } from './model.ts';
 import { readXattrs } from './xattr.ts';
 import { dataSegments } from '../util/sparse.ts';
+import { tally, type PhaseCounter } from '../util/progress.ts';
 
 export interface ScanOptions {
   /** Force every entry's owner (like fakeroot / e2fsprogs root_owner for the whole tree). */
@@ -17,6 +18,15 @@ export interface ScanOptions {
   blockSize?: number;
   /** Prefix for hard-link identities, so separately copied sources never share an inode. */
   linkScope?: string;
+}
+
+/** The walk's own state beside the options: the running work's count of entries. */
+interface Walk extends ScanOptions {
+  found: PhaseCounter;
+}
+
+function walk(opts: ScanOptions): Walk {
+  return { ...opts, found: tally('scanning', 1000) };
 }
 
 const S_IFMT = 0o170000;
@@ -36,7 +46,7 @@ export function scanSources(sources: string[], opts: ScanOptions = {}): DirEntry
     if ((Number(st.mode) & S_IFMT) !== 0o040000) {
       throw new DiskwrightError('SOURCE_NOT_DIR', `source ${src} is not a directory; give a directory whose contents become the image root`, { path: src });
     }
-    const dir = scanDir(Buffer.from(src), st, opts);
+    const dir = scanDir(Buffer.from(src), st, walk(opts));
     root = root ? mergeDir(root, dir) : dir;
   }
   if (!root) throw new DiskwrightError('SOURCE_MISSING', 'no source directory given; name at least one', {});
@@ -93,7 +103,7 @@ function xattrsOf(path: Buffer): Xattr[] {
     .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
 }
 
-function scanDir(path: Buffer, st: fs.BigIntStats, opts: ScanOptions): DirEntry {
+function scanDir(path: Buffer, st: fs.BigIntStats, opts: Walk): DirEntry {
   let names: Buffer[];
   try {
     names = fs.readdirSync(path, { encoding: 'buffer' });
@@ -103,6 +113,7 @@ function scanDir(path: Buffer, st: fs.BigIntStats, opts: ScanOptions): DirEntry 
   const dir: DirEntry = { type: 'dir', ...base(st, xattrsOf(path), opts), children: new Map() };
   // Bytewise order, so the OS's listing order never reaches the image.
   names.sort(Buffer.compare);
+  opts.found.add(names.length);
   for (const name of names) {
     const child = Buffer.concat([path, SLASH, name]);
     dir.children.set(name.toString('latin1'), scanEntry(child, opts));
@@ -123,12 +134,12 @@ export function scanPath(path: string, opts: ScanOptions & { followTop?: boolean
     } catch (err) {
       fail('SOURCE_UNREADABLE', p, err);
     }
-    if ((Number(st.mode) & S_IFMT) === 0o040000) return scanDir(p, st, opts);
+    if ((Number(st.mode) & S_IFMT) === 0o040000) return scanDir(p, st, walk(opts));
   }
-  return scanEntry(p, opts);
+  return scanEntry(p, walk(opts));
 }
 
-function scanEntry(path: Buffer, opts: ScanOptions): Entry {
+function scanEntry(path: Buffer, opts: Walk): Entry {
   let st: fs.BigIntStats;
   try {
     st = fs.lstatSync(path, { bigint: true });
