@@ -17,6 +17,7 @@ import { requireTools, run } from '../oracle/tools.ts';
 import { closure } from '../../src/nix/closure.ts';
 import { formatRegistration } from '../../src/nix/registration.ts';
 import { planContainer, writeContainer } from '../../src/api/container.ts';
+import { kernelCopy } from '../../src/util/copy-range.ts';
 import { validateContainerConfig } from '../../src/container/config.ts';
 
 let work: string;
@@ -115,7 +116,7 @@ test('the default cache is $XDG_CACHE_HOME/diskwright/layers; the config can mov
   assert.ok(!fs.existsSync(none) && !fs.existsSync(path.join(work, 'never-made')));
 });
 
-/** Bytes read through fs.readSync from files under `root` during `f`, per file name relative to root. */
+/** Bytes read through fs.readSync or copied by copy_file_range from files under `root` during `f`, per file name relative to root. */
 function readsUnder(root: string, f: () => void): Map<string, number> {
   const counts = new Map<string, number>();
   const open = fs.openSync;
@@ -126,18 +127,31 @@ function readsUnder(root: string, f: () => void): Map<string, number> {
     paths.set(fd, String(p));
     return fd;
   }) as typeof fs.openSync;
+  const count = (fd: number, n: number) => {
+    const p = paths.get(fd);
+    if (n > 0 && p?.startsWith(root + '/')) counts.set(path.relative(root, p), (counts.get(path.relative(root, p)) ?? 0) + n);
+  };
   fs.readSync = ((fd: number, ...rest: unknown[]) => {
     const n = (read as (...a: unknown[]) => number)(fd, ...rest);
-    const p = paths.get(fd);
-    if (p?.startsWith(root + '/')) counts.set(path.relative(root, p), (counts.get(path.relative(root, p)) ?? 0) + n);
+    count(fd, n);
     return n;
   }) as typeof fs.readSync;
+  // Long extents are copied file to file by the kernel (copy_file_range): reads too.
+  const copy = kernelCopy.fn;
+  if (copy) {
+    kernelCopy.fn = (fdIn, offIn, fdOut, offOut, length) => {
+      const n = copy(fdIn, offIn, fdOut, offOut, length);
+      count(fdIn, n);
+      return n;
+    };
+  }
   syncBuiltinESMExports();
   try {
     f();
   } finally {
     fs.openSync = open;
     fs.readSync = read;
+    kernelCopy.fn = copy;
     syncBuiltinESMExports();
   }
   return counts;
