@@ -8,6 +8,7 @@
 // differs, then every differing byte range that no reported file explains,
 // named by what owns it on each side (a metadata structure, a file, or
 // unallocated space) from the readers' allocation maps.
+import { firstEndingAfter } from '../util/search.ts';
 import { DiskwrightError } from '../errors.ts';
 import { describeReader, type InspectFilesystem } from './inspect.ts';
 import { isoTime, openDisk, type OpenedDisk, type ReadOptions, withInput } from './volume.ts';
@@ -345,14 +346,8 @@ function loadSide(reader: FsReader, base: number, what: string, warnings: string
 }
 
 function intersects(ranges: Span[], s: number, e: number): boolean {
-  let lo = 0;
-  let hi = ranges.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (ranges[mid][1] <= s) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < ranges.length && ranges[lo][0] < e;
+  const i = firstEndingAfter(ranges, s);
+  return i < ranges.length && ranges[i][0] < e;
 }
 
 /** Union of two sorted run lists, cut at `end`. */

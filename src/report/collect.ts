@@ -3,6 +3,7 @@
 // partition's filesystem and its allocation map (the hardened readers'
 // allocation(): every loop there is bounded), where store paths lie and
 // which reference which.
+import { firstEndingAfter } from '../util/search.ts';
 import * as fs from 'node:fs';
 import { DiskwrightError } from '../errors.ts';
 import type { DiskSource } from '../format/input.ts';
@@ -75,15 +76,7 @@ function storedRanges(disk: DiskSource, path: string): Array<[number, number]> |
 function hostHeld(host: ReadonlyArray<readonly [number, number]>, offset: number, fileOffset: number, length: number): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   const end = fileOffset + length;
-  // The first host segment ending after fileOffset.
-  let lo = 0;
-  let hi = host.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (host[mid][1] <= fileOffset) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo; i < host.length && host[i][0] < end; i++) {
+  for (let i = firstEndingAfter(host, fileOffset); i < host.length && host[i][0] < end; i++) {
     const s = Math.max(host[i][0], fileOffset);
     const t = Math.min(host[i][1], end);
     if (t > s) out.push([offset + (s - fileOffset), offset + (t - fileOffset)]);
