@@ -93,6 +93,11 @@ function beginOutput(out: string, what: string): OpenOutput {
     st = undefined;
   }
   if (st?.isDirectory()) throw new DiskwrightError('OUTPUT_IS_DIR', `output ${out} is a directory; give a file name for the ${what}`, { path: out });
+  // The finished file is renamed over the name: over a device, fifo or
+  // socket (-o /dev/null as root) that would replace the node itself.
+  if (st && !st.isFile()) {
+    throw new DiskwrightError('OUTPUT_WRITE', `output ${out} is not a regular file (a device, fifo or socket); give a file name for the ${what}, or '-' to write it to standard output`, { path: out });
+  }
   const dir = path.dirname(out);
   makeDirs(dir);
   sweepStale(dir);
