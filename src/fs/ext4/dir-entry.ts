@@ -12,19 +12,34 @@ export interface DirItem {
 
 export const TAIL_SIZE = 12;
 export const LEAF_SPACE = BLOCK_SIZE - TAIL_SIZE;
-export const DOT = Buffer.from('.');
-export const DOTDOT = Buffer.from('..');
 
 export function recLen(nameLen: number): number {
   return (8 + nameLen + 3) & ~3;
 }
 
+/**
+ * A directory's records in their final order as parallel arrays: one
+ * allocation per directory instead of an object and a name buffer per child.
+ * Names are byte strings (latin1, one char per byte: the tree's own keys).
+ */
+export interface DirList {
+  names: string[];
+  inos: Uint32Array;
+  types: Uint8Array;
+}
+
+/** A DirList of `n` records, names to be filled in. */
+export function dirList(n: number): DirList {
+  return { names: new Array<string>(n), inos: new Uint32Array(n), types: new Uint8Array(n) };
+}
+
 /** Greedy packing: index of the first item of each block (items in their final order). */
-export function packBlocks(items: DirItem[], space = LEAF_SPACE): number[] {
+export function packBlocks(items: DirList, space = LEAF_SPACE): number[] {
   const starts: number[] = [];
+  const { names } = items;
   let used = space;
-  for (let i = 0; i < items.length; i++) {
-    const r = recLen(items[i].name.length);
+  for (let i = 0; i < names.length; i++) {
+    const r = recLen(names[i].length);
     if (used + r > space) {
       starts.push(i);
       used = 0;
@@ -35,16 +50,17 @@ export function packBlocks(items: DirItem[], space = LEAF_SPACE): number[] {
 }
 
 /** Encodes one leaf block holding items[from, to) into `b` (zeroed); the last record reaches the tail. */
-export function encodeLeaf(items: DirItem[], from: number, to: number, inodeCsumSeed: number, b: Buffer = Buffer.alloc(BLOCK_SIZE)): Buffer {
+export function encodeLeaf(items: DirList, from: number, to: number, inodeCsumSeed: number, b: Buffer = Buffer.alloc(BLOCK_SIZE)): Buffer {
+  const { names, inos, types } = items;
   let at = 0;
   for (let i = from; i < to; i++) {
-    const it = items[i];
-    const r = i === to - 1 ? LEAF_SPACE - at : recLen(it.name.length);
-    b.writeUInt32LE(it.ino, at);
+    const name = names[i];
+    const r = i === to - 1 ? LEAF_SPACE - at : recLen(name.length);
+    b.writeUInt32LE(inos[i], at);
     b.writeUInt16LE(r, at + 4);
-    b[at + 6] = it.name.length;
-    b[at + 7] = it.fileType;
-    it.name.copy(b, at + 8);
+    b[at + 6] = name.length;
+    b[at + 7] = types[i];
+    b.write(name, at + 8, 'latin1');
     at += r;
   }
   if (from === to) b.writeUInt16LE(LEAF_SPACE, 4); // an empty leaf: one unused record spanning it
@@ -63,8 +79,18 @@ export function sealLeaf(b: Buffer, inodeCsumSeed: number): void {
 }
 
 /** Items of a linear directory in order: ".", "..", then the children. */
-export function withDots(self: number, parent: number, children: DirItem[]): DirItem[] {
-  return [{ name: DOT, ino: self, fileType: 2 }, { name: DOTDOT, ino: parent, fileType: 2 }, ...children];
+export function withDots(self: number, parent: number, children: DirList): DirList {
+  const n = children.names.length;
+  const out = dirList(n + 2);
+  out.names[0] = '.';
+  out.names[1] = '..';
+  out.inos[0] = self;
+  out.inos[1] = parent;
+  out.types[0] = out.types[1] = 2;
+  for (let i = 0; i < n; i++) out.names[i + 2] = children.names[i];
+  out.inos.set(children.inos, 2);
+  out.types.set(children.types, 2);
+  return out;
 }
 
 // ---------------------------------------------------------------- decoding

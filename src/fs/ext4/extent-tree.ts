@@ -67,9 +67,9 @@ const hi16 = (n: number) => Math.floor(n / 0x100000000);
 /**
  * Builds i_block and the tree blocks. `blockNrs` gives the disk block of each
  * tree block (leaves first, then each index level upwards), as many as treeBlocksFor says.
+ * `iBlock` (60 zero bytes) receives the root: a caller encoding inode after inode passes one it reuses.
  */
-export function buildExtentTree(extents: Extent[], blockNrs: number[], inodeCsumSeed: number): { iBlock: Buffer; blocks: Buffer[] } {
-  const iBlock = Buffer.alloc(60);
+export function buildExtentTree(extents: Extent[], blockNrs: number[], inodeCsumSeed: number, iBlock: Buffer = Buffer.alloc(60)): { iBlock: Buffer; blocks: Buffer[] } {
   const blocks: Buffer[] = [];
   let level: Array<{ logical: number; node: number }> | null = null;
   let depth = 0;

@@ -4,7 +4,7 @@
 import { crc32c } from '../../util/crc32c.ts';
 import { BLOCK_SIZE, HASH_HALF_MD4 } from './constants.ts';
 import { dirhash } from './dirhash.ts';
-import { type DirItem, encodeLeaf, packBlocks } from './dir-entry.ts';
+import { type DirList, dirList, encodeLeaf, packBlocks } from './dir-entry.ts';
 
 const ROOT_COUNT_AT = 0x20;
 const NODE_COUNT_AT = 0x8;
@@ -12,7 +12,7 @@ const ROOT_LIMIT = (BLOCK_SIZE - ROOT_COUNT_AT - 8) / 8; // 507, after the dx_ta
 const NODE_LIMIT = (BLOCK_SIZE - NODE_COUNT_AT - 8) / 8; // 510
 
 export interface HtreePlan {
-  items: DirItem[]; // children sorted by hash
+  items: DirList; // children sorted by hash
   leafStarts: number[];
   leafHashes: number[]; // dx entry hash of each leaf (bit 0 set: continues a collision run)
   levels: 0 | 1;
@@ -20,19 +20,25 @@ export interface HtreePlan {
 }
 
 /** Plans the htree for a directory's children (unsigned half-MD4, seeded). */
-export function planHtree(children: DirItem[], seed: Uint32Array): HtreePlan {
+export function planHtree(children: DirList, seed: Uint32Array): HtreePlan {
   // Sort by hash; equal hashes keep the children's bytewise name order. The key
   // hash * 2^21 + index is exact in a double, so a native typed-array sort does it.
-  const n = children.length;
+  const n = children.names.length;
   if (n >= 2 ** 21) throw new Error('directory has too many entries for one htree');
   const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) keys[i] = dirhash(children[i].name, HASH_HALF_MD4, true, seed).hash * 2 ** 21 + i;
+  const scratch = Buffer.allocUnsafe(255);
+  for (let i = 0; i < n; i++) {
+    const len = scratch.write(children.names[i], 0, 'latin1');
+    keys[i] = dirhash(scratch.subarray(0, len), HASH_HALF_MD4, true, seed).hash * 2 ** 21 + i;
+  }
   keys.sort();
-  const items: DirItem[] = new Array(n);
+  const items = dirList(n);
   const hashes = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const idx = keys[i] % 2 ** 21;
-    items[i] = children[idx];
+    items.names[i] = children.names[idx];
+    items.inos[i] = children.inos[idx];
+    items.types[i] = children.types[idx];
     hashes[i] = (keys[i] - idx) / 2 ** 21;
   }
   const leafStarts = packBlocks(items);
@@ -51,48 +57,56 @@ export function planHtree(children: DirItem[], seed: Uint32Array): HtreePlan {
 
 /** Encodes all blocks of the directory, in logical order, into `out` (zeroed, p.blocks blocks). */
 export function encodeHtree(p: HtreePlan, self: number, parent: number, inodeCsumSeed: number, out: Buffer): void {
-  const leaves = p.leafStarts.length;
-  const block = (i: number) => out.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
-  const root = block(0);
-  // "." and ".." as in a linear block; ".." spans the rest, hiding the dx data from old readers.
-  root.writeUInt32LE(self, 0);
-  root.writeUInt16LE(12, 4);
-  root[6] = 1;
-  root[7] = 2;
-  root[8] = 0x2e;
-  root.writeUInt32LE(parent, 12);
-  root.writeUInt16LE(BLOCK_SIZE - 12, 16);
-  root[18] = 2;
-  root[19] = 2;
-  root[20] = 0x2e;
-  root[21] = 0x2e;
-  // dx_root_info
-  root.writeUInt32LE(0, 0x18);
-  root[0x1c] = HASH_HALF_MD4;
-  root[0x1d] = 8;
-  root[0x1e] = p.levels;
-  root[0x1f] = 0;
+  for (let i = 0; i < p.blocks; i++) encodeHtreeBlock(p, i, self, parent, inodeCsumSeed, out.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE));
+}
 
-  for (let i = 0; i < leaves; i++) {
-    const end = i + 1 < leaves ? p.leafStarts[i + 1] : p.items.length;
-    encodeLeaf(p.items, p.leafStarts[i], end, inodeCsumSeed, block(1 + i));
+/**
+ * Encodes the directory's logical block `i` into `b` (zeroed, one block): the
+ * root, a leaf or a dx node. One block at a time, so directory blocks can be
+ * made when the emitter reaches them instead of held from planning on.
+ */
+export function encodeHtreeBlock(p: HtreePlan, i: number, self: number, parent: number, inodeCsumSeed: number, b: Buffer): void {
+  const leaves = p.leafStarts.length;
+  if (i >= 1 && i <= leaves) {
+    const end = i < leaves ? p.leafStarts[i] : p.items.names.length;
+    encodeLeaf(p.items, p.leafStarts[i - 1], end, inodeCsumSeed, b);
+    return;
   }
-  const leafEntries = p.leafHashes.map((hash, i) => ({ hash, block: 1 + i }));
-  if (p.levels === 0) {
-    writeDx(root, ROOT_COUNT_AT, ROOT_LIMIT, leafEntries, inodeCsumSeed);
-  } else {
-    const rootEntries: Array<{ hash: number; block: number }> = [];
-    for (let i = 0, n = 0; i < leafEntries.length; i += NODE_LIMIT, n++) {
-      const chunk = leafEntries.slice(i, i + NODE_LIMIT);
-      const blockNo = 1 + leaves + n;
-      const node = block(blockNo);
-      node.writeUInt32LE(0, 0);
-      node.writeUInt16LE(BLOCK_SIZE, 4); // a fake empty record spanning the block
-      writeDx(node, NODE_COUNT_AT, NODE_LIMIT, chunk, inodeCsumSeed);
-      rootEntries.push({ hash: chunk[0].hash, block: blockNo });
+  // dx entries: the root's point at leaves (levels 0) or at the nodes after them (levels 1).
+  const entries = (first: number, count: number, toNodes: boolean): Array<{ hash: number; block: number }> => {
+    const out: Array<{ hash: number; block: number }> = [];
+    for (let k = first; k < first + count; k++) {
+      out.push(toNodes ? { hash: p.leafHashes[k * NODE_LIMIT], block: 1 + leaves + k } : { hash: p.leafHashes[k], block: 1 + k });
     }
-    writeDx(root, ROOT_COUNT_AT, ROOT_LIMIT, rootEntries, inodeCsumSeed);
+    return out;
+  };
+  if (i > leaves) {
+    const n = i - 1 - leaves;
+    b.writeUInt32LE(0, 0);
+    b.writeUInt16LE(BLOCK_SIZE, 4); // a fake empty record spanning the block
+    writeDx(b, NODE_COUNT_AT, NODE_LIMIT, entries(n * NODE_LIMIT, Math.min(NODE_LIMIT, leaves - n * NODE_LIMIT), false), inodeCsumSeed);
+    return;
   }
+  // "." and ".." as in a linear block; ".." spans the rest, hiding the dx data from old readers.
+  b.writeUInt32LE(self, 0);
+  b.writeUInt16LE(12, 4);
+  b[6] = 1;
+  b[7] = 2;
+  b[8] = 0x2e;
+  b.writeUInt32LE(parent, 12);
+  b.writeUInt16LE(BLOCK_SIZE - 12, 16);
+  b[18] = 2;
+  b[19] = 2;
+  b[20] = 0x2e;
+  b[21] = 0x2e;
+  // dx_root_info
+  b.writeUInt32LE(0, 0x18);
+  b[0x1c] = HASH_HALF_MD4;
+  b[0x1d] = 8;
+  b[0x1e] = p.levels;
+  b[0x1f] = 0;
+  if (p.levels === 0) writeDx(b, ROOT_COUNT_AT, ROOT_LIMIT, entries(0, leaves, false), inodeCsumSeed);
+  else writeDx(b, ROOT_COUNT_AT, ROOT_LIMIT, entries(0, Math.ceil(leaves / NODE_LIMIT), true), inodeCsumSeed);
 }
 
 function writeDx(b: Buffer, at: number, limit: number, entries: Array<{ hash: number; block: number }>, seed: number) {

@@ -1,8 +1,8 @@
 // ext4 planner: FileTree + options -> Image (size and extent map). Pure: no
 // file data is read; every inode number and block address is decided here.
 import { DiskwrightError } from '../../errors.ts';
-import type { DirEntry } from '../../tree/model.ts';
-import { finishImage, type Image, type ImageExtent } from '../../image/extent-map.ts';
+import type { DirEntry, SymlinkEntry } from '../../tree/model.ts';
+import { finishImage, type Image, type ImageExtent, type LazyExtent } from '../../image/extent-map.ts';
 import { crc32c } from '../../util/crc32c.ts';
 import { seededUuid } from '../../util/ids.ts';
 import {
@@ -13,14 +13,14 @@ import {
   S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK, SUPER_MAGIC,
 } from './constants.ts';
 import { geometry, inodesPerGroupFor } from './geometry.ts';
-import { layout, type Layout } from './layout.ts';
+import { inodeBlocks, layout, type InodeBlocks, type Layout } from './layout.ts';
 import type { Run } from './allocator.ts';
-import { prepare, type Prepared } from './prepare.ts';
+import { prepare, type Node, type Prepared } from './prepare.ts';
 import { defaultJournalBlocks, encodeJournalSuperblock } from './journal.ts';
 import { EXT4_MAX_TIME, encodeInode, inodeSeed, type InodeFields } from './inode.ts';
 import { buildExtentTree } from './extent-tree.ts';
 import { encodeLeaf } from './dir-entry.ts';
-import { encodeHtree } from './htree.ts';
+import { encodeHtreeBlock } from './htree.ts';
 import { encodeInodeXattrs, encodeXattrBlock } from './xattr.ts';
 import { encodeGroupDescriptor } from './group-descriptor.ts';
 import { sealSuperblock, superblock } from './superblock.ts';
@@ -212,24 +212,17 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
   const extents: ImageExtent[] = [];
   const at = (block: number, buffer: Buffer) => extents.push({ offset: block * BLOCK_SIZE, length: buffer.length, buffer });
   const ipg = geo.inodesPerGroup;
+  const isz = geo.inodeSize;
 
-  // Inode tables: only the part up to the last used inode of each group holds bytes.
-  const tables: Buffer[] = [];
-  for (let g = 0; g < geo.groups; g++) {
-    const usedInGroup = Math.max(0, Math.min(ipg, prep.maxIno - g * ipg));
-    if (usedInGroup === 0) continue;
-    tables[g] = Buffer.alloc(Math.ceil((usedInGroup * geo.inodeSize) / BLOCK_SIZE) * BLOCK_SIZE);
-    at(lay.inodeTable[g], tables[g]);
-  }
-  const writeInode = (ino: number, f: InodeFields, fill?: (buf: Buffer, off: number) => void) => {
-    const g = Math.floor((ino - 1) / ipg);
-    const off = ((ino - 1) % ipg) * geo.inodeSize;
-    fill?.(tables[g], off);
-    encodeInode(tables[g], off, f, ino, fsSeed, geo.inodeSize);
+  // Inodes not in prep.nodes, encoded now: 1 (bad blocks) exists with only
+  // times, as mke2fs writes it; and the journal's.
+  const fixedInodes = new Map<number, Buffer>();
+  const encodeFixed = (ino: number, f: InodeFields) => {
+    const b = Buffer.alloc(isz);
+    encodeInode(b, 0, f, ino, fsSeed, isz);
+    fixedInodes.set(ino, b);
   };
-
-  // Inode 1 (bad blocks) exists with only times, as mke2fs writes it.
-  writeInode(1, { mode: 0, uid: 0, gid: 0, size: 0, links: 0, sectors: 0, flags: 0, block: Buffer.alloc(60), fileAcl: 0, timeSec: ids.epoch, timeNsec: 0 });
+  encodeFixed(1, { mode: 0, uid: 0, gid: 0, size: 0, links: 0, sectors: 0, flags: 0, block: Buffer.alloc(60), fileAcl: 0, timeSec: ids.epoch, timeNsec: 0 });
 
   // Journal.
   let jnlBlocks = Buffer.alloc(68);
@@ -240,7 +233,7 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
     tree.blocks.forEach((b, i) => at(jb.tree[i], b));
     at(jb.runs[0].physical, encodeJournalSuperblock(lay.journalBlocks, ids.uuid));
     const size = lay.journalBlocks * BLOCK_SIZE;
-    writeInode(JOURNAL_INO, {
+    encodeFixed(JOURNAL_INO, {
       mode: S_IFREG | 0o600, uid: 0, gid: 0, size, links: 1, sectors: (lay.journalBlocks + jb.tree.length) * 8,
       flags: INODE_FL_EXTENTS, block: tree.iBlock, fileAcl: 0, timeSec: ids.epoch, timeNsec: 0,
     });
@@ -254,90 +247,81 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
   // Shared xattr blocks.
   prep.xattrBlocks.forEach((xb, i) => at(lay.xattrBlockNr[i], encodeXattrBlock(xb.attrs, xb.refs, lay.xattrBlockNr[i], fsSeed)));
 
+  // Content of every inode: file data as file (or buffer) extents; directory
+  // and slow symlink blocks as lazy extents, made from the prepared nodes when
+  // the emitter reaches them rather than held as buffers until then. Extent
+  // tree blocks (files of many extents, huge directories) are few: buffers,
+  // their roots kept for the inodes.
+  const treeRoots = new Map<number, Buffer>();
   const dirsInGroup = new Array<number>(geo.groups).fill(0);
   for (const n of prep.nodes) {
     if (!n) continue;
     const e = n.entry;
-    const ib = lay.inodes.get(n.ino);
-    const seed = inodeSeed(fsSeed, n.ino, 0);
-    let block: Buffer = Buffer.alloc(60);
-    let flags = 0;
-    let size = 0;
-    let treeBlocks = 0;
-    const content = (data: Buffer) => {
-      // Content blocks land on the inode's runs in logical order.
-      for (const r of ib!.runs) at(r.physical, data.subarray(r.logical * BLOCK_SIZE, (r.logical + r.length) * BLOCK_SIZE));
-    };
-    if (ib) {
-      const tree = buildExtentTree(ib.extents, ib.tree, seed);
+    const ib = inodeBlocks(lay, n.ino, n.blocks);
+    if (ib?.tree.length) {
+      const tree = buildExtentTree(ib.extents, ib.tree, inodeSeed(fsSeed, n.ino, 0));
       tree.blocks.forEach((b, i) => at(ib.tree[i], b));
-      block = tree.iBlock;
-      treeBlocks = ib.tree.length;
+      treeRoots.set(n.ino, tree.iBlock);
     }
-    switch (e.type) {
-      case 'file': {
-        size = e.size;
-        flags = INODE_FL_EXTENTS;
-        if (!ib) block = buildExtentTree([], [], seed).iBlock;
-        else {
-          for (const r of ib.runs) {
-            const from = r.logical * BLOCK_SIZE;
-            const length = Math.min(r.length * BLOCK_SIZE, e.size - from);
-            const offset = r.physical * BLOCK_SIZE;
-            extents.push(e.content ? { offset, length, buffer: e.content.subarray(from, from + length) } : { offset, length, path: e.sourcePath, fileOffset: from, expectSize: e.size });
-          }
-        }
-        break;
+    if (e.type === 'dir') dirsInGroup[Math.floor((n.ino - 1) / ipg)]++;
+    if (!ib) continue;
+    if (e.type === 'file') {
+      for (const r of ib.runs) {
+        const from = r.logical * BLOCK_SIZE;
+        const length = Math.min(r.length * BLOCK_SIZE, e.size - from);
+        const offset = r.physical * BLOCK_SIZE;
+        extents.push(e.content ? { offset, length, buffer: e.content.subarray(from, from + length) } : { offset, length, path: e.sourcePath, fileOffset: from, expectSize: e.size });
       }
-      case 'dir': {
-        dirsInGroup[Math.floor((n.ino - 1) / ipg)]++;
-        flags = INODE_FL_EXTENTS;
-        size = n.blocks * BLOCK_SIZE;
-        const data = Buffer.alloc(n.blocks * BLOCK_SIZE);
-        if (n.htree) {
-          flags |= INODE_FL_INDEX;
-          encodeHtree(n.htree, n.ino, n.parent, seed, data);
-        } else {
-          const { items, starts } = n.linear!;
-          for (let i = 0; i < n.blocks; i++) {
-            const from = starts[i] ?? items.length;
-            const to = starts[i + 1] ?? items.length;
-            encodeLeaf(items, from, to, seed, data.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE));
-          }
-        }
-        content(data);
-        break;
-      }
-      case 'symlink': {
-        size = e.target.length;
-        if (n.fastSymlink) {
-          block = Buffer.alloc(60);
-          e.target.copy(block);
-        } else {
-          flags = INODE_FL_EXTENTS;
-          const b = Buffer.alloc(BLOCK_SIZE);
-          e.target.copy(b);
-          content(b);
-        }
-        break;
-      }
-      case 'chr':
-      case 'blk': {
-        // Old 16-bit encoding in i_block[0] when it fits, else the new one in i_block[1].
-        block = Buffer.alloc(60);
-        if (e.major < 256 && e.minor < 256) block.writeUInt32LE((e.major << 8) | e.minor, 0);
-        else block.writeUInt32LE(((e.minor & 0xff) | (e.major << 8) | ((e.minor & ~0xff) << 12)) >>> 0, 4);
-        break;
-      }
-      default:
-        break;
+    } else if (e.type === 'dir') {
+      const fill = blockFill(dirBlocks(n, inodeSeed(fsSeed, n.ino, 0)));
+      for (const r of ib.runs) extents.push({ offset: r.physical * BLOCK_SIZE, length: r.length * BLOCK_SIZE, from: r.logical * BLOCK_SIZE, fill });
+    } else if (e.type === 'symlink') {
+      // One producer for all: its block i is inode i's target.
+      extents.push({ offset: ib.runs[0].physical * BLOCK_SIZE, length: BLOCK_SIZE, from: n.ino * BLOCK_SIZE, fill: symlinkFill(prep) });
     }
-    const xblock = n.xblock >= 0 ? lay.xattrBlockNr[n.xblock] : 0;
-    writeInode(n.ino, {
-      mode: TYPE_BITS[e.type] | e.mode, uid: e.uid, gid: e.gid, size, links: n.links,
-      sectors: (n.blocks + treeBlocks + (xblock ? 1 : 0)) * 8, flags, block, fileAcl: xblock,
-      timeSec: e.mtimeSec, timeNsec: e.mtimeNsec,
-    }, n.inInode.length ? (buf, off) => encodeInodeXattrs(buf, off, geo.inodeSize, n.inInode) : undefined);
+  }
+
+  // Inode tables: only the part up to the last used inode of each group holds
+  // bytes, made on demand from the nodes (the producer's byte (ino - 1) *
+  // inodeSize starts inode ino).
+  const iBlock = Buffer.alloc(60);
+  const writeInode = (ino: number, buf: Buffer, off: number) => {
+    buf.fill(0, off, off + isz);
+    const fixed = fixedInodes.get(ino);
+    if (fixed) {
+      fixed.copy(buf, off);
+      return;
+    }
+    const n = prep.nodes[ino];
+    if (!n) return;
+    iBlock.fill(0);
+    const f = inodeFields(n, inodeBlocks(lay, ino, n.blocks), treeRoots.get(ino), iBlock, inodeSeed(fsSeed, ino, 0));
+    f.fileAcl = n.xblock >= 0 ? lay.xattrBlockNr[n.xblock] : 0;
+    f.sectors += f.fileAcl ? 8 : 0;
+    if (n.inInode.length) encodeInodeXattrs(buf, off, isz, n.inInode);
+    encodeInode(buf, off, f, ino, fsSeed, isz);
+  };
+  const oneInode = Buffer.alloc(isz);
+  const inodeFill = (dst: Buffer, dstOff: number, from: number, len: number) => {
+    while (len > 0) {
+      const idx = Math.floor(from / isz);
+      const rel = from - idx * isz;
+      const k = Math.min(len, isz - rel);
+      if (k === isz) writeInode(idx + 1, dst, dstOff);
+      else {
+        writeInode(idx + 1, oneInode, 0);
+        oneInode.copy(dst, dstOff, rel, rel + k);
+      }
+      dstOff += k;
+      from += k;
+      len -= k;
+    }
+  };
+  for (let g = 0; g < geo.groups; g++) {
+    const usedInGroup = Math.max(0, Math.min(ipg, prep.maxIno - g * ipg));
+    if (usedInGroup === 0) continue;
+    const length = Math.ceil((usedInGroup * isz) / BLOCK_SIZE) * BLOCK_SIZE;
+    extents.push({ offset: lay.inodeTable[g] * BLOCK_SIZE, length, from: g * ipg * isz, fill: inodeFill });
   }
 
   // Bitmaps and descriptors, one group at a time. A 16 TiB filesystem has
@@ -445,6 +429,91 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
       journalBlocks: lay.journalBlocks, uuid: ids.uuid, label: ids.label.toString('utf8'), groups: geo.groups,
     },
   };
+}
+
+/**
+ * An inode's fields but the xattr block (the caller's): i_block is written
+ * into `iBlock` (zeroed) unless `treeRoot`, the root of its extent-tree blocks.
+ */
+function inodeFields(n: Node, ib: InodeBlocks | undefined, treeRoot: Buffer | undefined, iBlock: Buffer, seed: number): InodeFields {
+  const e = n.entry;
+  let block = iBlock;
+  let flags = 0;
+  let size = 0;
+  if (treeRoot) block = treeRoot;
+  else if (ib || e.type === 'file') buildExtentTree(ib?.extents ?? [], [], seed, iBlock);
+  switch (e.type) {
+    case 'file':
+      size = e.size;
+      flags = INODE_FL_EXTENTS;
+      break;
+    case 'dir':
+      flags = INODE_FL_EXTENTS | (n.htree ? INODE_FL_INDEX : 0);
+      size = n.blocks * BLOCK_SIZE;
+      break;
+    case 'symlink':
+      size = e.target.length;
+      if (n.fastSymlink) e.target.copy(iBlock);
+      else flags = INODE_FL_EXTENTS;
+      break;
+    case 'chr':
+    case 'blk':
+      // Old 16-bit encoding in i_block[0] when it fits, else the new one in i_block[1].
+      if (e.major < 256 && e.minor < 256) iBlock.writeUInt32LE((e.major << 8) | e.minor, 0);
+      else iBlock.writeUInt32LE(((e.minor & 0xff) | (e.major << 8) | ((e.minor & ~0xff) << 12)) >>> 0, 4);
+      break;
+    default:
+      break;
+  }
+  return {
+    mode: TYPE_BITS[e.type] | e.mode, uid: e.uid, gid: e.gid, size, links: n.links,
+    sectors: (n.blocks + (ib?.tree.length ?? 0)) * 8, flags, block, fileAcl: 0,
+    timeSec: e.mtimeSec, timeNsec: e.mtimeNsec,
+  };
+}
+
+/** Makes directory block i of `n` into b (zeroed): an htree's root, leaf or node, or a linear leaf. */
+function dirBlocks(n: Node, seed: number): (i: number, b: Buffer) => void {
+  return (i, b) => {
+    if (n.htree) return encodeHtreeBlock(n.htree, i, n.ino, n.parent, seed, b);
+    const { items, starts } = n.linear!;
+    const count = items.names.length;
+    encodeLeaf(items, starts[i] ?? count, starts[i + 1] ?? count, seed, b);
+  };
+}
+
+const scratchBlock = Buffer.alloc(BLOCK_SIZE);
+
+/** A LazyExtent producer over blocks made one at a time by `make(i, b)` (b zeroed). */
+function blockFill(make: (i: number, b: Buffer) => void): LazyExtent['fill'] {
+  return (dst, dstOff, from, len) => {
+    while (len > 0) {
+      const i = Math.floor(from / BLOCK_SIZE);
+      const rel = from - i * BLOCK_SIZE;
+      const k = Math.min(len, BLOCK_SIZE - rel);
+      if (k === BLOCK_SIZE) {
+        const b = dst.subarray(dstOff, dstOff + BLOCK_SIZE).fill(0);
+        make(i, b);
+      } else {
+        make(i, scratchBlock.fill(0));
+        scratchBlock.copy(dst, dstOff, rel, rel + k);
+      }
+      dstOff += k;
+      from += k;
+      len -= k;
+    }
+  };
+}
+
+/** Slow symlinks' blocks: the producer's block i is inode i's target, zero-padded. */
+const symlinkFills = new WeakMap<Prepared, LazyExtent['fill']>();
+function symlinkFill(prep: Prepared): LazyExtent['fill'] {
+  let fill = symlinkFills.get(prep);
+  if (!fill) {
+    fill = blockFill((ino, b) => (prep.nodes[ino].entry as SymlinkEntry).target.copy(b));
+    symlinkFills.set(prep, fill);
+  }
+  return fill;
 }
 
 const FULL_BITMAP = Buffer.alloc(BLOCK_SIZE, 0xff);

@@ -6,21 +6,25 @@ import { byteName, ID_MAX, type DirEntry, type Entry } from '../../tree/model.ts
 import {
   BLOCK_SIZE, FIRST_INO, FT_BLK, FT_CHR, FT_DIR, FT_FIFO, FT_REG, FT_SOCK, FT_SYMLINK, LOST_FOUND_INO, MAX_LINKS, ROOT_INO,
 } from './constants.ts';
-import { type DirItem, packBlocks, withDots } from './dir-entry.ts';
+import { type DirList, dirList, packBlocks, withDots } from './dir-entry.ts';
 import { type HtreePlan, planHtree } from './htree.ts';
 import { type DiskXattr, splitXattrs, toDiskXattr, xattrKey } from './xattr.ts';
 
+/**
+ * One per inode, kept from planning until the image is written (its inode and
+ * directory blocks are made then): only what the encoders need, nothing
+ * held per child but the DirList slots.
+ */
 export interface Node {
   ino: number;
   entry: Entry;
-  path: string; // for messages
   parent: number;
   links: number;
   /** Content blocks: file data, directory blocks, a slow symlink's block. */
   blocks: number;
-  /** File data as logical block runs (holes between them). */
+  /** A sparse file's data as logical block runs (holes between them); undefined: blocks [0, blocks). */
   runs?: Array<{ logical: number; length: number }>;
-  linear?: { items: DirItem[]; starts: number[] };
+  linear?: { items: DirList; starts: number[] };
   htree?: HtreePlan;
   fastSymlink?: boolean;
   inInode: DiskXattr[];
@@ -44,6 +48,9 @@ const FILE_TYPE: Record<Entry['type'], number> = {
   file: FT_REG, dir: FT_DIR, symlink: FT_SYMLINK, chr: FT_CHR, blk: FT_BLK, fifo: FT_FIFO, sock: FT_SOCK,
 };
 
+/** Shared by every inode without in-inode attributes. */
+const NO_XATTRS: DiskXattr[] = [];
+
 const validId = (id: number) => Number.isInteger(id) && id >= 0 && id <= ID_MAX;
 
 export function prepare(root: DirEntry, opts: { inodeSize: number; hashSeed: Uint32Array; epoch: number }): Prepared {
@@ -61,17 +68,18 @@ export function prepare(root: DirEntry, opts: { inodeSize: number; hashSeed: Uin
     : { type: 'dir', mode: 0o700, uid: 0, gid: 0, mtimeSec: opts.epoch, mtimeNsec: 0, xattrs: [], children: new Map() };
   root.children.set(LOST_FOUND, lostFound);
 
+  // Paths are made only for messages and for directories (their children's messages).
   const newNode = (ino: number, entry: Entry, path: string, parent: number): Node => {
-    const n: Node = { ino, entry, path, parent, links: 1, blocks: 0, inInode: [], xblock: -1 };
+    const n: Node = { ino, entry, parent, links: 1, blocks: 0, inInode: NO_XATTRS, xblock: -1 };
     nodes[ino] = n;
-    placeXattrs(n);
+    placeXattrs(n, path);
     return n;
   };
 
-  const placeXattrs = (n: Node) => {
+  const placeXattrs = (n: Node, path: string) => {
     if (n.entry.xattrs.length === 0) return;
-    const disk = n.entry.xattrs.map((x) => toDiskXattr(x, n.path));
-    const { inInode, inBlock } = splitXattrs(disk, opts.inodeSize, n.path);
+    const disk = n.entry.xattrs.map((x) => toDiskXattr(x, path));
+    const { inInode, inBlock } = splitXattrs(disk, opts.inodeSize, path);
     n.inInode = inInode;
     if (inBlock.length === 0) return;
     const key = xattrKey(inBlock);
@@ -86,14 +94,20 @@ export function prepare(root: DirEntry, opts: { inodeSize: number; hashSeed: Uin
   };
 
   // Inode numbers in depth-first order of bytewise-sorted names: parents before children.
-  const visit = (dirNode: Node, dir: DirEntry) => {
+  const visit = (dirNode: Node, dir: DirEntry, dirPath: string) => {
     const names = [...dir.children.keys()].sort();
-    const items: DirItem[] = [];
+    const items = dirList(names.length);
+    let count = 0;
+    const add = (key: string, ino: number, type: Entry['type']) => {
+      items.names[count] = key;
+      items.inos[count] = ino;
+      items.types[count++] = FILE_TYPE[type];
+    };
     let subdirs = 0;
     for (const key of names) {
       const e = dir.children.get(key)!;
       const name = Buffer.from(key, 'latin1');
-      const path = `${dirNode.path === '/' ? '' : dirNode.path}/${name.toString()}`;
+      const path = `${dirPath === '/' ? '' : dirPath}/${name.toString()}`;
       if (name.length > 255) throw new DiskwrightError('NAME_TOO_LONG', `${path}: name is ${name.length} bytes, ext4 allows 255; rename it`, { path });
       // Trees made through the API can hold any bytes: e2fsck calls these names illegal.
       if (name.length === 0 || name.includes(0) || name.includes(0x2f)) {
@@ -108,24 +122,24 @@ export function prepare(root: DirEntry, opts: { inodeSize: number; hashSeed: Uin
       } else if (e.type !== 'dir' && e.linkKey && links.has(e.linkKey)) {
         node = links.get(e.linkKey)!;
         node.links++;
-        items.push({ name, ino: node.ino, fileType: FILE_TYPE[e.type] });
+        add(key, node.ino, e.type);
         continue;
       } else {
         node = newNode(next++, e, path, dirNode.ino);
         if (e.type !== 'dir' && e.linkKey) links.set(e.linkKey, node);
       }
-      items.push({ name, ino: node.ino, fileType: FILE_TYPE[e.type] });
+      add(key, node.ino, e.type);
       if (e.type === 'dir') {
         subdirs++;
-        visit(node, e);
+        visit(node, e, path);
       } else {
-        sizeLeaf(node);
+        sizeLeaf(node, path);
       }
     }
     layoutDir(dirNode, items, subdirs);
   };
 
-  const layoutDir = (n: Node, children: DirItem[], subdirs: number) => {
+  const layoutDir = (n: Node, children: DirList, subdirs: number) => {
     dirs++;
     n.links = 2 + subdirs > MAX_LINKS ? 1 : 2 + subdirs;
     const linear = withDots(n.ino, n.parent, children);
@@ -144,25 +158,28 @@ export function prepare(root: DirEntry, opts: { inodeSize: number; hashSeed: Uin
     }
   };
 
-  const sizeLeaf = (n: Node) => {
+  const sizeLeaf = (n: Node, path: string) => {
     const e = n.entry;
     if (e.type === 'file') {
       if (e.size === 0) return;
-      const runs = e.runs ?? [{ offset: 0, length: e.size }];
-      n.runs = runs.map((r) => ({ logical: r.offset / BLOCK_SIZE, length: Math.ceil(r.length / BLOCK_SIZE) }));
+      if (!e.runs) {
+        n.blocks = Math.ceil(e.size / BLOCK_SIZE);
+        return;
+      }
+      n.runs = e.runs.map((r) => ({ logical: r.offset / BLOCK_SIZE, length: Math.ceil(r.length / BLOCK_SIZE) }));
       n.blocks = n.runs.reduce((s, r) => s + r.length, 0);
     } else if (e.type === 'symlink') {
       if (e.target.length > 4095) {
-        throw new DiskwrightError('SYMLINK_TOO_LONG', `${n.path}: symlink target is ${e.target.length} bytes, ext4 allows 4095; shorten it`, { path: n.path });
+        throw new DiskwrightError('SYMLINK_TOO_LONG', `${path}: symlink target is ${e.target.length} bytes, ext4 allows 4095; shorten it`, { path });
       }
-      if (e.target.length === 0) throw new DiskwrightError('SOURCE_UNREADABLE', `${n.path}: symlink has an empty target`, { path: n.path });
+      if (e.target.length === 0) throw new DiskwrightError('SOURCE_UNREADABLE', `${path}: symlink has an empty target`, { path });
       n.fastSymlink = e.target.length < 60;
       n.blocks = n.fastSymlink ? 0 : 1;
     }
   };
 
   const rootNode = newNode(ROOT_INO, root, '/', ROOT_INO);
-  visit(rootNode, root);
+  visit(rootNode, root, '/');
   const maxIno = next - 1;
   let contentBlocks = xattrBlocks.length;
   for (const n of nodes) if (n) contentBlocks += n.blocks;

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeInode, encodeInode } from '../../../src/fs/ext4/inode.ts';
-import { decodeDirBlock, encodeLeaf, withDots } from '../../../src/fs/ext4/dir-entry.ts';
+import { decodeDirBlock, dirList, type DirList, encodeLeaf, withDots } from '../../../src/fs/ext4/dir-entry.ts';
 import { decodeJournalSuperblock, encodeJournalSuperblock } from '../../../src/fs/ext4/journal.ts';
 import { decodeXattrEntries, encodeXattrBlock, toDiskXattr, xattrName } from '../../../src/fs/ext4/xattr.ts';
 import { decodeDxEntries, decodeDxRoot, encodeHtree, planHtree } from '../../../src/fs/ext4/htree.ts';
@@ -31,10 +31,20 @@ test('inode: encodeInode then decodeInode gives the fields back, times past 2038
   assert.equal(small.mtime.nsec, 0);
 });
 
+/** Regular files named `names` (ASCII), inodes from `ino` on. */
+function files(names: string[], ino: number): DirList {
+  const l = dirList(names.length);
+  names.forEach((name, i) => {
+    l.names[i] = name;
+    l.inos[i] = ino + i;
+    l.types[i] = 1;
+  });
+  return l;
+}
+
 test('directory block: encodeLeaf then decodeDirBlock lists the children, not the dots', () => {
-  const children = ['a', 'bb', '..x'].map((s, i) => ({ name: Buffer.from(s), ino: 20 + i, fileType: 1 }));
-  const items = withDots(12, 2, children);
-  const b = encodeLeaf(items, 0, items.length, 0);
+  const items = withDots(12, 2, files(['a', 'bb', '..x'], 20));
+  const b = encodeLeaf(items, 0, items.names.length, 0);
   const got = decodeDirBlock(b, { filetype: true, blockSize: BLOCK_SIZE, whole: true, first: true }, fail);
   assert.deepEqual(got.map((it) => [it.name.toString(), it.ino, it.fileType]), [['a', 20, 1], ['bb', 21, 1], ['..x', 22, 1]]);
   // Past block 0 a dot name is an entry like any other.
@@ -45,8 +55,7 @@ test('directory block: encodeLeaf then decodeDirBlock lists the children, not th
 });
 
 test('htree: the dx root and its entries read back as planned', () => {
-  const children = Array.from({ length: 400 }, (_, i) => ({ name: Buffer.from(`file-${i}`), ino: 100 + i, fileType: 1 }));
-  const p = planHtree(children, new Uint32Array([1, 2, 3, 4]));
+  const p = planHtree(files(Array.from({ length: 400 }, (_, i) => `file-${i}`), 100), new Uint32Array([1, 2, 3, 4]));
   const out = Buffer.alloc(p.blocks * BLOCK_SIZE);
   encodeHtree(p, 12, 2, 0, out);
   const root = decodeDxRoot(out);
