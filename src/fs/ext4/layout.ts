@@ -120,11 +120,13 @@ export function layout(geo: Geometry, prep: Prepared, journalBlocks: number): La
 
   if (journalBlocks) place(JOURNAL_INO, [{ logical: 0, length: journalBlocks }], journalBlocks);
   const xattrBlockNr: number[] = [];
-  for (const n of prep.nodes) {
-    if (!n) continue;
-    if (n.xblock >= 0 && xattrBlockNr[n.xblock] === undefined) xattrBlockNr[n.xblock] = alloc.one();
-    if (n.entry.type === 'file' && n.runs) place(n.ino, n.runs, n.blocks);
-    else if (n.blocks) place(n.ino, undefined, n.blocks);
+  for (let ino = 1; ino <= prep.maxIno; ino++) {
+    if (!prep.entries[ino]) continue;
+    const xb = prep.xblock[ino];
+    if (xb >= 0 && xattrBlockNr[xb] === undefined) xattrBlockNr[xb] = alloc.one();
+    const runs = prep.runs.get(ino);
+    if (runs) place(ino, runs, prep.blocks[ino]);
+    else if (prep.blocks[ino]) place(ino, undefined, prep.blocks[ino]);
   }
   let metaBlocks = 0;
   for (const r of fixed) metaBlocks += r.length;
@@ -135,7 +137,7 @@ export function layout(geo: Geometry, prep: Prepared, journalBlocks: number): La
   };
 }
 
-/** Inode `ino`'s blocks, undefined for none; `blocks` is its content block count (Node.blocks). */
+/** Inode `ino`'s blocks, undefined for none; `blocks` is its content block count (Prepared.blocks). */
 export function inodeBlocks(lay: Layout, ino: number, blocks: number): InodeBlocks | undefined {
   const physical = lay.start[ino];
   if (!physical) return lay.inodes.get(ino);

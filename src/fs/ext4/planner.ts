@@ -15,7 +15,7 @@ import {
 import { geometry, inodesPerGroupFor } from './geometry.ts';
 import { inodeBlocks, layout, type InodeBlocks, type Layout } from './layout.ts';
 import type { Run } from './allocator.ts';
-import { prepare, type Node, type Prepared } from './prepare.ts';
+import { isFastSymlink, prepare, type Prepared } from './prepare.ts';
 import { defaultJournalBlocks, encodeJournalSuperblock } from './journal.ts';
 import { EXT4_MAX_TIME, encodeInode, inodeSeed, type InodeFields } from './inode.ts';
 import { buildExtentTree } from './extent-tree.ts';
@@ -214,7 +214,7 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
   const ipg = geo.inodesPerGroup;
   const isz = geo.inodeSize;
 
-  // Inodes not in prep.nodes, encoded now: 1 (bad blocks) exists with only
+  // Inodes without a tree entry, encoded now: 1 (bad blocks) exists with only
   // times, as mke2fs writes it; and the journal's.
   const fixedInodes = new Map<number, Buffer>();
   const encodeFixed = (ino: number, f: InodeFields) => {
@@ -254,16 +254,16 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
   // their roots kept for the inodes.
   const treeRoots = new Map<number, Buffer>();
   const dirsInGroup = new Array<number>(geo.groups).fill(0);
-  for (const n of prep.nodes) {
-    if (!n) continue;
-    const e = n.entry;
-    const ib = inodeBlocks(lay, n.ino, n.blocks);
+  for (let ino = 1; ino <= prep.maxIno; ino++) {
+    const e = prep.entries[ino];
+    if (!e) continue;
+    const ib = inodeBlocks(lay, ino, prep.blocks[ino]);
     if (ib?.tree.length) {
-      const tree = buildExtentTree(ib.extents, ib.tree, inodeSeed(fsSeed, n.ino, 0));
+      const tree = buildExtentTree(ib.extents, ib.tree, inodeSeed(fsSeed, ino, 0));
       tree.blocks.forEach((b, i) => at(ib.tree[i], b));
-      treeRoots.set(n.ino, tree.iBlock);
+      treeRoots.set(ino, tree.iBlock);
     }
-    if (e.type === 'dir') dirsInGroup[Math.floor((n.ino - 1) / ipg)]++;
+    if (e.type === 'dir') dirsInGroup[Math.floor((ino - 1) / ipg)]++;
     if (!ib) continue;
     if (e.type === 'file') {
       for (const r of ib.runs) {
@@ -273,11 +273,11 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
         extents.push(e.content ? { offset, length, buffer: e.content.subarray(from, from + length) } : { offset, length, path: e.sourcePath, fileOffset: from, expectSize: e.size });
       }
     } else if (e.type === 'dir') {
-      const fill = blockFill(dirBlocks(n, inodeSeed(fsSeed, n.ino, 0)));
+      const fill = blockFill(dirBlocks(prep, ino, inodeSeed(fsSeed, ino, 0)));
       for (const r of ib.runs) extents.push({ offset: r.physical * BLOCK_SIZE, length: r.length * BLOCK_SIZE, from: r.logical * BLOCK_SIZE, fill });
     } else if (e.type === 'symlink') {
       // One producer for all: its block i is inode i's target.
-      extents.push({ offset: ib.runs[0].physical * BLOCK_SIZE, length: BLOCK_SIZE, from: n.ino * BLOCK_SIZE, fill: symlinkFill(prep) });
+      extents.push({ offset: ib.runs[0].physical * BLOCK_SIZE, length: BLOCK_SIZE, from: ino * BLOCK_SIZE, fill: symlinkFill(prep) });
     }
   }
 
@@ -292,13 +292,14 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
       fixed.copy(buf, off);
       return;
     }
-    const n = prep.nodes[ino];
-    if (!n) return;
+    if (!prep.entries[ino]) return;
     iBlock.fill(0);
-    const f = inodeFields(n, inodeBlocks(lay, ino, n.blocks), treeRoots.get(ino), iBlock, inodeSeed(fsSeed, ino, 0));
-    f.fileAcl = n.xblock >= 0 ? lay.xattrBlockNr[n.xblock] : 0;
+    const f = inodeFields(prep, ino, inodeBlocks(lay, ino, prep.blocks[ino]), treeRoots.get(ino), iBlock, inodeSeed(fsSeed, ino, 0));
+    const xb = prep.xblock[ino];
+    f.fileAcl = xb >= 0 ? lay.xattrBlockNr[xb] : 0;
     f.sectors += f.fileAcl ? 8 : 0;
-    if (n.inInode.length) encodeInodeXattrs(buf, off, isz, n.inInode);
+    const inInode = prep.inInode.get(ino);
+    if (inInode) encodeInodeXattrs(buf, off, isz, inInode);
     encodeInode(buf, off, f, ino, fsSeed, isz);
   };
   const oneInode = Buffer.alloc(isz);
@@ -435,8 +436,9 @@ function materialize(prep: Prepared, lay: Layout, ids: Ids): Ext4Plan {
  * An inode's fields but the xattr block (the caller's): i_block is written
  * into `iBlock` (zeroed) unless `treeRoot`, the root of its extent-tree blocks.
  */
-function inodeFields(n: Node, ib: InodeBlocks | undefined, treeRoot: Buffer | undefined, iBlock: Buffer, seed: number): InodeFields {
-  const e = n.entry;
+function inodeFields(prep: Prepared, ino: number, ib: InodeBlocks | undefined, treeRoot: Buffer | undefined, iBlock: Buffer, seed: number): InodeFields {
+  const e = prep.entries[ino];
+  const blocks = prep.blocks[ino];
   let block = iBlock;
   let flags = 0;
   let size = 0;
@@ -448,12 +450,12 @@ function inodeFields(n: Node, ib: InodeBlocks | undefined, treeRoot: Buffer | un
       flags = INODE_FL_EXTENTS;
       break;
     case 'dir':
-      flags = INODE_FL_EXTENTS | (n.htree ? INODE_FL_INDEX : 0);
-      size = n.blocks * BLOCK_SIZE;
+      flags = INODE_FL_EXTENTS | (prep.dirLayouts.get(ino)!.htree ? INODE_FL_INDEX : 0);
+      size = blocks * BLOCK_SIZE;
       break;
     case 'symlink':
       size = e.target.length;
-      if (n.fastSymlink) e.target.copy(iBlock);
+      if (isFastSymlink(e.target)) e.target.copy(iBlock);
       else flags = INODE_FL_EXTENTS;
       break;
     case 'chr':
@@ -466,17 +468,18 @@ function inodeFields(n: Node, ib: InodeBlocks | undefined, treeRoot: Buffer | un
       break;
   }
   return {
-    mode: TYPE_BITS[e.type] | e.mode, uid: e.uid, gid: e.gid, size, links: n.links,
-    sectors: (n.blocks + (ib?.tree.length ?? 0)) * 8, flags, block, fileAcl: 0,
+    mode: TYPE_BITS[e.type] | e.mode, uid: e.uid, gid: e.gid, size, links: prep.links[ino],
+    sectors: (blocks + (ib?.tree.length ?? 0)) * 8, flags, block, fileAcl: 0,
     timeSec: e.mtimeSec, timeNsec: e.mtimeNsec,
   };
 }
 
 /** Makes directory block i of `n` into b (zeroed): an htree's root, leaf or node, or a linear leaf. */
-function dirBlocks(n: Node, seed: number): (i: number, b: Buffer) => void {
+function dirBlocks(prep: Prepared, ino: number, seed: number): (i: number, b: Buffer) => void {
+  const d = prep.dirLayouts.get(ino)!;
   return (i, b) => {
-    if (n.htree) return encodeHtreeBlock(n.htree, i, n.ino, n.parent, seed, b);
-    const { items, starts } = n.linear!;
+    if (d.htree) return encodeHtreeBlock(d.htree, i, ino, prep.parent[ino], seed, b);
+    const { items, starts } = d.linear!;
     const count = items.names.length;
     encodeLeaf(items, starts[i] ?? count, starts[i + 1] ?? count, seed, b);
   };
@@ -510,7 +513,7 @@ const symlinkFills = new WeakMap<Prepared, LazyExtent['fill']>();
 function symlinkFill(prep: Prepared): LazyExtent['fill'] {
   let fill = symlinkFills.get(prep);
   if (!fill) {
-    fill = blockFill((ino, b) => (prep.nodes[ino].entry as SymlinkEntry).target.copy(b));
+    fill = blockFill((ino, b) => (prep.entries[ino] as SymlinkEntry).target.copy(b));
     symlinkFills.set(prep, fill);
   }
   return fill;
