@@ -70,6 +70,13 @@ function fail(code: 'SOURCE_UNREADABLE', path: Buffer, err: unknown): never {
   throw new DiskwrightError(code, `cannot read ${path.toString()}: ${reason}; fix its permissions or leave it out`, { path: path.toString(), reason });
 }
 
+/**
+ * The empty xattr list every entry without attributes shares (most of them):
+ * one array per entry costs ~32 bytes of a tree of millions. Frozen, so a
+ * stage that tried to add to it would fail loudly, not touch every entry.
+ */
+const NO_XATTRS = Object.freeze([]) as unknown as Xattr[];
+
 function base(st: fs.BigIntStats, xattrs: Xattr[], opts: ScanOptions) {
   let sec = st.mtimeNs / NS;
   let nsec = st.mtimeNs - sec * NS;
@@ -97,7 +104,7 @@ function xattrsOf(path: Buffer): Xattr[] {
   } catch (err) {
     fail('SOURCE_UNREADABLE', path, err);
   }
-  if (list.length === 0) return [];
+  if (list.length === 0) return NO_XATTRS;
   return list
     .map(([name, value]) => ({ name, value }))
     .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
@@ -110,7 +117,8 @@ function scanDir(path: Buffer, st: fs.BigIntStats, opts: Walk): DirEntry {
   } catch (err) {
     fail('SOURCE_UNREADABLE', path, err);
   }
-  const dir: DirEntry = { type: 'dir', ...base(st, xattrsOf(path), opts), children: new Map() };
+  const b = base(st, xattrsOf(path), opts);
+  const dir: DirEntry = { type: 'dir', mode: b.mode, uid: b.uid, gid: b.gid, mtimeSec: b.mtimeSec, mtimeNsec: b.mtimeNsec, xattrs: b.xattrs, children: new Map() };
   // Bytewise order, so the OS's listing order never reaches the image.
   names.sort(Buffer.compare);
   opts.found.add(names.length);
@@ -148,16 +156,24 @@ function scanEntry(path: Buffer, opts: Walk): Entry {
   }
   const fmt = Number(st.mode) & S_IFMT;
   if (fmt === 0o040000) return scanDir(path, st, opts);
-  const b: ReturnType<typeof base> & { linkKey?: string } = base(st, xattrsOf(path), opts);
-  if (st.nlink > 1n) b.linkKey = `${opts.linkScope ?? ''}${st.dev}:${st.ino}`;
+  const b = base(st, xattrsOf(path), opts);
+  const e = typed(fmt, b, path, st);
+  if (st.nlink > 1n) e.linkKey = `${opts.linkScope ?? ''}${st.dev}:${st.ino}`;
+  // Allocated less than the apparent size: find the holes now.
+  if (e.type === 'file' && e.size > 0 && Number(st.blocks) * 512 < e.size) e.runs = dataRuns(path, e.size, opts.blockSize ?? 4096);
+  return e;
+}
+
+/**
+ * The entry of a non-directory. Literals spelled out rather than spread from
+ * `b`: a spread adds the fields one by one into a separate property store,
+ * some 60 bytes more per entry of a tree of millions.
+ */
+function typed(fmt: number, b: ReturnType<typeof base>, path: Buffer, st: fs.BigIntStats): Entry {
+  const { mode, uid, gid, mtimeSec, mtimeNsec, xattrs } = b;
   switch (fmt) {
-    case 0o100000: {
-      const size = Number(st.size);
-      const file: FileEntry = { type: 'file', ...b, size, sourcePath: path };
-      // Allocated less than the apparent size: find the holes now.
-      if (size > 0 && Number(st.blocks) * 512 < size) file.runs = dataRuns(path, size, opts.blockSize ?? 4096);
-      return file;
-    }
+    case 0o100000:
+      return { type: 'file', mode, uid, gid, mtimeSec, mtimeNsec, xattrs, size: Number(st.size), sourcePath: path };
     case 0o120000: {
       let target: Buffer;
       try {
@@ -165,19 +181,19 @@ function scanEntry(path: Buffer, opts: Walk): Entry {
       } catch (err) {
         fail('SOURCE_UNREADABLE', path, err);
       }
-      return { type: 'symlink', ...b, target };
+      return { type: 'symlink', mode, uid, gid, mtimeSec, mtimeNsec, xattrs, target };
     }
     case 0o020000:
     case 0o060000: {
       const rdev = st.rdev;
       const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
       const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-      return { type: fmt === 0o020000 ? 'chr' : 'blk', ...b, major, minor };
+      return { type: fmt === 0o020000 ? 'chr' : 'blk', mode, uid, gid, mtimeSec, mtimeNsec, xattrs, major, minor };
     }
     case 0o010000:
-      return { type: 'fifo', ...b };
+      return { type: 'fifo', mode, uid, gid, mtimeSec, mtimeNsec, xattrs };
     case 0o140000:
-      return { type: 'sock', ...b };
+      return { type: 'sock', mode, uid, gid, mtimeSec, mtimeNsec, xattrs };
     default:
       fail('SOURCE_UNREADABLE', path, new Error(`unknown file type ${fmt.toString(8)}`));
   }
