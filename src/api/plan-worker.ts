@@ -18,7 +18,7 @@ export interface PlanRequest {
 export type PlanMessage =
   | { kind: 'progress'; event: ProgressEvent }
   | { kind: 'plan'; disk: PackedImage; layout: DiskLayout; efiVars?: Uint8Array }
-  /** The Image holds a lazy extent: the caller plans on its own thread. */
+  /** The Image's lazy extents hold too many bytes to send: the caller plans on its own thread. */
   | { kind: 'lazy' }
   | { kind: 'error'; code?: string; name: string; message: string; data?: Record<string, unknown>; stack?: string };
 

@@ -34,11 +34,13 @@ export interface PlanOptions {
  * once); the planning itself (scanning trees, hashing store paths: seconds
  * for a large tree) runs on a worker thread, and the Image comes back in a
  * few transferred buffers rebuilt in slices of about 2 ms, so the event loop
- * keeps turning. Aborting terminates the worker. One exception: a config
- * with a prepared partition image (`partitions[].image`) is planned on the
- * caller's thread in one piece, since that image's extents read an open
- * input (a qcow2's compressed clusters, a .zst) that cannot cross threads;
- * the signal is then checked only before and after.
+ * keeps turning. Aborting terminates the worker. Two exceptions are planned
+ * on the caller's thread in one piece, blocking it for the whole planning:
+ * a config with a prepared partition image (`partitions[].image`), whose
+ * extents read an open input (a qcow2's compressed clusters, a .zst) that
+ * cannot cross threads, and (after the worker has planned it) an Image whose
+ * other bytes made on demand (ext4 block bitmaps, 4 KiB per partly used
+ * group) exceed 64 MiB; the signal is then checked only between stages.
  */
 export async function planImage(config: ImageConfigInput, opts: PlanOptions = {}): Promise<BuildPlan> {
   throwIfAborted(opts.signal);
@@ -58,21 +60,22 @@ function planHere(input: BuildInput, opts: PlanOptions): BuildPlan {
   return withProgress({ onProgress: opts.onProgress, signal: opts.signal }, () => planBuild(input));
 }
 
-/** The plan made on a worker thread; undefined when its Image cannot cross threads (a lazy extent). */
+/** The plan made on a worker thread; undefined when its Image cannot cross threads (packImage). */
 function planInWorker(input: BuildInput, opts: PlanOptions): Promise<BuildPlan | undefined> {
   const { signal, onProgress } = opts;
   const request: PlanRequest = { planWorker: true, input, progress: onProgress !== undefined };
   const worker = new Worker(siblingModule(import.meta.url, 'plan-worker'), { workerData: request });
   return new Promise<BuildPlan | undefined>((resolve, reject) => {
     let settled = false;
-    let received = false;
+    let stopped: Promise<number> | undefined;
+    const stop = () => (stopped ??= worker.terminate());
+    // Settles once the thread is gone: an abort leaves no planner running.
     const finish = (err: unknown, plan?: BuildPlan) => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
-      void worker.terminate();
-      if (err) reject(err);
-      else resolve(plan);
+      const settle = () => (err ? reject(err) : resolve(plan));
+      stop().then(settle, settle);
     };
     const onAbort = () => finish(abortError(signal!));
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -88,8 +91,7 @@ function planInWorker(input: BuildInput, opts: PlanOptions): Promise<BuildPlan |
           return finish(rebuiltError(m));
         case 'plan':
           // The worker's work is done; the rebuild below runs on this thread.
-          received = true;
-          void worker.terminate();
+          void stop();
           unpackImage(m.disk, () => throwIfAborted(signal)).then(
             (disk) => finish(undefined, { disk, layout: m.layout, efiVars: m.efiVars && Buffer.from(m.efiVars.buffer, m.efiVars.byteOffset, m.efiVars.byteLength) }),
             (err: unknown) => finish(err),
@@ -97,7 +99,7 @@ function planInWorker(input: BuildInput, opts: PlanOptions): Promise<BuildPlan |
       }
     });
     worker.on('error', (err) => finish(err));
-    worker.on('exit', (code) => received || finish(new Error(`internal: the planning worker exited (${code}) without a plan`)));
+    worker.on('exit', (code) => stopped || finish(new Error(`internal: the planning worker exited (${code}) without a plan`)));
   });
 }
 

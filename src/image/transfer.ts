@@ -5,12 +5,16 @@
 // of at most CHUNK bytes, every extent's numbers in one Float64Array, and
 // source paths (bytes, not necessarily UTF-8) in one byte table. The receiver
 // rebuilds the extents in slices of about SLICE_MS, letting the event loop run
-// between them. Lazy extents (a producer function) cannot cross: packImage
-// refuses them and the caller plans on its own thread.
+// between them. A producer function cannot cross: a lazy extent crosses as
+// the bytes it makes (ext4's block bitmaps: 4 KiB per partly used group), up
+// to LAZY_LIMIT bytes in all; past that (a prepared image's decoded input),
+// packImage refuses and the caller plans on its own thread.
 import { isFileExtent, isLazyExtent, type Image, type ImageExtent } from './extent-map.ts';
 
 /** Largest ArrayBuffer of packed buffer bytes; a single larger buffer gets one of its own size. */
 export const CHUNK = 64 << 20;
+/** Most bytes of lazy extents made on the sending side to cross as buffers. */
+export const LAZY_LIMIT = 64 << 20;
 /** Time the receiver spends rebuilding extents before it yields to the event loop. */
 const SLICE_MS = 2;
 
@@ -34,8 +38,8 @@ export function transferList(p: PackedImage): ArrayBuffer[] {
   return [...p.chunks, p.fields.buffer as ArrayBuffer, p.paths.buffer as ArrayBuffer, p.pathEnds.buffer as ArrayBuffer];
 }
 
-/** Packs `image`; undefined when it has a lazy extent, which only this thread can produce. */
-export function packImage(image: Image, chunkSize = CHUNK): PackedImage | undefined {
+/** Packs `image`; undefined when its lazy extents hold more than `lazyLimit` bytes (only this thread can make them). */
+export function packImage(image: Image, chunkSize = CHUNK, lazyLimit = LAZY_LIMIT): PackedImage | undefined {
   const n = image.extents.length;
   const fields = new Float64Array(n * STRIDE);
   // Shared buffers and paths are packed once and stay shared on the other side
@@ -48,12 +52,19 @@ export function packImage(image: Image, chunkSize = CHUNK): PackedImage | undefi
   const placed: Buffer[] = [];
   const places: number[] = []; // chunk, byte pairs of placed[i]
   let fill = chunkSize;
+  let lazyBytes = 0;
   for (let i = 0; i < n; i++) {
-    const e = image.extents[i];
+    let e = image.extents[i];
     const f = i * STRIDE;
     fields[f + 1] = e.offset;
     fields[f + 2] = e.length;
-    if (isLazyExtent(e)) return undefined;
+    if (isLazyExtent(e)) {
+      if ((lazyBytes += e.length) > lazyLimit) return undefined;
+      // Made in image order, as the emitter would ask for them.
+      const bytes = Buffer.allocUnsafe(e.length);
+      e.fill(bytes, 0, e.from, e.length);
+      e = { offset: e.offset, length: e.length, buffer: bytes };
+    }
     if (isFileExtent(e)) {
       let p = pathIndex.get(e.path);
       if (p === undefined) {
