@@ -83,7 +83,12 @@ function planInWorker(input: BuildInput, opts: PlanOptions): Promise<BuildPlan |
       if (settled) return;
       switch (m.kind) {
         case 'progress':
-          onProgress?.(m.event);
+          // A listener that throws fails the planning, as it does on this thread.
+          try {
+            onProgress?.(m.event);
+          } catch (err) {
+            finish(err);
+          }
           return;
         case 'lazy':
           return finish(undefined, undefined);
