@@ -65,6 +65,15 @@ test('a mistake in the config arrives as the DiskwrightError the planner threw',
   assert.ok(err instanceof DiskwrightError, String(err));
   assert.equal(err.code, 'SOURCE_MISSING');
   assert.match(err.message, /source no-such-dir does not exist/);
+  // With its data, as the same planning on this thread throws it.
+  const small: ImageConfigInput = { partitionTableType: 'efi', root: 'root', diskSize: 20 };
+  const loaded = configOf(small, 'config', work, 'config');
+  const here = (() => { try { planBuild({ config: loaded.config, given: loaded.given, baseDir: work, file: 'config' }); } catch (e) { return e; } })();
+  const there = await planImage(small, { baseDir: work }).then(() => assert.fail('planned'), (e: unknown) => e);
+  assert.ok(here instanceof DiskwrightError && there instanceof DiskwrightError, String(there));
+  assert.equal(there.code, 'SIZE_TOO_SMALL');
+  assert.deepEqual([there.code, there.message, there.data], [here.code, here.message, here.data]);
+  assert.equal(typeof there.data.minimum, 'number');
   await assert.rejects(planImage({ partitionTableType: 'efi', bogus: 1 } as never), (e: unknown) => e instanceof DiskwrightError && e.code === 'CONFIG_INVALID');
 });
 
