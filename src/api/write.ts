@@ -1,7 +1,8 @@
 // Writing a planned image from a program: to a path, a Node Writable, or as
 // an async iterator of chunks, in any output format, with progress through a
 // callback and cancellation through an AbortSignal. The work takes turns
-// with the event loop (1 MiB at a time), so a server can embed it.
+// with the event loop (1 MiB or 64 source files at a time), so a server can
+// embed it.
 import type { Writable } from 'node:stream';
 import type { Image } from '../image/extent-map.ts';
 import type { WriteResult } from '../format/raw.ts';

@@ -61,6 +61,8 @@ export function emit(image: Image, sink: Sink, phase: ProgressPhase | null = 'wr
 
 /** Stage of the async emitter: about a millisecond of copying between turns of the event loop. */
 const ASYNC_STAGE = 1 << 20;
+/** Source files the async emitter opens per turn: a stage of small files is hundreds of open, read, close calls. */
+const ASYNC_OPENS = 64;
 
 /**
  * The emitter for a process that must stay responsive (a server): the same
@@ -80,7 +82,7 @@ export async function emitAsync(image: Image, sink: Sink, phase: ProgressPhase =
  */
 export async function* emitSteps(image: Image, sink: Sink, phase: ProgressPhase, ctx: ProgressContext | undefined): AsyncGenerator<void> {
   const stage = Buffer.alloc(ASYNC_STAGE);
-  for (const w of staged(image, stage, phase, ctx)) {
+  for (const w of staged(image, stage, phase, ctx, undefined, ASYNC_OPENS)) {
     sink.write(stage, w.len, w.at);
     await new Promise<void>((resolve) => setImmediate(resolve));
     throwIfAborted(ctx?.signal);
@@ -93,9 +95,10 @@ export async function* emitSteps(image: Image, sink: Sink, phase: ProgressPhase,
 /**
  * The walk: fills `stage` with the extents' bytes, gathering adjacent ranges,
  * and yields each run to be written (at image offset `at`, `len` bytes of
- * stage) before the stage is reused.
+ * stage) before the stage is reused. A run ends early once `maxOpens`
+ * source files were opened for it (the async emitter's turn stays short).
  */
-function* staged(image: Image, stage: Buffer, phase: ProgressPhase | null, ctx: ProgressContext | undefined, copy?: Sink['copy']): Generator<{ len: number; at: number }> {
+function* staged(image: Image, stage: Buffer, phase: ProgressPhase | null, ctx: ProgressContext | undefined, copy?: Sink['copy'], maxOpens = Infinity): Generator<{ len: number; at: number }> {
   const size = stage.length;
   const progress: PhaseCounter = phase ? startPhase(phase, dataBytes(image), undefined, ctx) : { add() {}, end() {} };
   const signal = ctx?.signal;
@@ -104,6 +107,7 @@ function* staged(image: Image, stage: Buffer, phase: ProgressPhase | null, ctx: 
   // Inline rather than helper generators: an image can have millions of extents.
   let fd = -1;
   let fdPath: Buffer | null = null;
+  let opens = 0; // source files opened for the current run
   try {
     for (const e of image.extents) {
       const end = base + fill;
@@ -116,6 +120,7 @@ function* staged(image: Image, stage: Buffer, phase: ProgressPhase | null, ctx: 
           if (fill) {
             throwIfAborted(signal);
             yield { len: fill, at: base };
+            opens = 0;
           }
           base = e.offset;
           fill = 0;
@@ -123,6 +128,14 @@ function* staged(image: Image, stage: Buffer, phase: ProgressPhase | null, ctx: 
       }
       let done = 0;
       if (isFileExtent(e) && fdPath !== e.path) {
+        if (++opens > maxOpens && fill) {
+          // The stage ends at this extent's offset (gaps before it were filled).
+          throwIfAborted(signal);
+          yield { len: fill, at: base };
+          base += fill;
+          fill = 0;
+          opens = 1;
+        }
         if (fd >= 0) fs.closeSync(fd);
         fd = -1;
         fdPath = e.path;
@@ -137,6 +150,7 @@ function* staged(image: Image, stage: Buffer, phase: ProgressPhase | null, ctx: 
         if (fill) {
           throwIfAborted(signal);
           yield { len: fill, at: base };
+          opens = 0;
         }
         fill = 0;
         for (let k = 1; done < e.length && k > 0; done += k) {
@@ -151,6 +165,7 @@ function* staged(image: Image, stage: Buffer, phase: ProgressPhase | null, ctx: 
           yield { len: fill, at: base };
           base += fill;
           fill = 0;
+          opens = 0;
         }
         let k = Math.min(e.length - done, size - fill);
         if (isLazyExtent(e)) e.fill(stage, fill, e.from + done, k);
@@ -213,22 +228,28 @@ export function fileSink(fd: number): Sink {
  * loop. The sink keeps copies of what it is given; `drain` writes them.
  */
 export function deferredFileSink(fd: number): { sink: Sink; drain(): Promise<void> } {
-  const pending: { buf: Buffer; at: number }[] = [];
+  const pending: { buf: Buffer; len: number; at: number }[] = [];
+  // Copies written are reused: a fresh MiB per turn would be garbage to collect.
+  const spare: Buffer[] = [];
   let size = -1;
   const write = promisify(fs.write);
   return {
     sink: {
       write(buf, len, at) {
-        pending.push({ buf: Buffer.from(buf.subarray(0, len)), at });
+        let copy = spare.pop();
+        if (!copy || copy.length < len) copy = Buffer.allocUnsafeSlow(len);
+        buf.copy(copy, 0, 0, len);
+        pending.push({ buf: copy, len, at });
       },
       finish(n) {
         size = n;
       },
     },
     async drain() {
-      for (const { buf, at } of pending.splice(0)) {
+      for (const { buf, len, at } of pending.splice(0)) {
         let done = 0;
-        while (done < buf.length) done += (await write(fd, buf, done, buf.length - done, at + done)).bytesWritten;
+        while (done < len) done += (await write(fd, buf, done, len - done, at + done)).bytesWritten;
+        if (spare.length < 4) spare.push(buf);
       }
       if (size >= 0) await promisify(fs.ftruncate)(fd, size);
     },

@@ -92,7 +92,7 @@ test('a config object: planImage returns the disk and layout, writeImage writes 
   fs.writeFileSync(path.join(work, 'root/etc/motd'), 'hello\n');
   const config = { partitionTableType: 'efi', bootSize: '16M', additionalSpace: '1M', root: 'root' } as const;
   const events: ProgressEvent[] = [];
-  const plan = planImage(config, { baseDir: work, onProgress: (e) => events.push(e) });
+  const plan = await planImage(config, { baseDir: work, onProgress: (e) => events.push(e) });
   assert.equal(plan.layout.table, 'gpt');
   assert.equal(plan.disk.size, plan.layout.size);
   assert.ok(events.some((e) => e.phase === 'scanning' && e.done >= 0));
@@ -102,7 +102,7 @@ test('a config object: planImage returns the disk and layout, writeImage writes 
   const loaded = await loadConfig(path.join(work, 'c.json'));
   const built = buildImage({ ...loaded, outDir: path.join(work, 'built') });
   assert.ok(fs.readFileSync(out).equals(fs.readFileSync(built.imagePath)));
-  assert.throws(() => planImage({ partitionTableType: 'efi', bogus: 1 } as never), /config: .*bogus/);
+  await assert.rejects(planImage({ partitionTableType: 'efi', bogus: 1 } as never), /config: .*bogus/);
 });
 
 test('onProgress: one phase, done never decreasing, total given, ending at total', async () => {
