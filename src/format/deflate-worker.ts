@@ -112,7 +112,7 @@ const deflate = chooseDeflater();
  * about 100 MB over a 2 GB layer. A full collection every so many input
  * bytes bounds that, where V8 lets this thread have gc() (else unbounded, as before).
  */
-const GC_EVERY = 16 << 20;
+const GC_EVERY = 8 << 20;
 const collect = ((): (() => void) | undefined => {
   try {
     v8.setFlagsFromString('--expose-gc');
