@@ -29,7 +29,13 @@ if (fromSource) {
   if (major === 22 && minor < 18) flags.push('--experimental-strip-types');
 }
 const missing = flags.filter((f) => !process.execArgv.includes(f));
-if (missing.length === 0) {
+// convert keeps little in memory and loads no config (the only user of the
+// condition), so it runs in this process: a second start of Node would cost it
+// as much as its modules do. Not where the sources need a flag to load at all.
+const inProcess = process.argv[2] === 'convert' && !missing.includes('--experimental-strip-types');
+if (missing.length === 0 || inProcess) {
+  // In place of --no-warnings: Node's own printer goes, ours below stays.
+  if (missing.includes('--no-warnings')) process.removeAllListeners('warning');
   process.on('warning', (w) => {
     if (w.name !== 'ExperimentalWarning') process.stderr.write(`diskwright: warning: ${w.message}\n`);
   });

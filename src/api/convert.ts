@@ -4,10 +4,11 @@
 // format, compression and the stream/temp-file behaviour come for free.
 import * as path from 'node:path';
 import { DiskwrightError } from '../errors.ts';
-import { defaultEpoch, MAX_EPOCH } from './mkfs.ts';
+import { defaultEpoch, MAX_EPOCH } from './epoch.ts';
 import { openImage, type InputFormat } from '../format/input.ts';
 import { COMPRESSIONS, FORMATS, checkOutput, checkTarget, writeOutput, type Compression, type Format } from '../format/output.ts';
 import type { WriteResult } from '../format/raw.ts';
+import { writeQcow2Scanned } from '../format/qcow2-scan.ts';
 
 export interface ConvertOptions {
   /** The image to read. */
@@ -93,7 +94,7 @@ export function outputChoice(output: string, format?: string, compress?: string)
 /** Converts `input` to `output`; the output appears only when complete. */
 export function convertImage(o: ConvertOptions): ConvertResult {
   const { format, compress } = outputChoice(o.output, o.format, o.compress);
-  const out = { format, compress, level: o.compressLevel, seed: o.seed ?? 'diskwright', epoch: o.epoch ?? defaultEpoch(process.env, MAX_EPOCH), phase: 'converting' as const };
+  const out = { format, compress, level: o.compressLevel, seed: o.seed ?? 'diskwright', epoch: o.epoch ?? defaultEpoch(process.env, MAX_EPOCH), phase: 'converting' as const, dataFirst: true };
   // Option mistakes before reading anything.
   checkTarget(out, o.output);
   checkOutput(out);
@@ -102,12 +103,18 @@ export function convertImage(o: ConvertOptions): ConvertResult {
   }
   const src = openImage(o.input, { format: o.inputFormat });
   try {
+    const input = { path: src.path, format: src.format, description: src.description, size: src.size };
+    if (src.format === 'raw' && format === 'qcow2' && o.output !== '-') {
+      // One pass over the input: no scan for zeros before the copy.
+      const { dataBytes, ...write } = writeQcow2Scanned(src, o.output);
+      return { input: { ...input, dataBytes }, format, compress, write };
+    }
     const disk = src.image();
     let dataBytes = 0;
     for (const e of disk.extents) dataBytes += e.length;
     const write = writeOutput(disk, out, o.output);
     return {
-      input: { path: src.path, format: src.format, description: src.description, size: src.size, dataBytes },
+      input: { ...input, dataBytes },
       format,
       compress,
       write,

@@ -7,7 +7,6 @@ import { planFat, type FatOptions, type FatStats } from '../fs/fat/planner.ts';
 import type { WriteResult } from '../format/raw.ts';
 import { checkOutput, checkTarget, writeOutput, type Compression, type Format } from '../format/output.ts';
 import type { Image } from '../image/extent-map.ts';
-import { EXT4_MAX_TIME } from '../fs/ext4/inode.ts';
 
 /** How a bare filesystem is written: format, compression (raw only), level. */
 export interface OutputChoice {
@@ -69,23 +68,8 @@ function writeChosen(image: Image, o: OutputChoice & { output: string; seed?: st
   return writeOutput(image, outputOptions(o), o.output);
 }
 
-/** The latest epoch taken where ext4 does not limit it (FAT and VHD clamp to their own ranges). */
-export const MAX_EPOCH = 2 ** 34 - 1;
-
-/**
- * SOURCE_DATE_EPOCH if set, else 1: never the clock. A value that is not a
- * whole number of seconds from 0 to `max` (by default the latest time ext4
- * stores) is refused rather than taken as unset: the build would not be the
- * one asked for.
- */
-export function defaultEpoch(env: NodeJS.ProcessEnv = process.env, max = EXT4_MAX_TIME): number {
-  const v = env.SOURCE_DATE_EPOCH;
-  if (v === undefined) return 1;
-  if (!/^\d+$/.test(v) || Number(v) > max) {
-    throw new DiskwrightError('OPTION_INVALID', `SOURCE_DATE_EPOCH ${JSON.stringify(v)} is not a whole number of seconds from 0 to ${max}${max === EXT4_MAX_TIME ? ' (the latest time ext4 stores, in 2446)' : ''}; set it to one such as 1700000000, or unset it`, { env: 'SOURCE_DATE_EPOCH', value: v });
-  }
-  return Number(v);
-}
+// In a module of their own, so convert loads them without the planners.
+export { MAX_EPOCH, defaultEpoch } from './epoch.ts';
 
 
 // ---------------------------------------------------------------- vfat

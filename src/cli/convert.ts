@@ -2,12 +2,11 @@
 import { Command, Option } from 'commander';
 import { convertImage } from '../api/convert.ts';
 import { DiskwrightError } from '../errors.ts';
-import { defaultEpoch, MAX_EPOCH } from '../api/mkfs.ts';
+import { defaultEpoch, MAX_EPOCH } from '../api/epoch.ts';
 import { COMPRESSIONS, FORMATS, type Compression, type Format } from '../format/output.ts';
 import { INPUT_FORMATS } from '../format/input.ts';
 import { formatSize } from '../util/sizes.ts';
 import { compressLevelOption, deprecated, jsonOption, outputOption, printJson, streamOption, uint } from './grammar.ts';
-import { convertOutput } from './output-schemas.ts';
 
 export function convertCommand(): Command {
   return new Command('convert')
@@ -24,7 +23,7 @@ export function convertCommand(): Command {
     .option('--epoch <seconds>', 'timestamps in the output (VHD) (default: SOURCE_DATE_EPOCH, else 1)')
     .addOption(streamOption())
     .addOption(jsonOption())
-    .action((input: string, positional: string | undefined, o: { output?: string; stream?: boolean; format?: Format; compress?: Compression; compressLevel?: string; inputFormat?: string; seed: string; epoch?: string; json?: boolean }) => {
+    .action(async (input: string, positional: string | undefined, o: { output?: string; stream?: boolean; format?: Format; compress?: Compression; compressLevel?: string; inputFormat?: string; seed: string; epoch?: string; json?: boolean }) => {
       if (positional !== undefined) {
         if (o.output !== undefined) throw new DiskwrightError('OPTION_INVALID', `convert ${input} ${positional}: the second argument and -o both name the output; give -o only`, {});
         deprecated('convert IN OUT', 'convert IN -o OUT');
@@ -43,7 +42,11 @@ export function convertCommand(): Command {
         seed: o.seed,
         epoch: o.epoch === undefined ? defaultEpoch(process.env, MAX_EPOCH) : uint('--epoch', o.epoch, MAX_EPOCH),
       });
-      if (o.json) return printJson(convertOutput, { input: r.input, format: r.format, compress: r.compress, output: r.write ? { path: output, ...r.write } : null }, output === '-');
+      if (o.json) {
+        // zod's schemas only for --json: loading them costs a small convert a tenth of its time.
+        const { convertOutput } = await import('./output-schemas.ts');
+        return printJson(convertOutput, { input: r.input, format: r.format, compress: r.compress, output: r.write ? { path: output, ...r.write } : null }, output === '-');
+      }
       const i = r.input;
       const target = r.compress === 'none' ? r.format : `${r.format}, ${r.compress}-compressed`;
       const lines = [`${i.path}: ${i.description}, virtual size ${formatSize(i.size)} (${i.size} bytes), ${formatSize(i.dataBytes)} of data -> ${target}`];

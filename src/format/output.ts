@@ -9,7 +9,7 @@ import { deferredFileSink, emit, emitSteps, fileSink, sequentialSink, streamSink
 import { writeFileAtomicallyAsync } from './atomic-file.ts';
 import { throwIfAborted, withProgress, type ProgressContext, type ProgressPhase } from '../util/progress.ts';
 import { compressSink, deferredZstdSink, type DeferredSink } from './compress.ts';
-import { toQcow2 } from './qcow2.ts';
+import { toQcow2, toQcow2DataFirst } from './qcow2.ts';
 import { notStreamable, writeQcow2Compressed } from './qcow2-compressed.ts';
 import { toVdi } from './vdi.ts';
 import { toVhdDynamic, toVhdFixed } from './vhd.ts';
@@ -28,6 +28,8 @@ export interface OutputOptions {
   epoch: number;
   /** What progress calls the work: writing by default, converting for convert; compressing when compressed. */
   phase?: 'writing' | 'converting';
+  /** qcow2 in convert's layout, data before the tables (qcow2.ts dataFirstTables), not a build's. */
+  dataFirst?: boolean;
 }
 
 /** make-disk-image's file extension for a format, plus the compressor's. */
@@ -64,7 +66,7 @@ export function encodeOutput(disk: Image, o: OutputOptions): Image {
     case 'raw':
       return disk;
     case 'qcow2':
-      return toQcow2(disk);
+      return o.dataFirst ? toQcow2DataFirst(disk) : toQcow2(disk);
     case 'qcow2-compressed':
       // Its L2 entries exist only after compressing: writeOutput writes it.
       throw new Error('internal: qcow2-compressed has no extent map; use writeOutput');

@@ -265,7 +265,7 @@ export function planQcow2(disk: Image, opts: Qcow2Options = {}): Qcow2Layout {
 }
 
 /** qemu keeps virtual sizes in whole 512-byte sectors and rounds a raw file's size up. */
-export function virtualSizeOf(disk: Image): number {
+export function virtualSizeOf(disk: Pick<Image, 'size'>): number {
   return Math.ceil(disk.size / 512) * 512;
 }
 
@@ -388,6 +388,75 @@ export function toQcow2(disk: Image, opts: Qcow2Options = {}): Image {
 
   for (const e of plan.extents(L.dataOffset)) extents.push(e);
   return { size: L.totalClusters * L.clusterSize, extents };
+}
+
+/**
+ * convert's layout: data first, tables after (as qemu-img convert writes
+ * them, and qcow2-compressed.ts):
+ *   0                    header
+ *   1 ..                 data clusters, in virtual order
+ *   ..                   L2 tables, in L1 order, only for L1 entries with data
+ *   ..                   L1 table
+ *   ..                   refcount table
+ *   ..                   refcount blocks (16-bit refcounts, all 1)
+ * Nothing before the data depends on it but the header, so a converter can
+ * write each cluster as it finds it and the tables once the scan is done
+ * (qcow2-scan.ts); the same bytes as an extent map serve a stream.
+ */
+export interface Qcow2Tables {
+  /** Written last by a one-pass writer: a file cut short before it is no qcow2 image. */
+  header: Buffer;
+  /** The tables after the data, ascending, each at its byte offset. */
+  tables: { offset: number; buffer: Buffer }[];
+  /** The file's size. */
+  size: number;
+}
+
+/** The tables for data clusters stored from host cluster 1 in the order of the ascending virtual `clusters`. */
+export function dataFirstTables(clusters: ArrayLike<number>, virtualSize: number, clusterBits: number): Qcow2Tables {
+  const cs = 2 ** clusterBits;
+  const { l1Size, l1Clusters } = l1Geometry(virtualSize, clusterBits);
+  const dataEnd = 1 + clusters.length;
+  const l2TablesOffset = dataEnd * cs;
+  const { l1, l2 } = encodeL1L2(clusters, (b, at, i) => writeU64(b, at, (1 + i) * cs, OFLAG_COPIED_HI), l1Size, l2TablesOffset, clusterBits);
+  const l1TableOffset = l2TablesOffset + l2.length;
+  const fixed = dataEnd + l2.length / cs + l1Clusters;
+  const { refcountBlocks, refcountTableClusters } = refcountGeometry(fixed, clusterBits);
+  const refcountTableOffset = l1TableOffset + l1Clusters * cs;
+  const refcountBlocksOffset = refcountTableOffset + refcountTableClusters * cs;
+  const total = fixed + refcountTableClusters + refcountBlocks;
+  const rb = Buffer.alloc(total * REFCOUNT_BYTES);
+  for (let i = 0; i < total; i++) rb.writeUInt16BE(1, i * REFCOUNT_BYTES);
+  const header = encodeHeader({
+    clusterBits,
+    virtualSize,
+    l1Size,
+    // qemu-img writes l1_table_offset 0 for an empty L1 table (a 0-byte disk).
+    l1TableOffset: l1Size === 0 ? 0 : l1TableOffset,
+    refcountTableOffset,
+    refcountTableClusters,
+  });
+  const tables = [
+    { offset: l2TablesOffset, buffer: l2 },
+    { offset: l1TableOffset, buffer: l1 },
+    { offset: refcountTableOffset, buffer: encodeRefcountTable(refcountBlocks, refcountBlocksOffset, clusterBits) },
+    { offset: refcountBlocksOffset, buffer: rb },
+  ].filter((t) => t.buffer.length > 0);
+  return { header, tables, size: total * cs };
+}
+
+/** convert's qcow2 file (dataFirstTables) for `disk` as an extent map, for a stream or a non-raw input. */
+export function toQcow2DataFirst(disk: Image, opts: Qcow2Options = {}): Image {
+  const clusterBits = checkOptions(opts);
+  const cs = 2 ** clusterBits;
+  const virtualSize = virtualSizeOf(disk);
+  l1Geometry(virtualSize, clusterBits); // refuses sizes qemu cannot open, before any work
+  const { clusters, packed } = dataClusters(disk, clusterBits);
+  const t = dataFirstTables(clusters, virtualSize, clusterBits);
+  const extents: ImageExtent[] = [{ offset: 0, length: t.header.length, buffer: t.header }];
+  for (const e of packed) extents.push(placed(e, cs));
+  for (const { offset, buffer } of t.tables) extents.push({ offset, length: buffer.length, buffer });
+  return { size: t.size, extents };
 }
 
 // ------------------------------------------------------------------ reader
