@@ -3,56 +3,21 @@
 // How long the library holds the caller's event loop: planImage (planning
 // on a worker thread, the Image rebuilt here in slices), writeImage of its
 // plan to a temporary file, then planBuild run synchronously (the control:
-// the whole planning is one turn), each under two probes: a
-// 1 ms interval timer recording the longest wall-clock gap between its
-// ticks and the most CPU time this thread spent between two ticks
-// (process.threadCpuUsage: time spent waiting for a core on a loaded machine
-// does not count), and monitorEventLoopDelay's maximum.
+// the whole planning is one turn), each under the lag tests' probe
+// (test/api/turns.ts): the longest wall-clock gap between 1 ms timer ticks,
+// the most CPU time this thread spent between two ticks, and
+// monitorEventLoopDelay's maximum.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { planImage, writeImage } from "../src/api/index.ts";
 import { planBuild } from "../src/api/build.ts";
 import { configOf } from "../src/config/load.ts";
+import { measureTurns as probe, type Turns } from "../test/api/turns.ts";
 
 const source = path.resolve(process.argv[2] ?? "/usr/share");
 const config = { partitionTableType: "efi", root: source, additionalSpace: "64M" } as const;
 const log = (s: string): void => void process.stdout.write(s + "\n");
-
-interface Turns {
-  ms: number;
-  gapMs: number;
-  cpuMs: number;
-  delayMs: number;
-}
-
-async function probe<T>(work: () => Promise<T> | T): Promise<[T, Turns]> {
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  const cpu = (): number => { const u = process.threadCpuUsage(); return (u.user + u.system) / 1000; };
-  let lastCpu = cpu();
-  let last = performance.now();
-  let gapMs = 0;
-  let cpuMs = 0;
-  const tick = setInterval(() => {
-    const now = performance.now();
-    const c = cpu();
-    gapMs = Math.max(gapMs, now - last);
-    cpuMs = Math.max(cpuMs, c - lastCpu);
-    last = now;
-    lastCpu = c;
-  }, 1);
-  const t = performance.now();
-  const r = await work();
-  const ms = performance.now() - t;
-  // One more tick, so a gap ending with the work is counted.
-  await new Promise((resolve) => setTimeout(resolve, 5));
-  clearInterval(tick);
-  h.disable();
-  return [r, { ms, gapMs, cpuMs, delayMs: h.max / 1e6 }];
-}
 
 const show = (name: string, t: Turns): void =>
   log(`${name.padEnd(24)} ${(t.ms / 1000).toFixed(2).padStart(6)} s   longest gap ${t.gapMs.toFixed(1).padStart(7)} ms   most CPU in one turn ${t.cpuMs.toFixed(1).padStart(7)} ms   max loop delay ${t.delayMs.toFixed(1).padStart(7)} ms`);
